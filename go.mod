@@ -1,0 +1,3 @@
+module github.com/shmlink/shmlink
+
+go 1.24
