@@ -125,7 +125,8 @@ SHMLINK_EXTERN int shmlink_segment_create(const char *address, size_t size,
 /* Opens and maps an existing segment, whole size (fstat / IPC_STAT).
  * flags: 0 or SHMLINK_RDONLY (PROT_READ / SHM_RDONLY).
  * Returns 0 and sets *out, or -EINVAL (bad address, "sysv:private", bad
- * flags), -ENOENT, -EACCES, -ENOMEM, -EMFILE. */
+ * flags, or a POSIX object of size 0, which cannot be mapped), -ENOENT,
+ * -EACCES, -ENOMEM, -EMFILE. */
 SHMLINK_EXTERN int shmlink_segment_open(const char *address, unsigned flags,
                                         shmlink_segment **out);
 
