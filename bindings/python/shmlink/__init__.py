@@ -1,0 +1,29 @@
+"""shmlink: System V and POSIX shared memory, shared by C, Go and Python.
+
+>>> import shmlink
+>>> with shmlink.Segment.create("posix:/demo", 4096) as seg:   # doctest: +SKIP
+...     seg.buf[:5] = b"hello"
+"""
+
+from __future__ import annotations
+
+from ._errors import BusyError, PeerDeadError, ProtocolError
+from ._segment import Backend, Segment, SegmentStat, remove, stat, sysv_key
+from ._shmlink import lib as _lib
+
+__all__ = [
+    "Backend",
+    "BusyError",
+    "PeerDeadError",
+    "ProtocolError",
+    "Segment",
+    "SegmentStat",
+    "__version__",
+    "remove",
+    "stat",
+    "sysv_key",
+]
+
+__version__ = (
+    f"{_lib.SHMLINK_VERSION_MAJOR}.{_lib.SHMLINK_VERSION_MINOR}.{_lib.SHMLINK_VERSION_PATCH}"
+)

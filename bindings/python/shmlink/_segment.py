@@ -1,0 +1,329 @@
+"""Segments: a mapping of a System V or POSIX shared memory object."""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import sys
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ._errors import check
+from ._shmlink import ffi, lib
+
+__all__ = ["Backend", "Segment", "SegmentStat", "remove", "stat", "sysv_key"]
+
+_SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
+
+_ADDRESS_FORMS = "'posix:/name', '/name', 'sysv:KEY', 'sysv:private' or 'sysv-id:N'"
+
+
+class Backend(str, enum.Enum):
+    """Which operating-system API a segment uses."""
+
+    POSIX = "posix"
+    SYSV = "sysv"
+
+
+_BACKENDS = {lib.SHMLINK_BACKEND_POSIX: Backend.POSIX, lib.SHMLINK_BACKEND_SYSV: Backend.SYSV}
+
+
+@dataclass(frozen=True)
+class SegmentStat:
+    """What the operating system knows about a segment (mirrors ``shmlink_stat``).
+
+    Times are seconds since the epoch. The System V fields (shmid .. dtime)
+    are 0 for POSIX segments; ``mtime`` is 0 for System V segments.
+    """
+
+    backend: Backend
+    address: str
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    ctime: int
+    shmid: int
+    key: int
+    nattch: int
+    cuid: int
+    cgid: int
+    cpid: int
+    lpid: int
+    atime: int
+    dtime: int
+    mtime: int
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _encode_address(address: str) -> bytes:
+    if not isinstance(address, str):
+        raise TypeError(f"shmlink: address must be a str, not {type(address).__name__}")
+    if "\0" in address:
+        raise ValueError(f"shmlink: malformed address {address!r}: contains a NUL character")
+    return address.encode("utf-8", "surrogateescape")
+
+
+def _parse(address: str) -> tuple[bytes, int]:
+    """Validate an address without any system call; returns (bytes, kind)."""
+    raw = _encode_address(address)
+    parsed = ffi.new("shmlink_address *")
+    if lib.shmlink_address_parse(raw, parsed) < 0:
+        raise ValueError(f"shmlink: malformed address {address!r}: expected {_ADDRESS_FORMS}")
+    return raw, int(parsed.kind)
+
+
+def _parse_existing(address: str) -> bytes:
+    raw, kind = _parse(address)
+    if kind == lib.SHMLINK_ADDR_SYSV_PRIVATE:
+        raise ValueError(
+            f"shmlink: address {address!r} names no existing segment "
+            "('sysv:private' is for create only; open a private segment by 'sysv-id:N')"
+        )
+    return raw
+
+
+def _stat_record(st: Any) -> SegmentStat:
+    return SegmentStat(
+        backend=_BACKENDS[int(st.backend)],
+        address=_decode(ffi.string(st.address)),
+        size=int(st.size),
+        mode=int(st.mode),
+        uid=int(st.uid),
+        gid=int(st.gid),
+        ctime=int(st.ctime),
+        shmid=int(st.shmid),
+        key=int(st.key),
+        nattch=int(st.nattch),
+        cuid=int(st.cuid),
+        cgid=int(st.cgid),
+        cpid=int(st.cpid),
+        lpid=int(st.lpid),
+        atime=int(st.atime),
+        dtime=int(st.dtime),
+        mtime=int(st.mtime),
+    )
+
+
+class Segment:
+    """A mapping of a shared memory segment (POSIX or System V).
+
+    Make one with :meth:`create` or :meth:`open`. ``buf`` is a memoryview
+    over the mapping (zero copy; read-only when opened read-only); each
+    access returns a fresh view. :meth:`close` unmaps and raises
+    :class:`BufferError` while any view of ``buf`` (or a slice of one, or a
+    numpy array over one) is still alive, so no view ever outlives the
+    mapping. A segment that is garbage-collected without close is unmapped
+    once its last view is gone.
+
+    After :meth:`close`, ``address``, ``size``, ``readonly`` and ``backend``
+    still answer (they are facts recorded at open), while ``buf``,
+    :meth:`stat` and :meth:`remove` raise ValueError; use
+    :func:`shmlink.remove` with the address to remove a closed segment.
+    """
+
+    __slots__ = ("__weakref__", "_address", "_backend", "_baseline", "_exporter", "_handle",
+                 "_readonly", "_release", "_size")
+
+    def __init__(self) -> None:
+        raise TypeError("use Segment.create(address, size) or Segment.open(address)")
+
+    @classmethod
+    def _from_handle(cls, handle: Any) -> Segment:
+        self = object.__new__(cls)
+        size = int(lib.shmlink_segment_size(handle))
+        data = ffi.cast("char *", lib.shmlink_segment_data(handle))
+        # The handle is closed when `owner` dies: by release() in close(), or
+        # by the garbage collector once the Segment and every view are gone
+        # (the exporter keeps `owner` alive, each live view keeps the exporter).
+        owner = ffi.gc(data, lambda _p, h=handle: lib.shmlink_segment_close(h))
+        self._handle = handle
+        self._release = owner
+        self._exporter = ffi.buffer(owner, size)
+        self._size = size
+        self._readonly = bool(lib.shmlink_segment_readonly(handle))
+        self._address = _decode(ffi.string(lib.shmlink_segment_address(handle)))
+        self._backend = Backend.SYSV if self._address.startswith("sysv") else Backend.POSIX
+        # References to the exporter held by this object alone; every live
+        # memoryview (and everything sharing its buffer) adds one.
+        self._baseline = self._exporter_refs()
+        return self
+
+    @classmethod
+    def create(cls, address: str, size: int, mode: int = 0o600) -> Segment:
+        """Create a new segment of ``size`` bytes (> 0) and map it read-write.
+
+        The memory reads zero. ``mode`` (0..0o777) is applied exactly. Raises
+        FileExistsError if it exists, PermissionError, OSError (ENOSPC, ...),
+        and ValueError for a malformed address, size or mode (before any
+        system call). ``"sysv:private"`` makes a private System V segment
+        whose :attr:`address` then reads ``"sysv-id:N"``.
+        """
+        raw, kind = _parse(address)
+        if kind == lib.SHMLINK_ADDR_SYSV_ID:
+            raise ValueError(
+                f"shmlink: cannot create at {address!r}: a 'sysv-id:N' address names an "
+                "existing segment (use 'sysv:KEY' or 'sysv:private')"
+            )
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"shmlink: size must be an int, not {type(size).__name__}")
+        if size <= 0:
+            raise ValueError(f"shmlink: cannot create {address!r}: size must be > 0, got {size}")
+        if size > _SIZE_MAX:
+            raise ValueError(f"shmlink: cannot create {address!r}: size {size} is too large")
+        if isinstance(mode, bool) or not isinstance(mode, int):
+            raise TypeError(f"shmlink: mode must be an int, not {type(mode).__name__}")
+        if not 0 <= mode <= 0o777:
+            raise ValueError(
+                f"shmlink: cannot create {address!r}: mode must be within 0..0o777, got {mode:#o}"
+            )
+        out = ffi.new("shmlink_segment **")
+        check(lib.shmlink_segment_create(raw, size, mode, out), address)
+        return cls._from_handle(out[0])
+
+    @classmethod
+    def open(cls, address: str, readonly: bool = False) -> Segment:
+        """Map an existing segment, whole size; read-only if ``readonly``.
+
+        Raises FileNotFoundError, PermissionError, and ValueError for a
+        malformed address (before any system call).
+        """
+        raw = _parse_existing(address)
+        flags = lib.SHMLINK_RDONLY if readonly else 0
+        out = ffi.new("shmlink_segment **")
+        check(lib.shmlink_segment_open(raw, flags, out), address)
+        return cls._from_handle(out[0])
+
+    # -- views ---------------------------------------------------------------
+
+    def _exporter_refs(self) -> int:
+        return sys.getrefcount(self._exporter)
+
+    @property
+    def buf(self) -> memoryview:
+        """A memoryview over the whole mapping (read-only if opened read-only)."""
+        if self._exporter is None:
+            raise ValueError(f"shmlink: segment {self._address!r} is closed")
+        view = memoryview(self._exporter)
+        return view.toreadonly() if self._readonly else view
+
+    @property
+    def size(self) -> int:
+        """Size of the mapping in bytes."""
+        return self._size
+
+    @property
+    def address(self) -> str:
+        """Canonical address (``"sysv-id:N"`` for a private segment)."""
+        return self._address
+
+    @property
+    def backend(self) -> Backend:
+        """Backend.POSIX or Backend.SYSV."""
+        return self._backend
+
+    @property
+    def readonly(self) -> bool:
+        """True if the segment was opened read-only."""
+        return self._readonly
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._exporter is None
+
+    def _live_handle(self) -> Any:
+        if self._handle is None:
+            raise ValueError(f"shmlink: segment {self._address!r} is closed")
+        return self._handle
+
+    def stat(self) -> SegmentStat:
+        """What the operating system reports about this segment now."""
+        st = ffi.new("shmlink_stat *")
+        check(lib.shmlink_segment_stat(self._live_handle(), st), self._address)
+        return _stat_record(st)
+
+    def remove(self) -> None:
+        """Remove the segment's name; this mapping stays valid until closed.
+
+        Raises FileNotFoundError if it was removed already.
+        """
+        check(lib.shmlink_segment_remove(self._live_handle()), self._address)
+
+    def close(self) -> None:
+        """Unmap this process's view; the segment lives on. Idempotent.
+
+        Raises BufferError (and stays open) while views of ``buf`` exist.
+        """
+        if self._exporter is None:
+            return
+        extra = self._exporter_refs() - self._baseline
+        if extra > 0:
+            raise BufferError(
+                f"shmlink: cannot close {self._address!r}: {extra} view(s) of its buffer "
+                "still exist (memoryviews, slices or arrays over seg.buf); delete or "
+                "release them first"
+            )
+        release, self._release = self._release, None
+        self._exporter = None
+        self._handle = None
+        ffi.release(release)  # runs shmlink_segment_close now
+
+    def __enter__(self) -> Segment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._exporter is None else ("read-only" if self._readonly else "open")
+        return f"<shmlink.Segment {self._address!r} size={self._size} {state}>"
+
+
+def remove(address: str) -> None:
+    """Remove a segment by address (shm_unlink / IPC_RMID).
+
+    Raises FileNotFoundError if there is none, PermissionError, and
+    ValueError for a malformed address.
+    """
+    raw = _parse_existing(address)
+    check(lib.shmlink_remove(raw), address)
+
+
+def stat(address: str) -> SegmentStat:
+    """Stat a segment by address without mapping it."""
+    raw = _parse_existing(address)
+    st = ffi.new("shmlink_stat *")
+    check(lib.shmlink_stat_address(raw, st), address)
+    return _stat_record(st)
+
+
+def sysv_key(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], proj: int) -> int:
+    """ftok(3): the System V key for an existing file and a project byte (1..255).
+
+    Raises FileNotFoundError (or another OSError) if the file cannot be
+    stat'ed, ValueError if proj is out of range.
+    """
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        raise ValueError(f"shmlink: path {path!r} contains a NUL character")
+    if isinstance(proj, bool) or not isinstance(proj, int):
+        raise TypeError(f"shmlink: proj must be an int, not {type(proj).__name__}")
+    if not 1 <= proj <= 255:
+        raise ValueError(f"shmlink: proj must be within 1..255, got {proj}")
+    key = ffi.new("uint32_t *")
+    rc = lib.shmlink_sysv_key(raw, proj, key)
+    if rc == -errno.EINVAL:
+        raise ValueError(f"shmlink: cannot make a System V key from {path!r}, {proj}")
+    check(rc, os.fsdecode(raw))
+    return int(key[0])
