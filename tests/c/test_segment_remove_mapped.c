@@ -1,0 +1,54 @@
+/* Removing a segment while it is mapped: the name is gone at once (open and
+ * remove say -ENOENT, a new create at the address succeeds and is a fresh
+ * segment), while every existing mapping stays valid until closed. */
+#include "helpers.h"
+
+static void run(shmlink_backend backend)
+{
+    char addr[SHMLINK_ADDRESS_MAX];
+    shmlink_segment *a = NULL, *b = NULL, *fresh = NULL, *tmp = NULL;
+    shmlink_stat st;
+    t_addr(backend, addr, "rmmap");
+    ASSERT_OK(t_create(addr, 65536, 0600, &a));
+    ASSERT_OK(shmlink_segment_open(addr, 0, &b));
+    memset(shmlink_segment_data(a), 'A', 65536);
+
+    ASSERT_OK(shmlink_segment_remove(b));
+    ASSERT_ERR(shmlink_segment_open(addr, 0, &tmp), -ENOENT);
+    ASSERT_ERR(shmlink_remove(addr), -ENOENT);
+    ASSERT_ERR(shmlink_segment_remove(a), -ENOENT);
+    ASSERT_ERR(shmlink_stat_address(addr, &st), -ENOENT);
+    ASSERT_NULL(tmp);
+
+    /* Both mappings still work and still share memory. */
+    unsigned char *pa = shmlink_segment_data(a), *pb = shmlink_segment_data(b);
+    ASSERT_EQ(pb[65535], 'A');
+    pb[0] = 'B';
+    ASSERT_EQ(pa[0], 'B');
+    /* Stat by handle keeps working. */
+    ASSERT_OK(shmlink_segment_stat(a, &st));
+    ASSERT_UEQ(st.size, 65536);
+
+    /* The address can be used again: a new, zeroed, separate segment. */
+    ASSERT_OK(t_create(addr, 4096, 0600, &fresh));
+    unsigned char *pf = shmlink_segment_data(fresh);
+    ASSERT_EQ(pf[0], 0);
+    pf[0] = 'F';
+    ASSERT_EQ(pa[0], 'B');
+
+    shmlink_segment_close(b);
+    ASSERT_EQ(pa[1], 'A');
+    shmlink_segment_close(a);
+
+    ASSERT_OK(shmlink_segment_remove(fresh));
+    t_unregister(addr);
+    shmlink_segment_close(fresh);
+}
+
+int main(void)
+{
+    run(SHMLINK_BACKEND_POSIX);
+    run(SHMLINK_BACKEND_SYSV);
+    printf("test_segment_remove_mapped: ok\n");
+    return T_EXIT_PASS;
+}
