@@ -127,8 +127,17 @@ class Segment:
     :func:`shmlink.remove` with the address to remove a closed segment.
     """
 
-    __slots__ = ("__weakref__", "_address", "_backend", "_baseline", "_exporter", "_handle",
-                 "_readonly", "_release", "_size")
+    __slots__ = (
+        "__weakref__",
+        "_address",
+        "_backend",
+        "_baseline",
+        "_exporter",
+        "_handle",
+        "_readonly",
+        "_release",
+        "_size",
+    )
 
     def __init__(self) -> None:
         raise TypeError("use Segment.create(address, size) or Segment.open(address)")

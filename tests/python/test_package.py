@@ -1,0 +1,110 @@
+"""The installed package: compiled module, type hints, errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+import sys
+
+import pytest
+
+import shmlink
+from shmlink import _errors
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_imported_from_the_installed_package():
+    here = pathlib.Path(shmlink.__file__).resolve()
+    assert ROOT / "bindings" / "python" not in here.parents, here
+    compiled = pathlib.Path(shmlink._shmlink.__file__)
+    assert compiled.suffix == ".so"
+    assert (here.parent / "py.typed").is_file()
+
+
+def test_version_matches_pyproject():
+    if sys.version_info < (3, 11):
+        pytest.skip("tomllib needs Python 3.11")
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert shmlink.__version__ == meta["project"]["version"]
+
+
+def test_exception_hierarchy():
+    assert issubclass(shmlink.PeerDeadError, ConnectionError)
+    assert issubclass(shmlink.ProtocolError, OSError)
+    assert issubclass(shmlink.BusyError, OSError)
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (errno.EEXIST, FileExistsError),
+        (errno.ENOENT, FileNotFoundError),
+        (errno.EACCES, PermissionError),
+        (errno.EPERM, PermissionError),
+        (errno.ETIMEDOUT, TimeoutError),
+        (errno.EINTR, InterruptedError),
+        (errno.EPIPE, shmlink.PeerDeadError),
+        (errno.EPROTO, shmlink.ProtocolError),
+        (errno.EBUSY, shmlink.BusyError),
+        (errno.ENOSPC, OSError),
+        (errno.EMSGSIZE, OSError),
+    ],
+)
+def test_check_maps_errno_to_exception(code, cls):
+    with pytest.raises(cls) as info:
+        _errors.check(-code, "posix:/x")
+    assert type(info.value) is cls
+    assert info.value.errno == code
+    assert info.value.filename == "posix:/x"
+    assert info.value.strerror == _errors.strerror(-code)
+    assert info.value.strerror
+
+
+def test_check_invalid_and_end_of_stream():
+    with pytest.raises(ValueError, match="'posix:/x'"):
+        _errors.check(-errno.EINVAL, "posix:/x")
+    with pytest.raises(EOFError, match="end of stream"):
+        _errors.check(-errno.ENODATA, "posix:/x")
+
+
+def test_check_passes_success_through():
+    assert _errors.check(0) == 0
+    assert _errors.check(17) == 17
+
+
+def test_sysv_key_matches_ftok(tmp_path):
+    import ctypes
+    import ctypes.util
+
+    import sysv_ipc
+
+    path = tmp_path / "keyfile"
+    path.write_bytes(b"")
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.ftok.restype = ctypes.c_int
+    libc.ftok.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    for proj in (1, ord("A"), 255):
+        key = shmlink.sysv_key(str(path), proj)
+        assert key == libc.ftok(os.fsencode(path), proj) & 0xFFFFFFFF
+        assert key == sysv_ipc.ftok(str(path), proj, silence_warning=True) & 0xFFFFFFFF
+        assert shmlink.sysv_key(path, proj) == key
+        assert shmlink.sysv_key(os.fsencode(path), proj) == key
+
+
+def test_sysv_key_errors(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(FileNotFoundError) as info:
+        shmlink.sysv_key(missing, 1)
+    assert info.value.filename == str(missing)
+    (tmp_path / "f").write_bytes(b"")
+    for proj in (0, 256, -1):
+        with pytest.raises(ValueError, match="proj"):
+            shmlink.sysv_key(tmp_path / "f", proj)
+    with pytest.raises(TypeError):
+        shmlink.sysv_key(tmp_path / "f", "A")
+    with pytest.raises(ValueError, match="NUL"):
+        shmlink.sysv_key("a\0b", 1)
