@@ -1,0 +1,768 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+/*
+ * The message channel: a single-writer, single-reader ring of variable-length
+ * records in one shared segment. docs/PROTOCOL.md is the specification; the
+ * section numbers in comments below refer to it.
+ */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shmlink.h"
+#include "atomics.h"
+#include "proc.h"
+#include "wait.h"
+
+/* ------------------------------------------------------------------------ */
+/* Layout (section 1)                                                        */
+/* ------------------------------------------------------------------------ */
+
+#define CHAN_HEADER_SIZE 512u
+#define CHAN_VERSION 1u
+#define CHAN_MIN_CAPACITY 4096ull
+#define CHAN_MAX_CAPACITY (1ull << 30)
+#define CHAN_ALIGN 8u
+#define CHAN_REC_HDR 8u
+#define CHAN_KIND_MSG 0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD 0x31444150u /* "PAD1" little-endian */
+
+static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
+
+enum {
+    CHAN_OFF_MAGIC = 0,
+    CHAN_OFF_VERSION = 8,
+    CHAN_OFF_HEADER_SIZE = 12,
+    CHAN_OFF_CAPACITY = 16,
+    CHAN_OFF_MAX_MESSAGE = 24,
+    CHAN_OFF_FLAGS = 32,
+    CHAN_OFF_RECORD_ALIGN = 36,
+    CHAN_OFF_WRITE_POS = 128,
+    CHAN_OFF_SENT = 136,
+    CHAN_OFF_CLOSED = 144,
+    CHAN_OFF_READ_POS = 256,
+    CHAN_OFF_RECEIVED = 264,
+    CHAN_OFF_READER_GONE = 272,
+    CHAN_OFF_WRITER_OWNER = 384,
+    CHAN_OFF_READER_OWNER = 392,
+    CHAN_OFF_READER_SLEEP = 400,
+    CHAN_OFF_WRITER_SLEEP = 404
+};
+
+#define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
+#define CHAN_F64(base, off) ((uint64_t *)(void *)((uint8_t *)(base) + (off)))
+#define CHAN_CF32(base, off) ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
+#define CHAN_CF64(base, off) ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
+
+/* How often a waiting side re-reads /proc for its peer (section 6). */
+#define CHAN_LIVENESS_NS 100000000ull
+/* How long an opener waits for a creator to store the version (section 2). */
+#define CHAN_INIT_WAIT_NS 1000000000ull
+
+static inline uint64_t chan_align8(uint64_t n)
+{
+    return (n + (CHAN_ALIGN - 1)) & ~(uint64_t)(CHAN_ALIGN - 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Handle                                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct shmlink_channel {
+    shmlink_segment *seg;
+    uint8_t *base; /* header */
+    uint8_t *ring; /* base + 512 */
+    uint64_t cap;  /* private copies, never re-read (section 2) */
+    uint64_t mask;
+    uint64_t max_msg;
+    shmlink_role role;
+    uint64_t owner; /* our owner word */
+    int64_t spin_ns;
+
+    /* writer */
+    uint64_t wp;       /* private write position (the truth) */
+    uint64_t rp_cache; /* last read_pos seen */
+    int resv_active;
+    uint64_t resv_pad; /* padding bytes before the reserved record */
+    uint64_t resv_len; /* bytes reserved */
+
+    /* reader */
+    uint64_t rp;       /* private read position (the truth) */
+    uint64_t wp_cache; /* last write_pos seen */
+    int peek_active;
+    uint64_t peek_end; /* position after the peeked record */
+
+    /* peer liveness cache */
+    uint64_t peer_owner; /* owner word last checked */
+    int peer_alive;
+    uint64_t peer_checked_ns;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Header checks (section 2)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Checks the identity fields of a channel header of size bytes. wait_init:
+ * poll for a version still 0 (creator initialising) for up to 1 s. Sets
+ * *cap. Returns 0 or -EPROTO. */
+static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
+                             uint64_t *cap_out)
+{
+    if (size < CHAN_HEADER_SIZE)
+        return -EPROTO;
+    if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
+        return -EPROTO;
+    uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
+    if (version == 0 && wait_init) {
+        uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
+        while (version == 0 && shmlink__now_ns() < until) {
+            struct timespec ts = {0, 1000000}; /* 1 ms */
+            nanosleep(&ts, NULL);
+            version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
+        }
+    }
+    if (version != CHAN_VERSION)
+        return -EPROTO;
+    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) != CHAN_ALIGN ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS)) != 0)
+        return -EPROTO;
+    uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
+    if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY || (cap & (cap - 1)) != 0)
+        return -EPROTO;
+    if ((uint64_t)size - CHAN_HEADER_SIZE < cap)
+        return -EPROTO;
+    if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) != cap / 2 - CHAN_REC_HDR)
+        return -EPROTO;
+    *cap_out = cap;
+    return 0;
+}
+
+/* rp <= wp <= rp + cap, both multiples of 8 (section 7). */
+static inline int chan_positions_ok(uint64_t rp, uint64_t wp, uint64_t cap)
+{
+    return ((rp | wp) & (CHAN_ALIGN - 1)) == 0 && wp >= rp && wp - rp <= cap;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waking and liveness (sections 5, 6)                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Wakes the side sleeping on word, if it announced itself. Called after a
+ * seq_cst store of the condition it waits for. */
+static inline void chan_wake(uint32_t *word)
+{
+    if (shm_load_seq_cst32(word) == 1 && shm_exchange32(word, 0) == 1)
+        (void)shmlink__futex_wake(word, 1);
+}
+
+/* Is the process holding owner word o alive? Re-reads /proc at most every
+ * 100 ms for the same owner word. */
+static int chan_owner_alive(shmlink_channel *ch, uint64_t o)
+{
+    uint64_t now = shmlink__now_ns();
+    if (o == ch->peer_owner && ch->peer_checked_ns != 0 &&
+        now - ch->peer_checked_ns < CHAN_LIVENESS_NS)
+        return ch->peer_alive;
+    ch->peer_owner = o;
+    ch->peer_alive = shmlink__proc_owner_alive(o);
+    ch->peer_checked_ns = now;
+    return ch->peer_alive;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reader side: finding the next record (sections 3, 4, 7)                   */
+/* ------------------------------------------------------------------------ */
+
+/* Re-loads write_pos into wp_cache after validating it. Returns 0 or
+ * -EPROTO. */
+static inline int chan_reload_wp(shmlink_channel *ch)
+{
+    uint64_t wp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS));
+    if (!chan_positions_ok(ch->rp, wp, ch->cap))
+        return -EPROTO;
+    ch->wp_cache = wp;
+    return 0;
+}
+
+/* Looks for a complete message record at position pos (>= ch->rp),
+ * skipping one padding record. Returns 1 with *rec (position of the MSG1
+ * header) and *len set, 0 if nothing is committed there yet, -EPROTO. */
+static int chan_next_record(shmlink_channel *ch, uint64_t pos, uint64_t *rec,
+                            uint32_t *len)
+{
+    if (pos == ch->wp_cache) {
+        int rc = chan_reload_wp(ch);
+        if (rc < 0)
+            return rc;
+        if (pos == ch->wp_cache)
+            return 0;
+    }
+    for (int pads = 0; pads < 2; pads++) {
+        if (pos + CHAN_REC_HDR > ch->wp_cache)
+            return -EPROTO;
+        uint64_t off = pos & ch->mask;
+        uint32_t hdr[2];
+        memcpy(hdr, ch->ring + off, sizeof(hdr));
+        if (hdr[1] == CHAN_KIND_MSG) {
+            uint64_t n = hdr[0];
+            if (n > ch->max_msg || off + CHAN_REC_HDR + n > ch->cap ||
+                pos + CHAN_REC_HDR + chan_align8(n) > ch->wp_cache)
+                return -EPROTO;
+            *rec = pos;
+            *len = hdr[0];
+            return 1;
+        }
+        if (hdr[1] != CHAN_KIND_PAD || pads > 0 || off == 0 ||
+            (uint64_t)hdr[0] != ch->cap - off - CHAN_REC_HDR)
+            return -EPROTO;
+        /* A pad is published together with the message after it. */
+        pos += CHAN_REC_HDR + hdr[0];
+    }
+    return -EPROTO;
+}
+
+/* Publishes the private read position and wakes a sleeping writer. */
+static inline void chan_publish_rp(shmlink_channel *ch, uint64_t count)
+{
+    shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS), ch->rp);
+    shm_bump64(CHAN_F64(ch->base, CHAN_OFF_RECEIVED), count);
+    chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting (section 5)                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* The condition a side waits for: reader: a complete record at ch->rp
+ * (sets *rec, *len); writer: need bytes of room. 1 true, 0 not yet,
+ * -EPROTO. */
+static int chan_cond(shmlink_channel *ch, uint64_t need, uint64_t *rec,
+                     uint32_t *len)
+{
+    if (ch->role == SHMLINK_READER) {
+        ch->wp_cache = ch->rp; /* force a reload */
+        return chan_next_record(ch, ch->rp, rec, len);
+    }
+    uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
+    if (!chan_positions_ok(rp, ch->wp, ch->cap))
+        return -EPROTO;
+    ch->rp_cache = rp;
+    return ch->wp + need - rp <= ch->cap;
+}
+
+/* What the peer's state says while we cannot proceed (section 6): 0 keep
+ * waiting, or -ENODATA / -EPIPE (after a last look at the condition, which
+ * may return 1 = proceed after all, or -EPROTO). */
+static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
+                           uint32_t *len)
+{
+    int verdict = 0;
+    if (ch->role == SHMLINK_READER) {
+        if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED)) != 0) {
+            verdict = -ENODATA;
+        } else {
+            uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
+            if (o != 0 && !chan_owner_alive(ch, o))
+                verdict = -EPIPE;
+        }
+    } else {
+        uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
+        if (o == 0) {
+            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0)
+                verdict = -EPIPE;
+        } else if (!chan_owner_alive(ch, o)) {
+            verdict = -EPIPE;
+        }
+    }
+    if (verdict == 0)
+        return 0;
+    /* The peer's last position store came before its close or death:
+     * deliver (or use) whatever it left first. */
+    int c = chan_cond(ch, need, rec, len);
+    return c != 0 ? c : verdict;
+}
+
+/* Waits until chan_cond holds. Returns 1 (condition holds), -ETIMEDOUT,
+ * -EINTR, -ENODATA, -EPIPE, -EPROTO. */
+static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
+                     uint64_t *rec, uint32_t *len)
+{
+    int c = chan_cond(ch, need, rec, len);
+    if (c != 0)
+        return c;
+
+    uint64_t start = 0, deadline = UINT64_MAX;
+    if (timeout_ns != 0) {
+        start = shmlink__now_ns();
+        if (timeout_ns > 0)
+            deadline = start + (uint64_t)timeout_ns;
+    }
+
+    /* Spin briefly: a busy peer answers within microseconds, no syscall. */
+    if (timeout_ns != 0 && ch->spin_ns > 0) {
+        uint64_t spin_end = start + (uint64_t)ch->spin_ns;
+        if (spin_end > deadline)
+            spin_end = deadline;
+        do {
+            for (int i = 0; i < 32; i++) {
+                shm_cpu_relax();
+                c = chan_cond(ch, need, rec, len);
+                if (c != 0)
+                    return c;
+            }
+        } while (shmlink__now_ns() < spin_end);
+    }
+
+    uint32_t *my_sleep = CHAN_F32(ch->base, ch->role == SHMLINK_READER
+                                                ? CHAN_OFF_READER_SLEEP
+                                                : CHAN_OFF_WRITER_SLEEP);
+    uint32_t *peer_flag = ch->role == SHMLINK_READER
+                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
+                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
+    for (;;) {
+        c = chan_peer_state(ch, need, rec, len);
+        if (c != 0)
+            return c;
+        if (timeout_ns == 0)
+            return -ETIMEDOUT;
+        uint64_t now = shmlink__now_ns();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        uint64_t slice = deadline - now;
+        if (slice > (uint64_t)SHMLINK__WAIT_SLICE_NS)
+            slice = (uint64_t)SHMLINK__WAIT_SLICE_NS;
+
+        /* Announce, re-check, sleep (section 5). */
+        shm_store_seq_cst32(my_sleep, 1);
+        c = chan_cond(ch, need, rec, len);
+        if (c != 0 || shm_load_seq_cst32(peer_flag) != 0) {
+            shm_store_seq_cst32(my_sleep, 0);
+            if (c != 0)
+                return c;
+            continue; /* closed / reader gone: chan_peer_state decides */
+        }
+        int rc = shmlink__futex_wait(my_sleep, 1, (int64_t)slice);
+        shm_store_seq_cst32(my_sleep, 0);
+        if (rc == -EINTR)
+            return -EINTR;
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return rc;
+        c = chan_cond(ch, need, rec, len);
+        if (c != 0)
+            return c;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open / create / close                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int chan_claim(shmlink_channel *ch)
+{
+    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
+                                         ? CHAN_OFF_WRITER_OWNER
+                                         : CHAN_OFF_READER_OWNER);
+    for (;;) {
+        uint64_t o = shm_load_seq_cst64(w);
+        if (o != 0 && shmlink__proc_owner_alive(o))
+            return -EBUSY;
+        if (shm_cas64(w, &o, ch->owner))
+            return 0;
+    }
+}
+
+static void chan_unclaim(shmlink_channel *ch)
+{
+    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
+                                         ? CHAN_OFF_WRITER_OWNER
+                                         : CHAN_OFF_READER_OWNER);
+    uint64_t expected = ch->owner;
+    (void)shm_cas64(w, &expected, 0);
+}
+
+/* After the role is ours: load positions, announce ourselves. */
+static int chan_start_role(shmlink_channel *ch)
+{
+    uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
+    uint64_t wp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS));
+    if (!chan_positions_ok(rp, wp, ch->cap))
+        return -EPROTO;
+    ch->rp = ch->rp_cache = rp;
+    ch->wp = ch->wp_cache = wp;
+    if (ch->role == SHMLINK_WRITER) {
+        shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED), 0);
+        chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
+    } else {
+        shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE), 0);
+        chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP));
+    }
+    return 0;
+}
+
+static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
+                                 shmlink_role role, uint64_t owner)
+{
+    shmlink_channel *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return NULL;
+    ch->seg = seg;
+    ch->base = shmlink_segment_data(seg);
+    ch->ring = ch->base + CHAN_HEADER_SIZE;
+    ch->cap = cap;
+    ch->mask = cap - 1;
+    ch->max_msg = cap / 2 - CHAN_REC_HDR;
+    ch->role = role;
+    ch->owner = owner;
+    ch->spin_ns = shmlink__spin_ns();
+    return ch;
+}
+
+SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
+                                          unsigned mode, shmlink_role role,
+                                          shmlink_channel **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+        return -EINVAL;
+    if (capacity == 0 || capacity > CHAN_MAX_CAPACITY)
+        return -EINVAL;
+    uint64_t cap = CHAN_MIN_CAPACITY;
+    while (cap < capacity)
+        cap <<= 1;
+    uint64_t owner = shmlink__proc_self_owner();
+    if (owner == 0)
+        return -ENOSYS; /* no /proc: liveness cannot work */
+
+    shmlink_segment *seg;
+    int rc = shmlink_segment_create(address, (size_t)(CHAN_HEADER_SIZE + cap),
+                                    mode, &seg);
+    if (rc < 0)
+        return rc;
+    shmlink_channel *ch = chan_new(seg, cap, role, owner);
+    if (!ch) {
+        (void)shmlink_segment_remove(seg);
+        shmlink_segment_close(seg);
+        return -ENOMEM;
+    }
+    uint8_t *b = ch->base;
+    memcpy(b + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic));
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), CHAN_HEADER_SIZE);
+    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), cap);
+    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAX_MESSAGE), ch->max_msg);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), 0);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_RECORD_ALIGN), CHAN_ALIGN);
+    shm_store_relaxed64(CHAN_F64(b, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
+                                                           : CHAN_OFF_READER_OWNER),
+                        owner);
+    /* The "initialised" mark, last, with release ordering (section 2). */
+    shm_store_release32(CHAN_F32(b, CHAN_OFF_VERSION), CHAN_VERSION);
+    *out = ch;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
+                                        shmlink_channel **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+        return -EINVAL;
+    uint64_t owner = shmlink__proc_self_owner();
+    if (owner == 0)
+        return -ENOSYS;
+    shmlink_segment *seg;
+    int rc = shmlink_segment_open(address, 0, &seg);
+    if (rc < 0)
+        return rc;
+    uint64_t cap;
+    rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg), 1, &cap);
+    if (rc < 0) {
+        shmlink_segment_close(seg);
+        return rc;
+    }
+    shmlink_channel *ch = chan_new(seg, cap, role, owner);
+    if (!ch) {
+        shmlink_segment_close(seg);
+        return -ENOMEM;
+    }
+    rc = chan_claim(ch);
+    if (rc == 0) {
+        rc = chan_start_role(ch);
+        if (rc < 0)
+            chan_unclaim(ch);
+    }
+    if (rc < 0) {
+        shmlink_segment_close(seg);
+        free(ch);
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
+{
+    if (!ch)
+        return 0;
+    uint8_t *b = ch->base;
+    uint64_t *w = CHAN_F64(b, ch->role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
+                                                         : CHAN_OFF_READER_OWNER);
+    /* Only the holder marks its end; a handle whose role was taken over
+     * (we were wrongly thought dead) leaves the header alone. */
+    if (shm_load_seq_cst64(w) == ch->owner) {
+        if (ch->role == SHMLINK_WRITER) {
+            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_CLOSED), 1);
+            chan_wake(CHAN_F32(b, CHAN_OFF_READER_SLEEP));
+        } else {
+            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_READER_GONE), 1);
+            chan_wake(CHAN_F32(b, CHAN_OFF_WRITER_SLEEP));
+        }
+        chan_unclaim(ch);
+    }
+    shmlink_segment_close(ch->seg);
+    free(ch);
+    return 0;
+}
+
+SHMLINK_EXTERN size_t shmlink_channel_capacity(const shmlink_channel *ch)
+{
+    return ch ? (size_t)ch->cap : 0;
+}
+
+SHMLINK_EXTERN size_t shmlink_channel_max_message(const shmlink_channel *ch)
+{
+    return ch ? (size_t)ch->max_msg : 0;
+}
+
+SHMLINK_EXTERN const char *shmlink_channel_address(const shmlink_channel *ch)
+{
+    return ch ? shmlink_segment_address(ch->seg) : NULL;
+}
+
+SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch)
+{
+    return ch ? ch->role : (shmlink_role)0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writer                                                                    */
+/* ------------------------------------------------------------------------ */
+
+SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
+                                           void **ptr, int64_t timeout_ns)
+{
+    if (!ch || !ptr || ch->role != SHMLINK_WRITER || ch->resv_active)
+        return -EINVAL;
+    if (len > ch->max_msg)
+        return -EMSGSIZE;
+    uint64_t rec = CHAN_REC_HDR + chan_align8(len);
+    uint64_t off = ch->wp & ch->mask;
+    uint64_t pad = off + rec > ch->cap ? ch->cap - off : 0;
+    uint64_t need = pad + rec;
+    if (ch->wp + need - ch->rp_cache > ch->cap) {
+        uint64_t r;
+        uint32_t l;
+        int rc = chan_wait(ch, need, timeout_ns, &r, &l);
+        if (rc < 0)
+            return rc;
+    }
+    ch->resv_active = 1;
+    ch->resv_pad = pad;
+    ch->resv_len = len;
+    *ptr = ch->ring + ((ch->wp + pad) & ch->mask) + CHAN_REC_HDR;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
+{
+    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active || len > ch->resv_len)
+        return -EINVAL;
+    uint64_t pos = ch->wp;
+    if (ch->resv_pad) {
+        uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR), CHAN_KIND_PAD};
+        memcpy(ch->ring + (pos & ch->mask), hdr, sizeof(hdr));
+        pos += ch->resv_pad;
+    }
+    uint32_t hdr[2] = {(uint32_t)len, CHAN_KIND_MSG};
+    memcpy(ch->ring + (pos & ch->mask), hdr, sizeof(hdr));
+    ch->wp = pos + CHAN_REC_HDR + chan_align8(len);
+    ch->resv_active = 0;
+    /* Publication (section 3): seq_cst so that the sleep flag load below
+     * cannot be ordered before it (section 5). */
+    shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS), ch->wp);
+    shm_bump64(CHAN_F64(ch->base, CHAN_OFF_SENT), 1);
+    chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
+{
+    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active)
+        return -EINVAL;
+    ch->resv_active = 0;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
+                                        size_t len, int64_t timeout_ns)
+{
+    if (!ch || (len > 0 && !data) || ch->role != SHMLINK_WRITER || ch->resv_active)
+        return -EINVAL;
+    void *p;
+    int rc = shmlink_channel_reserve(ch, len, &p, timeout_ns);
+    if (rc < 0)
+        return rc;
+    if (len)
+        memcpy(p, data, len);
+    return shmlink_channel_commit(ch, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The next message at ch->rp, waiting for it. 0 with rec and len set, or an error. */
+static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
+                           uint64_t *rec, uint32_t *len)
+{
+    int rc = chan_next_record(ch, ch->rp, rec, len);
+    if (rc == 0)
+        rc = chan_wait(ch, 0, timeout_ns, rec, len);
+    return rc < 0 ? rc : 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
+                                        size_t cap, size_t *len,
+                                        int64_t timeout_ns)
+{
+    if (!ch || !len || (cap > 0 && !buf) || ch->role != SHMLINK_READER)
+        return -EINVAL;
+    uint64_t rec;
+    uint32_t n;
+    int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
+    if (rc < 0)
+        return rc;
+    *len = n;
+    if (n > cap)
+        return -EMSGSIZE;
+    if (n)
+        memcpy(buf, ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+    ch->rp = rec + CHAN_REC_HDR + chan_align8(n);
+    ch->peek_active = 0;
+    chan_publish_rp(ch, 1);
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_peek(shmlink_channel *ch, const void **ptr,
+                                        size_t *len, int64_t timeout_ns)
+{
+    if (!ch || !ptr || !len || ch->role != SHMLINK_READER)
+        return -EINVAL;
+    uint64_t rec;
+    uint32_t n;
+    int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
+    if (rc < 0)
+        return rc;
+    *ptr = ch->ring + (rec & ch->mask) + CHAN_REC_HDR;
+    *len = n;
+    ch->peek_active = 1;
+    ch->peek_end = rec + CHAN_REC_HDR + chan_align8(n);
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_release(shmlink_channel *ch)
+{
+    if (!ch || ch->role != SHMLINK_READER || !ch->peek_active)
+        return -EINVAL;
+    ch->rp = ch->peek_end;
+    ch->peek_active = 0;
+    chan_publish_rp(ch, 1);
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
+                                              size_t cap, size_t *lens,
+                                              size_t max, int64_t timeout_ns)
+{
+    if (!ch || !lens || max == 0 || (cap > 0 && !buf) || ch->role != SHMLINK_READER)
+        return -EINVAL;
+    uint64_t rec;
+    uint32_t n;
+    int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
+    if (rc < 0)
+        return rc;
+    if (n > cap) {
+        lens[0] = n;
+        return -EMSGSIZE;
+    }
+    size_t count = 0, used = 0;
+    uint64_t pos = ch->rp;
+    for (;;) {
+        if (n)
+            memcpy((uint8_t *)buf + used, ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+        used += n;
+        lens[count++] = n;
+        pos = rec + CHAN_REC_HDR + chan_align8(n);
+        if (count == max || count > INT32_MAX - 1)
+            break;
+        /* Only what is already committed: no new wait, no reload unless
+         * the cached write position is exhausted. A corrupt record after
+         * good ones ends the batch; the next call reports it. */
+        if (chan_next_record(ch, pos, &rec, &n) != 1 || n > cap - used)
+            break;
+    }
+    ch->rp = pos;
+    ch->peek_active = 0;
+    chan_publish_rp(ch, count);
+    return (int)count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inspection (section 8)                                                    */
+/* ------------------------------------------------------------------------ */
+
+SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
+                                           shmlink_channel_info *info)
+{
+    if (!mem || !info)
+        return -EINVAL;
+    const uint8_t *b = mem;
+    uint64_t cap;
+    int rc = chan_check_header(b, size, 0, &cap);
+    if (rc < 0)
+        return rc;
+    memset(info, 0, sizeof(*info));
+    info->version = CHAN_VERSION;
+    info->capacity = cap;
+    info->max_message = cap / 2 - CHAN_REC_HDR;
+    uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
+    uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
+    info->used = wp >= rp && wp - rp <= cap ? wp - rp : 0;
+    info->messages_sent = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_SENT));
+    info->messages_received = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
+    uint64_t wo = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITER_OWNER));
+    uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
+    info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+    info->reader_pid = ro ? shmlink__owner_pid(ro) : 0;
+    info->writer_alive = shmlink__proc_owner_alive(wo);
+    info->reader_alive = shmlink__proc_owner_alive(ro);
+    info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
+                                            shmlink_channel_info *info)
+{
+    if (!ch)
+        return -EINVAL;
+    return shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+}
