@@ -1,0 +1,546 @@
+"""The transports under test and how to set each one up for one measurement.
+
+A transport builds, in the driver process, the picklable "ends" handed to
+the two worker processes (multiprocessing spawn context), or the command
+line of an external worker (the Go program, the C benchmark). Objects that
+must exist before the workers start (pipes, socket pairs, multiprocessing
+queues, faster-fifo queues, POSIX message queues) are made by the driver and
+closed or removed by the driver after the measurement; shmlink channels are
+created by the side that reads them and removed by the driver afterwards.
+
+Every end has open() (called in the worker), send(buf), recv() -> bytes and
+close(). Buffer sizes are the transports' defaults unless a message would not
+fit (see NOTES); shmlink channels use CAPACITY.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from multiprocessing import reduction
+
+from . import common
+
+CAPACITY = 4 << 20  # shmlink ring bytes; the largest message is >= capacity/4
+BATCH_MAX = 1024    # messages per recv_batch / get_many call
+OPEN_RETRY_S = 30.0
+
+FRAME = struct.Struct("<I")
+
+
+# --------------------------------------------------------------------------
+# Plumbing
+# --------------------------------------------------------------------------
+
+def _rebuild_fd(dupfd):
+    return FdBox(dupfd.detach())
+
+
+class FdBox:
+    """A raw file descriptor that travels to a spawned worker (duplicated
+    into it by multiprocessing, like Connection objects are)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __reduce__(self):
+        return (_rebuild_fd, (reduction.DupFd(self.fd),))
+
+
+@dataclass
+class PyWorker:
+    loop: str        # a key of common.LOOPS
+    end: object
+
+
+@dataclass
+class Command:
+    argv: list
+    env: dict = field(default_factory=dict)
+
+
+@dataclass
+class Setup:
+    workers: list            # PyWorker / Command, started together
+    measurer: int            # index of the worker whose result is the figure
+    cleanup: list = field(default_factory=list)   # callables, run by driver
+    addresses: list = field(default_factory=list)  # shmlink addresses to remove
+
+
+class Closing:
+    def close(self):
+        pass
+
+
+# --------------------------------------------------------------------------
+# Length-framed byte streams: os.pipe and Unix stream sockets
+# --------------------------------------------------------------------------
+
+class StreamSend(Closing):
+    """Writes a 4-byte length and the payload with one writev per message."""
+
+    def __init__(self, box: FdBox):
+        self.box = box
+
+    def open(self):
+        fd = self.box.fd
+        writev = os.writev
+        pack = FRAME.pack
+
+        def send(buf):
+            hdr = pack(len(buf))
+            total = 4 + len(buf)
+            n = writev(fd, (hdr, buf))
+            if n != total:  # partial write: finish it
+                rest = memoryview(hdr + bytes(buf))[n:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
+        self.send = send
+
+    def close(self):
+        os.close(self.box.fd)
+
+
+class StreamRecv(Closing):
+    """Reads length-framed messages through a 64 KiB BufferedReader (many
+    small messages per read system call)."""
+
+    def __init__(self, box: FdBox):
+        self.box = box
+
+    def open(self):
+        self.f = open(self.box.fd, "rb", buffering=65536)
+        read = self.f.read
+        unpack = FRAME.unpack
+
+        def recv():
+            hdr = read(4)
+            if len(hdr) != 4:
+                raise EOFError("stream ended")
+            return read(unpack(hdr)[0])
+        self.recv = recv
+
+    def close(self):
+        self.f.close()
+
+
+class Duplex(Closing):
+    """Ping-pong end made of a send end and a receive end. Opens the
+    receiving side first (for shmlink: create the channel this side reads,
+    then open the one it writes, which the peer creates)."""
+
+    def __init__(self, send_end, recv_end):
+        self.send_end, self.recv_end = send_end, recv_end
+
+    def open(self):
+        self.recv_end.open()
+        self.send_end.open()
+        self.send, self.recv = self.send_end.send, self.recv_end.recv
+
+    def close(self):
+        self.send_end.close()
+        self.recv_end.close()
+
+
+class SocketFramed(Closing):
+    """One end of a socketpair, length-framed, both directions."""
+
+    def __init__(self, box: FdBox):
+        self.box = box
+
+    def open(self):
+        self.s = StreamSend(self.box)
+        self.s.open()
+        self.r = StreamRecv(FdBox(os.dup(self.box.fd)))
+        self.r.open()
+        self.send, self.recv = self.s.send, self.r.recv
+
+    def close(self):
+        self.r.close()
+        self.s.close()
+
+
+# --------------------------------------------------------------------------
+# Transports
+# --------------------------------------------------------------------------
+
+class Transport:
+    key = ""
+    label = ""
+    group = "py"          # "py": Python reader; "c": C to C
+    latency = True        # has a ping-pong measurement
+    batch = False
+    note = ""
+
+    def unavailable(self, kind: str, size: int):
+        """None, or the reason this cell cannot run (reported as n/a)."""
+        return None
+
+    def setup(self, kind: str, size: int, tag: str) -> Setup:
+        raise NotImplementedError
+
+
+def _closer(*fds):
+    def run():
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return run
+
+
+class OsPipe(Transport):
+    key, label = "pipe", "os.pipe"
+    note = "length-framed, writev per message, 64 KiB BufferedReader; default 64 KiB pipe buffer"
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            r, w = os.pipe()
+            return Setup([PyWorker("stream_writer", StreamSend(FdBox(w))),
+                          PyWorker("stream_reader", StreamRecv(FdBox(r)))],
+                         1, [_closer(r, w)])
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        return Setup([PyWorker("ping", Duplex(StreamSend(FdBox(w1)), StreamRecv(FdBox(r2)))),
+                      PyWorker("pong", Duplex(StreamSend(FdBox(w2)), StreamRecv(FdBox(r1))))],
+                     0, [_closer(r1, w1, r2, w2)])
+
+
+class UnixSocket(Transport):
+    key, label = "unix", "Unix socket"
+    note = "socketpair(AF_UNIX, SOCK_STREAM), length-framed, writev per message"
+
+    def setup(self, kind, size, tag):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fa, fb = a.detach(), b.detach()
+        if kind == "stream":
+            return Setup([PyWorker("stream_writer", StreamSend(FdBox(fa))),
+                          PyWorker("stream_reader", StreamRecv(FdBox(fb)))],
+                         1, [_closer(fa, fb)])
+        return Setup([PyWorker("ping", SocketFramed(FdBox(fa))),
+                      PyWorker("pong", SocketFramed(FdBox(fb)))],
+                     0, [_closer(fa, fb)])
+
+
+class MPQueueEnd(Closing):
+    def __init__(self, q):
+        self.q = q
+
+    def open(self):
+        put = self.q.put
+        self.send = lambda buf: put(bytes(buf))  # put keeps the object: copy
+        self.recv = self.q.get
+
+
+class MPQueue(Transport):
+    key, label = "mpqueue", "multiprocessing.Queue"
+    note = "put(bytes)/get(); pickled by a feeder thread, through a pipe"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            q = self.ctx.Queue()
+            return Setup([PyWorker("stream_writer", MPQueueEnd(q)),
+                          PyWorker("stream_reader", MPQueueEnd(q))], 1,
+                         [q.close])
+        q1, q2 = self.ctx.Queue(), self.ctx.Queue()
+        return Setup([PyWorker("ping", Duplex(MPQueueEnd(q1), MPQueueEnd(q2))),
+                      PyWorker("pong", Duplex(MPQueueEnd(q2), MPQueueEnd(q1)))],
+                     0, [q1.close, q2.close])
+
+
+class MPPipeEnd(Closing):
+    def __init__(self, conn):
+        self.conn = conn
+
+    def open(self):
+        self.send = self.conn.send_bytes
+        self.recv = self.conn.recv_bytes
+
+    def close(self):
+        self.conn.close()
+
+
+class MPPipe(Transport):
+    key, label = "mppipe", "multiprocessing.Pipe"
+    note = "send_bytes/recv_bytes; duplex=False (os.pipe) for streaming, duplex=True (socketpair) for ping-pong"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            r, w = self.ctx.Pipe(duplex=False)
+            return Setup([PyWorker("stream_writer", MPPipeEnd(w)),
+                          PyWorker("stream_reader", MPPipeEnd(r))], 1,
+                         [r.close, w.close])
+        a, b = self.ctx.Pipe(duplex=True)
+        return Setup([PyWorker("ping", MPPipeEnd(a)), PyWorker("pong", MPPipeEnd(b))],
+                     0, [a.close, b.close])
+
+
+class FFEnd(Closing):
+    def __init__(self, q):
+        self.q = q
+        self.batch_max = BATCH_MAX
+
+    def open(self):
+        # get_many returns only what fits its message buffer: make it hold
+        # a full batch (and get() the largest message).
+        self.q.reallocate_msg_buffer(max(CAPACITY, 2 * BATCH_MAX * 128))
+        put, get, get_many = self.q.put, self.q.get, self.q.get_many
+        self.send = lambda buf: put(bytes(buf))
+        self.recv = lambda: get(timeout=60.0)
+        self.recv_batch = lambda n: get_many(timeout=60.0, max_messages_to_get=n)
+
+
+class FasterFifo(Transport):
+    key, label = "fasterfifo", "faster-fifo"
+    note = "put(bytes)/get(); 4 MiB circular buffer (same as the shmlink ring)"
+
+    def __init__(self, ctx, batch=False):
+        self.ctx = ctx
+        self.batch = batch
+        if batch:
+            self.key, self.label = "fasterfifo_batch", "faster-fifo get_many"
+            self.latency = False
+            self.note = "put(bytes)/get_many(max_messages_to_get=1024)"
+
+    def unavailable(self, kind, size):
+        try:
+            import faster_fifo  # noqa: F401
+        except ImportError as exc:
+            return f"faster-fifo not installed ({exc})"
+        return None
+
+    def _queue(self, size):
+        import faster_fifo
+        return faster_fifo.Queue(max_size_bytes=max(CAPACITY, 4 * size + 4096))
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            q = self._queue(size)
+            loop = "stream_reader_batch" if self.batch else "stream_reader"
+            return Setup([PyWorker("stream_writer", FFEnd(q)), PyWorker(loop, FFEnd(q))],
+                         1, [q.close])
+        q1, q2 = self._queue(size), self._queue(size)
+        return Setup([PyWorker("ping", Duplex(FFEnd(q1), FFEnd(q2))),
+                      PyWorker("pong", Duplex(FFEnd(q2), FFEnd(q1)))],
+                     0, [q1.close, q2.close])
+
+
+class MQEnd(Closing):
+    def __init__(self, name):
+        self.name = name
+
+    def open(self):
+        import posix_ipc
+        self.q = posix_ipc.MessageQueue(self.name)
+        self.send = self.q.send
+        receive = self.q.receive
+        self.recv = lambda: receive()[0]
+
+    def close(self):
+        self.q.close()
+
+
+class PosixMQ(Transport):
+    """POSIX message queues (posix_ipc). Kernel limits apply: the message
+    size is capped by /proc/sys/fs/mqueue/msgsize_max (the driver raises it
+    for the run when it may, and restores it), the depth by msg_max, and the
+    bytes of all of a user's queues by RLIMIT_MSGQUEUE (raising its hard
+    limit needs CAP_SYS_RESOURCE)."""
+
+    key, label = "posixmq", "posix_ipc MessageQueue"
+
+    def __init__(self):
+        self.depth_used = {}
+
+    @property
+    def note(self):
+        return ("send/receive()[0]; queue depth per size "
+                + ", ".join(f"{s}B:{d}" for s, d in sorted(self.depth_used.items()))
+                + "; limited by msg_max, msgsize_max and RLIMIT_MSGQUEUE")
+
+    def _limits(self):
+        import resource
+        with open("/proc/sys/fs/mqueue/msgsize_max") as f:
+            msgsize_max = int(f.read())
+        with open("/proc/sys/fs/mqueue/msg_max") as f:
+            msg_max = int(f.read())
+        soft, _hard = resource.getrlimit(resource.RLIMIT_MSGQUEUE)
+        return msgsize_max, msg_max, soft
+
+    def _depth(self, kind, size):
+        msgsize_max, msg_max, rlim = self._limits()
+        nq = 1 if kind == "stream" else 2
+        # Kernel accounting per queue: depth * (msgsize + pointer/tree node
+        # overhead); keep a margin for it.
+        per_msg = max(size, 1) + 128
+        budget = rlim if rlim >= 0 else 1 << 62
+        depth = min(10, msg_max, budget // (nq * per_msg))
+        return depth, msgsize_max, rlim
+
+    def unavailable(self, kind, size):
+        try:
+            import posix_ipc  # noqa: F401
+        except ImportError as exc:
+            return f"posix_ipc not installed ({exc})"
+        depth, msgsize_max, rlim = self._depth(kind, size)
+        if size > msgsize_max:
+            return (f"message {size} B > /proc/sys/fs/mqueue/msgsize_max "
+                    f"{msgsize_max} (could not raise it)")
+        if depth < 1:
+            return (f"RLIMIT_MSGQUEUE {rlim} B cannot hold "
+                    f"{'one' if kind == 'stream' else 'two queues of one'} "
+                    f"{size} B message; raising its hard limit needs "
+                    f"CAP_SYS_RESOURCE, which this process lacks")
+        return None
+
+    def setup(self, kind, size, tag):
+        import posix_ipc
+        depth, _, _ = self._depth(kind, size)
+        self.depth_used[size] = depth
+        names = [f"/shmlink-bench-mq-{tag}-{i}" for i in range(1 if kind == "stream" else 2)]
+        queues = []
+
+        def cleanup():
+            for q in queues:
+                try:
+                    q.unlink()
+                except posix_ipc.ExistentialError:
+                    pass
+                q.close()
+        try:
+            for n in names:
+                queues.append(posix_ipc.MessageQueue(n, posix_ipc.O_CREX, max_messages=depth,
+                                                     max_message_size=max(size, 1)))
+        except BaseException:
+            cleanup()
+            raise
+        if kind == "stream":
+            return Setup([PyWorker("stream_writer", MQEnd(names[0])),
+                          PyWorker("stream_reader", MQEnd(names[0]))], 1, [cleanup])
+        return Setup([PyWorker("ping", Duplex(MQEnd(names[0]), MQEnd(names[1]))),
+                      PyWorker("pong", Duplex(MQEnd(names[1]), MQEnd(names[0])))],
+                     0, [cleanup])
+
+
+# --------------------------------------------------------------------------
+# shmlink
+# --------------------------------------------------------------------------
+
+def _retry_open(fn, what):
+    """Opens the side of a channel the peer creates, waiting for it."""
+    import shmlink
+    deadline = time.monotonic() + OPEN_RETRY_S
+    while True:
+        try:
+            return fn()
+        except (FileNotFoundError, shmlink.ProtocolError):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not appear within {OPEN_RETRY_S} s")
+            time.sleep(0.001)
+
+
+class ShmWriterEnd(Closing):
+    def __init__(self, addr):
+        self.addr = addr
+
+    def open(self):
+        import shmlink
+        self.w = _retry_open(lambda: shmlink.Writer.open(self.addr), self.addr)
+        self.send = self.w.send
+
+    def close(self):
+        self.w.close()
+
+
+class ShmReaderEnd(Closing):
+    def __init__(self, addr, capacity=CAPACITY):
+        self.addr, self.capacity = addr, capacity
+        self.batch_max = BATCH_MAX
+
+    def open(self):
+        import shmlink
+        self.r = shmlink.Reader.create(self.addr, capacity=self.capacity)
+        self.recv = self.r.recv
+        self.recv_batch = self.r.recv_batch
+
+    def close(self):
+        self.r.close()
+
+
+def _shm_unavailable():
+    try:
+        import shmlink
+    except ImportError as exc:
+        return f"shmlink Python package not installed ({exc})"
+    missing = [n for n in ("Writer", "Reader") if not hasattr(shmlink, n)]
+    if missing:
+        return f"shmlink Python binding has no {', '.join(missing)} yet"
+    return None
+
+
+class ShmPy(Transport):
+    key, label = "shmlink_py", "shmlink Py→Py recv"
+    note = "Writer.send / Reader.recv, 4 MiB ring"
+
+    def __init__(self, batch=False):
+        self.batch = batch
+        if batch:
+            self.key, self.label = "shmlink_py_batch", "shmlink Py→Py recv_batch"
+            self.latency = False
+            self.note = "Writer.send / Reader.recv_batch(1024), 4 MiB ring"
+
+    def unavailable(self, kind, size):
+        return _shm_unavailable()
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            a = f"posix:/shmlink-bench-{tag}"
+            loop = "stream_reader_batch" if self.batch else "stream_reader"
+            return Setup([PyWorker("stream_writer", ShmWriterEnd(a)),
+                          PyWorker(loop, ShmReaderEnd(a))], 1, addresses=[a])
+        a, b = f"posix:/shmlink-bench-{tag}-req", f"posix:/shmlink-bench-{tag}-rep"
+        return Setup([PyWorker("ping", Duplex(ShmWriterEnd(a), ShmReaderEnd(b))),
+                      PyWorker("pong", Duplex(ShmWriterEnd(b), ShmReaderEnd(a)))],
+                     0, addresses=[a, b])
+
+
+class ShmGoPy(Transport):
+    """Go writer program (bench/go) to a Python reader."""
+
+    key, label = "shmlink_gopy", "shmlink Go→Py recv"
+    note = "Go Writer.Send / Python Reader.recv, 4 MiB ring; Go pings for latency"
+
+    def __init__(self, go_bin, batch=False):
+        self.go_bin = go_bin
+        self.batch = batch
+        if batch:
+            self.key, self.label = "shmlink_gopy_batch", "shmlink Go→Py recv_batch"
+            self.latency = False
+            self.note = "Go Writer.Send / Python Reader.recv_batch(1024), 4 MiB ring"
+
+    def unavailable(self, kind, size):
+        if not self.go_bin or not os.access(self.go_bin, os.X_OK):
+            return f"Go benchmark program not built ({self.go_bin})"
+        return _shm_unavailable()
+
+    def setup(self, kind, size, tag):
+        if kind == "stream":
+            a = f"posix:/shmlink-bench-{tag}"
+            loop = "stream_reader_batch" if self.batch else "stream_reader"
+            return Setup([Command([self.go_bin, "stream-writer", "-addr", a, "-size", str(size)]),
+                          PyWorker(loop, ShmReaderEnd(a))], 1, addresses=[a])
+        a, b = f"posix:/shmlink-bench-{tag}-req", f"posix:/shmlink-bench-{tag}-rep"
+        return Setup([Command([self.go_bin, "ping", "-send", a, "-recv", b, "-size", str(size),
+                               "-capacity", str(CAPACITY)]),
+                      PyWorker("pong", Duplex(ShmWriterEnd(b), ShmReaderEnd(a)))],
+                     0, addresses=[a, b])

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Tables and chart from a benchmark result file.
+
+    python bench/report.py bench/results/full.json   # rewrites .md, .csv, .png
+
+Ratios: every Python-reader row is compared with shmlink Python→Python
+(Reader.recv), every C→C row with shmlink C→C: throughput ratio =
+shmlink msgs/s ÷ row msgs/s, latency ratio = row p50 ÷ shmlink p50 (both > 1
+when shmlink is faster).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+REFERENCE = {"py": "shmlink_py", "c": "shmlink_c"}
+TARGETS = [  # (numerator, denominator, size, target, text)
+    ("shmlink_gopy", "mpqueue", 64, 10, "Go→Py recv vs multiprocessing.Queue"),
+    ("shmlink_gopy_batch", "mpqueue", 64, 40, "Go→Py recv_batch vs multiprocessing.Queue"),
+    ("shmlink_gopy", "fasterfifo", 64, 3, "Go→Py recv vs faster-fifo"),
+    ("shmlink_gopy_batch", "fasterfifo_batch", 64, None, "Go→Py recv_batch vs faster-fifo get_many"),
+]
+
+
+def size_text(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
+
+
+def _num(x):
+    if x >= 1e9:
+        return f"{x / 1e9:.2f} G"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} k"
+    return f"{x:.0f}"
+
+
+def _index(doc):
+    return {(c["transport"], c["kind"], c["size"]): c for c in doc["cells"]}
+
+
+def _ratio(a, b):
+    return f"{a / b:.1f}×" if a and b else "–"
+
+
+def _na(c):
+    if c is None:
+        return "–"
+    if "error" in c:
+        return "error"
+    if "unavailable" in c:
+        return "n/a"
+    return None
+
+
+def markdown(doc):
+    idx = _index(doc)
+    m = doc["machine"]
+    out = []
+    out.append(f"Mode **{doc['mode']}**, {doc['reps']} repetition(s) per cell, median "
+               f"[min–max]. Machine: {m.get('cpu')}, {m.get('cores')} cores, Linux "
+               f"{m.get('kernel')}, Python {m.get('python')}, {m.get('go') or 'no Go'}, "
+               f"load average {m['loadavg_start'][0]:.2f} at start, "
+               f"{m['loadavg_end'][0]:.2f} at end.")
+    out.append("")
+    out.append("Throughput: one-way stream, writer process → reader process; latency: "
+               "round trip (ping → pong). ×shmlink: shmlink msgs/s ÷ row msgs/s and row p50 ÷ "
+               "shmlink p50, against shmlink Py→Py recv for Python rows and shmlink C→C for C "
+               "rows (> 1 means shmlink is faster). MB = 10⁶ bytes.")
+    out.append("")
+    out.append("| size | transport | msgs/s | MB/s | p50 µs | p99 µs | ×shmlink thr. | ×shmlink p50 |")
+    out.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    order = [t["key"] for t in doc["transports"]]
+    labels = {t["key"]: t["label"] for t in doc["transports"]}
+    groups = {t["key"]: t["group"] for t in doc["transports"]}
+    notes = []
+    for size in doc["sizes"]:
+        for key in order:
+            s = idx.get((key, "stream", size))
+            lat = idx.get((key, "latency", size))
+            if s is None and lat is None:
+                continue
+            ref = REFERENCE.get(groups[key])
+            rs = idx.get((ref, "stream", size)) or {}
+            rl = idx.get((ref, "latency", size)) or {}
+            na = _na(s)
+            if na:
+                thr = mb = na
+                rt = "–"
+                if na != "–":
+                    notes.append(f"{labels[key]} {size_text(size)} throughput: "
+                                 f"{s.get('error') or s.get('unavailable')}")
+            else:
+                thr = (f"{_num(s['msgs_per_s'])} [{_num(s['msgs_per_s_min'])}–"
+                       f"{_num(s['msgs_per_s_max'])}]")
+                mb = f"{s['bytes_per_s'] / 1e6:,.1f}"
+                rt = "ref" if key == ref else _ratio(rs.get("msgs_per_s"), s["msgs_per_s"])
+            na = _na(lat)
+            if na:
+                p50 = p99 = na
+                rl50 = "–"
+                if na != "–":
+                    notes.append(f"{labels[key]} {size_text(size)} latency: "
+                                 f"{lat.get('error') or lat.get('unavailable')}")
+            else:
+                p50 = (f"{lat['p50_ns'] / 1e3:.1f} [{lat['p50_ns_min'] / 1e3:.1f}–"
+                       f"{lat['p50_ns_max'] / 1e3:.1f}]")
+                p99 = f"{lat['p99_ns'] / 1e3:.1f}"
+                rl50 = "ref" if key == ref else _ratio(lat["p50_ns"], rl.get("p50_ns"))
+            out.append(f"| {size_text(size)} | {labels[key]} | {thr} | {mb} | {p50} | {p99} "
+                       f"| {rt} | {rl50} |")
+    out.append("")
+    out.append("Batch rows (recv_batch, get_many) have no latency of their own: a round trip "
+               "carries one message.")
+    tg = []
+    for num, den, size, target, text in TARGETS:
+        a, b = idx.get((num, "stream", size)), idx.get((den, "stream", size))
+        if not a or not b or _na(a) or _na(b):
+            tg.append(f"| {text} ({size_text(size)}) | not measured | "
+                      f"{'≥ %d×' % target if target else '–'} | – |")
+            continue
+        r = a["msgs_per_s"] / b["msgs_per_s"]
+        verdict = "–" if target is None else ("met" if r >= target else "missed")
+        tg.append(f"| {text} ({size_text(size)}) | {r:.1f}× | "
+                  f"{'≥ %d×' % target if target else '–'} | {verdict} |")
+    out.append("")
+    out.append("| issue target (throughput ratio) | measured | target | |")
+    out.append("|---|---:|---:|---|")
+    out.extend(tg)
+    if notes:
+        out.append("")
+        out.append("Not measured:")
+        out.extend(f"- {n}" for n in notes)
+    tnotes = [t for t in doc["transports"] if t.get("note")]
+    if tnotes:
+        out.append("")
+        out.append("How each transport is used:")
+        out.extend(f"- {t['label']}: {t['note']}" for t in tnotes)
+    if m.get("mqueue_note"):
+        out.append(f"- POSIX message queues: {m['mqueue_note']}")
+    return "\n".join(out) + "\n"
+
+
+def write_csv(doc, path):
+    cols = ["transport", "label", "group", "kind", "size", "count", "reps",
+            "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "bytes_per_s",
+            "bytes_per_s_min", "bytes_per_s_max", "p50_ns", "p50_ns_min", "p50_ns_max",
+            "p99_ns", "p99_ns_min", "p99_ns_max", "error", "unavailable"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for c in doc["cells"]:
+            w.writerow(c)
+
+
+def chart(doc, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = _index(doc)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+    for t in doc["transports"]:
+        key = t["key"]
+        shm = key.startswith("shmlink")
+        style = dict(marker="o", linewidth=2.4 if shm else 1.3,
+                     linestyle="-" if shm else "--", label=t["label"])
+        for ax, kind, field, scale in ((ax1, "stream", "bytes_per_s", 1e6),
+                                       (ax2, "latency", "p50_ns", 1e3)):
+            xs, ys = [], []
+            for size in doc["sizes"]:
+                c = idx.get((key, kind, size))
+                if c and field in c:
+                    xs.append(size)
+                    ys.append(c[field] / scale)
+            if xs:
+                ax.plot(xs, ys, **style)
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(doc["sizes"], [size_text(s) for s in doc["sizes"]])
+        ax.set_xlabel("message size")
+        ax.grid(True, which="both", alpha=0.3)
+    ax1.set_ylabel("throughput, MB/s (median)")
+    ax1.set_title("One-way streaming throughput (higher is better)")
+    ax2.set_ylabel("round-trip latency p50, µs (median)")
+    ax2.set_title("Ping-pong latency (lower is better)")
+    ax1.legend(fontsize=7.5, loc="best")
+    m = doc["machine"]
+    fig.suptitle(f"shmlink vs peers — {doc['mode']} mode, {doc['reps']} rep(s); "
+                 f"{m.get('cpu')}, {m.get('cores')} cores, Linux {m.get('kernel')}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(doc, outdir, stem):
+    paths = []
+    p = os.path.join(outdir, f"{stem}.json")
+    with open(p, "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    paths.append(p)
+    p = os.path.join(outdir, f"{stem}.csv")
+    write_csv(doc, p)
+    paths.append(p)
+    p = os.path.join(outdir, f"{stem}.md")
+    with open(p, "w") as f:
+        f.write(markdown(doc))
+    paths.append(p)
+    p = os.path.join(outdir, f"throughput-{stem}.png")
+    try:
+        chart(doc, p)
+        paths.append(p)
+    except ImportError as exc:
+        print(f"report: no chart ({exc}); pip install -r bench/requirements.txt",
+              file=sys.stderr)
+    return paths
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: report.py RESULT.json")
+    src = sys.argv[1]
+    with open(src) as f:
+        d = json.load(f)
+    stem = os.path.splitext(os.path.basename(src))[0]
+    for q in write_all(d, os.path.dirname(os.path.abspath(src)), stem):
+        print("wrote", q)
