@@ -93,7 +93,8 @@ static const char cli_help_ls[] =
     "\n"
     "Segments are opened read-only to look inside; nothing is written.\n"
     "Attaching a System V segment read-only briefly raises its attach count\n"
-    "and sets its last pid (lpid) and attach/detach times, as any reader would.\n"
+    "(nattch) and sets its last pid (lpid) and attach/detach times, as any\n"
+    "reader would.\n"
     "In the table, bytes outside printable ASCII in names are shown as \\xHH.\n"
     "In JSON, names are UTF-8; a byte that is not part of valid UTF-8 is\n"
     "written as \\udcHH (Python's surrogateescape: os.fsencode() gives back the\n"
@@ -489,7 +490,9 @@ static int cli_is_stale(const cli_entry *e)
         return 0;
     int live = (i->writer_pid != 0 && i->writer_alive) ||
                (i->reader_pid != 0 && i->reader_alive);
-    int dead = (i->writer_pid != 0 && !i->writer_alive) ||
+    /* A writer that closed the stream ended cleanly, whether or not its
+     * pid is still recorded. */
+    int dead = (i->writer_pid != 0 && !i->writer_alive && !i->closed) ||
                (i->reader_pid != 0 && !i->reader_alive);
     int finished = i->closed && i->used == 0 &&
                    i->messages_received >= i->messages_sent;
@@ -942,15 +945,15 @@ static void cli_print_stat_text(const cli_entry *e)
         printf("shmid:      %" PRId32 "\n", e->shmid);
         printf("key:        0x%08" PRIx32 "%s\n", e->key,
                e->key ? "" : " (private or removed)");
-        printf("attached:   %" PRIu64 "\n", e->nattch);
+        printf("nattch:     %" PRIu64 " (processes attached)\n", e->nattch);
         cli_user_name(e->cuid, buf, sizeof buf);
         printf("creator:    pid %" PRId32 ", %s (uid %" PRIu32 ")\n", e->cpid,
                buf, e->cuid);
         printf("last pid:   %" PRId32 "\n", e->lpid);
         cli_time(e->atime, t, sizeof t);
-        printf("attached:   %s (last)\n", t);
+        printf("last attach: %s\n", t);
         cli_time(e->dtime, t, sizeof t);
-        printf("detached:   %s (last)\n", t);
+        printf("last detach: %s\n", t);
         if (e->removed)
             printf("removed:    yes (IPC_RMID done; gone at last detach)\n");
     } else {
@@ -1016,8 +1019,15 @@ static int cli_opt_match(int argc, char **argv, int *i, const char **glob)
 static void cli_address_error(const char *cmd, const char *address, int rc)
 {
     char shown[320];
+    shmlink_address parsed;
     cli_display(address, shown, sizeof shown);
-    if (rc == -EINVAL)
+    if (rc == -EINVAL && shmlink_address_parse(address, &parsed) == 0 &&
+        parsed.kind == SHMLINK_ADDR_SYSV_PRIVATE)
+        fprintf(stderr,
+                "%s: %s %s: names no existing segment (it is for create "
+                "only); use sysv-id:SHMID\n",
+                cli_prog, cmd, shown);
+    else if (rc == -EINVAL)
         fprintf(stderr,
                 "%s: %s %s: malformed address (expected posix:/NAME, "
                 "sysv:KEY or sysv-id:SHMID)\n",
@@ -1095,7 +1105,13 @@ static int cli_stat_one(const char *address, cli_entry *e)
     rc = shmlink_stat_address(address, &st);
     if (rc == 0) {
         e->backend = st.backend;
-        snprintf(e->address, sizeof e->address, "%s", st.address);
+        /* The canonical name of a keyed segment is its key, even when it
+         * was asked for by id (as in ls). */
+        if (st.backend == SHMLINK_BACKEND_SYSV && st.key != 0)
+            snprintf(e->address, sizeof e->address, "sysv:0x%08" PRIx32,
+                     st.key);
+        else
+            snprintf(e->address, sizeof e->address, "%s", st.address);
         e->size = st.size;
         e->mode = st.mode;
         e->uid = st.uid;

@@ -1,0 +1,268 @@
+"""Fixtures for the tests of the `shmlink` command-line tool.
+
+Everything here works with real segments and channels, made by the fixture
+program (tests/cli/fixture.c, built as shmlink_cli_fixture) through the
+public C API. Every name carries this process's pid and a counter, so runs in
+parallel do not collide; every segment is removed at the end of its test even
+when the test fails, without going through the tool under test (unlink in
+/dev/shm, shmctl IPC_RMID via ctypes), and a final check fails the session if
+anything with our names is left behind.
+
+Paths: SHMLINK_CLI and SHMLINK_CLI_FIXTURE (set by scripts/test-cli.sh),
+defaulting to build/cli/shmlink and build/cli/shmlink_cli_fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import itertools
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLI = os.environ.get("SHMLINK_CLI", str(ROOT / "build" / "cli" / "shmlink"))
+FIXTURE = os.environ.get(
+    "SHMLINK_CLI_FIXTURE", str(ROOT / "build" / "cli" / "shmlink_cli_fixture")
+)
+PID = os.getpid()
+POSIX_PREFIX = f"shmlink-clitest-{PID}-"
+# System V keys 0x7cPPPPNN: PPPP from our pid, NN a counter.
+SYSV_BASE = 0x7C000000 | ((PID & 0xFFFF) << 8)
+POSIX_GLOB = f"posix:/{POSIX_PREFIX}*"
+SYSV_GLOB = f"sysv:0x{SYSV_BASE >> 8:06x}??"
+
+TIMEOUT = 60  # seconds for any one command; generous for a loaded machine
+
+_counter = itertools.count(1)
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+IPC_RMID = 0
+
+
+def sysv_remove_id(shmid: int) -> None:
+    _libc.shmctl(shmid, IPC_RMID, None)
+
+
+def sysv_remove_key(key: int) -> None:
+    shmid = _libc.shmget(ctypes.c_int(key if key < 2**31 else key - 2**32), 0, 0)
+    if shmid >= 0:
+        sysv_remove_id(shmid)
+
+
+def remove_address(address: str | bytes) -> None:
+    """Removes a segment by address, ignoring 'not there'. Independent of the
+    tool under test."""
+    raw = os.fsencode(address)
+    if raw.startswith(b"posix:/") or raw.startswith(b"/"):
+        name = raw[len(b"posix:/") :] if raw.startswith(b"posix:") else raw[1:]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(b"/dev/shm/" + name)
+    elif raw.startswith(b"sysv-id:"):
+        sysv_remove_id(int(raw[len(b"sysv-id:") :]))
+    elif raw.startswith(b"sysv:"):
+        sysv_remove_key(int(raw[len(b"sysv:") :], 0))
+
+
+def our_leftovers() -> list[str]:
+    left = [f"/dev/shm/{n}" for n in os.listdir("/dev/shm") if POSIX_PREFIX in n]
+    with open("/proc/sysvipc/shm") as f:
+        next(f)
+        for line in f:
+            key = int(line.split()[0]) & 0xFFFFFFFF
+            if key >> 8 == SYSV_BASE >> 8:
+                left.append(f"sysv key 0x{key:08x}")
+    return left
+
+
+def run(args, user: int | None = None, cli: str | None = None, check_rc=None):
+    """Runs the tool; returns CompletedProcess with str stdout/stderr
+    (surrogateescape, so odd bytes survive)."""
+    cmd = [cli or CLI, *args]
+    p = subprocess.run(
+        cmd,
+        capture_output=True,
+        timeout=TIMEOUT,
+        user=user,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    out = p.stdout.decode("utf-8", "surrogateescape")
+    err = p.stderr.decode("utf-8", "surrogateescape")
+    res = subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    if check_rc is not None:
+        assert p.returncode == check_rc, (
+            f"{args}: exit {p.returncode}, want {check_rc}\n"
+            f"stdout:\n{out}\nstderr:\n{err}"
+        )
+    return res
+
+
+def ls_json(*extra, user=None, cli=None) -> list[dict]:
+    res = run(["ls", "--json", *extra], user=user, cli=cli, check_rc=0)
+    data = json.loads(res.stdout)
+    assert isinstance(data, list)
+    return data
+
+
+def find(entries: list[dict], address: str) -> dict | None:
+    hits = [e for e in entries if e["address"] == address]
+    assert len(hits) <= 1, hits
+    return hits[0] if hits else None
+
+
+class Shm:
+    """Makes segments and channels for one test and cleans all of them up."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str | bytes] = []
+        self.procs: list[subprocess.Popen] = []
+
+    # names -------------------------------------------------------------
+    def posix(self, tag: str = "seg") -> str:
+        return f"posix:/{POSIX_PREFIX}{next(_counter)}-{tag}"
+
+    def sysv(self) -> str:
+        n = next(_counter)
+        assert n < 256, "too many System V keys for one run"
+        return f"sysv:0x{SYSV_BASE | n:08x}"
+
+    # makers ------------------------------------------------------------
+    def segment(self, address, size=4096, mode=0o600, user=None, fixture=None):
+        self.addresses.append(address)
+        p = subprocess.run(
+            [fixture or FIXTURE, "segment", address, str(size), f"{mode:o}"],
+            capture_output=True,
+            timeout=TIMEOUT,
+            user=user,
+        )
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+        out = p.stdout.decode("utf-8", "surrogateescape")
+        assert out.endswith("\n"), out
+        canonical = out[:-1]  # names may end in blanks: drop only the newline
+        self.addresses.append(canonical)
+        return canonical
+
+    def channel(self, address, role="writer", *opts, capacity=65536, user=None):
+        """Starts a fixture process holding a channel role. Returns
+        (process, canonical address); for --close the process has exited."""
+        self.addresses.append(address)
+        p = subprocess.Popen(
+            [FIXTURE, "channel", address, str(capacity), role, *opts],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            user=user,
+        )
+        self.procs.append(p)
+        line = p.stdout.readline().decode("utf-8", "surrogateescape").strip()
+        if not line:
+            p.wait(timeout=TIMEOUT)
+            raise AssertionError(
+                f"fixture {role} {address} {opts} failed: "
+                + p.stderr.read().decode(errors="replace")
+            )
+        word, canonical = line.split(" ", 1)
+        self.addresses.append(canonical)
+        if "--close" in opts:
+            assert word == "closed", line
+            assert p.wait(timeout=TIMEOUT) == 0, p.stderr.read().decode()
+        else:
+            assert word == "ready", line
+        return p, canonical
+
+    def kill(self, p: subprocess.Popen) -> None:
+        """SIGKILL and reap: the process is dead (not a zombie) afterwards."""
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=TIMEOUT)
+
+    def cleanup(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=TIMEOUT)
+            for s in (p.stdout, p.stderr):
+                if s:
+                    s.close()
+        errors = []
+        for a in self.addresses:
+            if a in ("sysv:private", b"sysv:private"):
+                continue  # its canonical sysv-id:N is in the list too
+            try:
+                remove_address(a)
+            except Exception as exc:  # keep removing the others
+                errors.append(f"{a!r}: {exc}")
+        assert not errors, errors
+
+
+@pytest.fixture
+def shm():
+    s = Shm()
+    try:
+        yield s
+    finally:
+        s.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind():
+    for path in (CLI, FIXTURE):
+        if not os.access(path, os.X_OK):
+            pytest.exit(
+                f"{path} is not built: run scripts/test-cli.sh "
+                "(or set SHMLINK_CLI / SHMLINK_CLI_FIXTURE)",
+                returncode=1,
+            )
+    yield
+    left = our_leftovers()
+    for item in left:  # clean up anyway, then fail loudly
+        if item.startswith("/dev/shm/"):
+            os.unlink(item)
+        else:
+            sysv_remove_key(int(item.split()[-1], 16))
+    assert not left, f"tests left segments behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def nobody_cli():
+    """A copy of the tool that user nobody can execute (the build tree may
+    sit in a directory nobody cannot enter). Skips unless we are root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the tool as another user")
+    try:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    d = tempfile.mkdtemp(prefix="shmlink-clitest-")
+    try:
+        os.chmod(d, 0o755)
+        dst = os.path.join(d, "shmlink")
+        shutil.copy2(CLI, dst)
+        os.chmod(dst, 0o755)
+        fdst = os.path.join(d, "fixture")
+        shutil.copy2(FIXTURE, fdst)
+        os.chmod(fdst, 0o755)
+        yield nobody, dst, fdst
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def wait_until(pred, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

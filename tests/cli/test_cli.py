@@ -1,0 +1,614 @@
+"""Tests of the `shmlink` command-line tool against real segments and channels
+of both backends (see conftest.py for the fixtures and the cleanup)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import re
+
+import pytest
+
+from conftest import (
+    POSIX_GLOB,
+    POSIX_PREFIX,
+    SYSV_GLOB,
+    find,
+    ls_json,
+    run,
+    wait_until,
+)
+
+BACKENDS = ["posix", "sysv"]
+
+ENTRY_KEYS = {
+    "address", "backend", "kind", "size", "mode", "uid", "owner", "gid",
+    "group", "readable", "note", "ctime", "mtime", "shmid", "key", "nattch",
+    "cpid", "lpid", "cuid", "cgid", "atime", "dtime", "removed", "channel",
+}
+CHANNEL_KEYS = {
+    "version", "capacity", "max_message", "used", "fill_percent",
+    "messages_sent", "messages_received", "writer", "reader", "closed",
+    "stale",
+}
+
+
+def new_address(shm, backend, tag="ch"):
+    return shm.posix(tag) if backend == "posix" else shm.sysv()
+
+
+def exists(address: str) -> bool:
+    """Asks the kernel directly, not the tool."""
+    if address.startswith("posix:/"):
+        return os.path.exists("/dev/shm/" + address[len("posix:/"):])
+    with open("/proc/sysvipc/shm") as f:
+        next(f)
+        for line in f:
+            key, shmid = int(line.split()[0]) & 0xFFFFFFFF, int(line.split()[1])
+            if address == f"sysv:0x{key:08x}" or address == f"sysv-id:{shmid}":
+                return True
+    return False
+
+
+def proc_sysv_line(shmid: int) -> list[int]:
+    with open("/proc/sysvipc/shm") as f:
+        next(f)
+        for line in f:
+            fields = [int(x) for x in line.split()]
+            if fields[1] == shmid:
+                return fields
+    raise AssertionError(f"shmid {shmid} not in /proc/sysvipc/shm")
+
+
+def table_row(stdout: str, address: str) -> list[str]:
+    rows = [ln for ln in stdout.splitlines() if ln.split(" ", 1)[0] == address]
+    assert len(rows) == 1, f"{address} not once in:\n{stdout}"
+    return rows[0]
+
+
+# --------------------------------------------------------------------------
+# Help, version, usage errors
+# --------------------------------------------------------------------------
+
+def test_help_and_version():
+    res = run(["--help"], check_rc=0)
+    assert res.stdout.startswith("usage: shmlink")
+    for cmd in ("ls", "stat", "rm"):
+        assert cmd in res.stdout
+    assert run(["-h"], check_rc=0).stdout == res.stdout
+    assert run(["help"], check_rc=0).stdout == res.stdout
+    for cmd, word in (("ls", "--json"), ("stat", "ADDRESS"), ("rm", "--stale")):
+        out = run([cmd, "--help"], check_rc=0).stdout
+        assert out.startswith(f"usage: shmlink {cmd}")
+        assert word in out
+        assert run([cmd, "-h"], check_rc=0).stdout == out
+        assert run(["help", cmd], check_rc=0).stdout == out
+    assert "nattch" in run(["ls", "--help"], check_rc=0).stdout  # the caveat
+    assert "stale" in run(["rm", "--help"], check_rc=0).stdout
+    version = run(["--version"], check_rc=0).stdout
+    assert re.fullmatch(r"shmlink \d+\.\d+\.\d+\n", version)
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        ([], "usage"),
+        (["frobnicate"], "frobnicate"),
+        (["--frob"], "--frob"),
+        (["help", "frob"], "frob"),
+        (["ls", "--frob"], "--frob"),
+        (["ls", "extra"], "extra"),
+        (["ls", "--match"], "--match"),
+        (["stat"], "ADDRESS"),
+        (["stat", "/a", "/b"], "/b"),
+        (["stat", "--frob", "/a"], "--frob"),
+        (["rm"], "ADDRESS"),
+        (["rm", "--frob"], "--frob"),
+        (["rm", "--dry-run", "/a"], "--dry-run"),
+        (["rm", "--json", "/a"], "--json"),
+        (["rm", "--stale", "/a"], "--stale"),
+    ],
+)
+def test_usage_errors_exit_2(args, word):
+    res = run(args, check_rc=2)
+    assert res.stdout == ""
+    assert word in res.stderr
+    assert res.stderr.startswith("shmlink: ") or args == []
+
+
+MALFORMED = [
+    "posix:/a/b",
+    "posix:/",
+    "/",
+    "posix:" + "/" + "x" * 256,
+    "posix:name",
+    "sysv:0",
+    "sysv:0x1g",
+    "sysv:-5",
+    "sysv:0x100000000",
+    "sysv-id:-1",
+    "sysv-id:abc",
+    "nope",
+    " posix:/x",
+    "",
+]
+
+
+@pytest.mark.parametrize("bad", MALFORMED)
+@pytest.mark.parametrize("cmd", ["stat", "rm"])
+def test_malformed_address_is_named(cmd, bad):
+    res = run([cmd, "--", bad] if bad.startswith("-") else [cmd, bad], check_rc=1)
+    assert res.stdout == ""
+    assert res.stderr.startswith(f"shmlink: {cmd} {bad}: malformed address")
+    assert res.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("cmd", ["stat", "rm"])
+def test_sysv_private_is_refused_with_a_reason(cmd):
+    res = run([cmd, "sysv:private"], check_rc=1)
+    assert res.stderr.startswith(f"shmlink: {cmd} sysv:private: ")
+    assert "sysv-id" in res.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missing_segment(shm, backend):
+    addr = new_address(shm, backend, "missing")
+    for cmd in ("stat", "rm"):
+        res = run([cmd, addr], check_rc=1)
+        assert res.stderr.startswith(f"shmlink: {cmd} {addr}: ")
+        assert "no such" in res.stderr.lower() or "not" in res.stderr.lower()
+
+
+# --------------------------------------------------------------------------
+# Plain segments
+# --------------------------------------------------------------------------
+
+def test_ls_plain_segments_both_backends(shm):
+    p = shm.segment(shm.posix("plain"), 12345, 0o640)
+    s = shm.segment(shm.sysv(), 8192, 0o600)
+    priv = shm.segment("sysv:private", 4096, 0o644)
+    assert re.fullmatch(r"sysv-id:\d+", priv)
+    entries = ls_json()
+    for e in entries:
+        assert set(e) == ENTRY_KEYS, e
+    ep, es, ev = find(entries, p), find(entries, s), find(entries, priv)
+    assert ep is not None, p
+    assert es is not None, s
+    assert ev is not None, priv
+
+    st = os.stat("/dev/shm/" + p[len("posix:/"):])
+    assert ep["backend"] == "posix"
+    assert ep["kind"] == "segment"
+    assert ep["size"] == 12345 == st.st_size
+    assert ep["mode"] == "0640"
+    assert ep["uid"] == st.st_uid == os.geteuid()
+    assert ep["gid"] == st.st_gid
+    assert ep["owner"] == __import__("pwd").getpwuid(st.st_uid).pw_name
+    assert ep["readable"] is True
+    assert ep["note"] is None
+    assert ep["channel"] is None
+    assert ep["mtime"] == int(st.st_mtime)
+    assert ep["ctime"] == int(st.st_ctime)
+    assert ep["shmid"] is None
+    assert ep["key"] is None
+    assert ep["nattch"] is None
+    assert ep["removed"] is False
+
+    fields = proc_sysv_line(es["shmid"])
+    assert es["backend"] == "sysv"
+    assert es["kind"] == "segment"
+    assert es["key"] == int(s[len("sysv:"):], 16) == fields[0] & 0xFFFFFFFF
+    assert es["size"] == 8192 == fields[3]
+    assert es["mode"] == "0600"
+    assert es["cpid"] == fields[4]
+    assert es["cpid"] > 0
+    assert es["nattch"] == 0
+    assert es["uid"] == os.geteuid()
+    assert es["readable"] is True
+    assert es["channel"] is None
+    assert es["mtime"] is None
+
+    assert ev["backend"] == "sysv"
+    assert ev["key"] == 0
+    assert ev["shmid"] == int(priv[len("sysv-id:"):])
+    assert ev["mode"] == "0644"
+
+    table = run(["ls"], check_rc=0).stdout
+    header = table.splitlines()[0].split()
+    assert header[:5] == ["ADDRESS", "KIND", "SIZE", "OWNER", "MODE"]
+    row = table_row(table, p).split()
+    assert row[1:5] == ["segment", "12K", ep["owner"], "0640"]
+    row = table_row(table, s).split()
+    assert row[1:5] == ["segment", "8.0K", es["owner"], "0600"]
+    table_row(table, priv)
+
+
+def test_ls_match_filters(shm):
+    p = shm.segment(shm.posix("m"))
+    s = shm.segment(shm.sysv())
+    only_posix = ls_json("--match", POSIX_GLOB)
+    assert [e["address"] for e in only_posix] == [p]
+    only_sysv = ls_json(f"--match={SYSV_GLOB}")
+    assert [e["address"] for e in only_sysv] == [s]
+    assert ls_json("--match", "posix:/no-such-prefix-*-zz") == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stat_plain_segment(shm, backend):
+    addr = shm.segment(new_address(shm, backend, "st"), 5000, 0o604)
+    e = json.loads(run(["stat", addr, "--json"], check_rc=0).stdout)
+    assert set(e) == ENTRY_KEYS
+    assert e["address"] == addr
+    assert e["backend"] == backend
+    assert e["kind"] == "segment"
+    assert e["channel"] is None
+    assert e["size"] == 5000
+    assert e["mode"] == "0604"
+    assert e["readable"] is True
+    assert e == find(ls_json(), addr) or backend == "sysv"
+    text = run(["stat", addr], check_rc=0).stdout
+    assert f"address:    {addr}\n" in text
+    assert f"backend:    {backend}\n" in text
+    assert "size:       5000 " in text
+    assert "mode:       0604\n" in text
+    if backend == "sysv":
+        assert f"shmid:      {e['shmid']}\n" in text
+        # the same segment by its id
+        by_id = json.loads(
+            run(["stat", "--json", f"sysv-id:{e['shmid']}"], check_rc=0).stdout
+        )
+        assert by_id["address"] == addr
+        assert by_id["size"] == 5000
+
+
+def test_ls_and_stat_never_write(shm):
+    addr = shm.segment(shm.posix("ro"), 8192, 0o600)
+    path = "/dev/shm/" + addr[len("posix:/"):]
+    before = os.stat(path)
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    run(["ls"], check_rc=0)
+    run(["ls", "--json"], check_rc=0)
+    run(["stat", addr], check_rc=0)
+    run(["rm", "--stale", "--dry-run", "--match", addr], check_rc=0)
+    after = os.stat(path)
+    with open(path, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest
+    assert after.st_mtime_ns == before.st_mtime_ns
+    assert after.st_size == before.st_size
+
+
+def test_rm_several_and_errors_per_address(shm):
+    a = shm.segment(shm.posix("rm"))
+    b = shm.segment(shm.sysv())
+    c = shm.segment("sysv:private", 4096)
+    res = run(["rm", a, b, c], check_rc=0)
+    assert res.stdout == ""
+    assert res.stderr == ""
+    assert not exists(a)
+    assert not exists(b)
+    assert not exists(c)
+    res = run(["rm", a, "posix:/bad/name", b], check_rc=1)
+    lines = res.stderr.splitlines()
+    assert len(lines) == 3, res.stderr
+    assert lines[0].startswith(f"shmlink: rm {a}: ")
+    assert lines[1].startswith("shmlink: rm posix:/bad/name: malformed")
+    assert lines[2].startswith(f"shmlink: rm {b}: ")
+    # a good address after a bad one is still removed
+    d = shm.segment(shm.posix("rm2"))
+    run(["rm", "posix:/bad/name", d], check_rc=1)
+    assert not exists(d)
+
+
+def test_rm_short_posix_form(shm):
+    a = shm.segment(shm.posix("short"))
+    run(["rm", a[len("posix:"):]], check_rc=0)
+    assert not exists(a)
+
+
+# --------------------------------------------------------------------------
+# Names that need escaping
+# --------------------------------------------------------------------------
+
+ODD_NAMES = [
+    b'q"uote',
+    b"back\\slash",
+    b"new\nline",
+    b"tab\there",
+    "caf\u00e9-\u65e5\u672c".encode(),
+    b"bad\xff\xfeutf8",
+    b"ctl\x01\x1f\x7f",
+    b"overlong\xc0\xaf",
+    b"surrogate\xed\xa0\x80",
+    b"trailing ",
+]
+
+
+def test_json_and_table_escape_odd_names(shm):
+    made = {}
+    for i, raw in enumerate(ODD_NAMES):
+        addr = os.fsencode(shm.posix(f"odd{i}-")) + raw
+        canonical = shm.segment(addr, 4096)
+        assert os.fsencode(canonical) == addr
+        made[addr] = canonical
+    res = run(["ls", "--json", "--match", POSIX_GLOB], check_rc=0)
+    entries = json.loads(res.stdout)  # strict: raw control characters fail
+    got = {os.fsencode(e["address"]) for e in entries}
+    assert got == set(made), got ^ set(made)
+    # valid UTF-8 passes through as text, invalid bytes come back exactly
+    assert "caf\u00e9" in res.stdout
+    assert "\\udcff\\udcfe" in res.stdout
+    # the table keeps one row per segment, with \xHH for odd bytes
+    table = run(["ls", "--match", POSIX_GLOB], check_rc=0).stdout
+    lines = table.splitlines()
+    assert len(lines) == 1 + len(ODD_NAMES), table
+    assert "new\\x0aline" in table
+    assert "bad\\xff\\xfeutf8" in table
+    assert "back\\\\slash" in table
+    # stat and rm take the raw bytes
+    for addr in made:
+        st = json.loads(
+            run(["stat", os.fsdecode(addr), "--json"], check_rc=0).stdout
+        )
+        assert os.fsencode(st["address"]) == addr
+    run(["rm", *[os.fsdecode(a) for a in made]], check_rc=0)
+    assert ls_json("--match", POSIX_GLOB) == []
+
+
+# --------------------------------------------------------------------------
+# POSIX semaphores live in /dev/shm too
+# --------------------------------------------------------------------------
+
+def test_semaphores_only_with_all():
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.sem_open.restype = ctypes.c_void_p
+    libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                              ctypes.c_uint]
+    name = f"/{POSIX_PREFIX}sem".encode()
+    sem = libc.sem_open(name, os.O_CREAT | os.O_EXCL, 0o600, 0)
+    if not sem:
+        pytest.skip(f"sem_open: {os.strerror(ctypes.get_errno())}")
+    try:
+        address = f"posix:/sem.{POSIX_PREFIX}sem"
+        assert find(ls_json("--match", POSIX_GLOB.replace("/", "/sem.")),
+                    address) is None
+        e = find(ls_json("--all"), address)
+        assert e
+        assert e["kind"] == "semaphore"
+        assert e["channel"] is None
+    finally:
+        libc.sem_close(ctypes.c_void_p(sem))
+        libc.sem_unlink(name)
+
+
+# --------------------------------------------------------------------------
+# Channels
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_live_channel(shm, backend):
+    w, addr = shm.channel(new_address(shm, backend), "writer",
+                          "--send", "10", "--size", "100")
+    r, addr2 = shm.channel(addr, "reader", "--open", "--recv", "3",
+                           "--size", "100")
+    assert addr2 == addr
+    e = find(ls_json(), addr)
+    assert e is not None
+    assert e["kind"] == "channel"
+    assert e["readable"] is True
+    assert e["backend"] == backend
+    c = e["channel"]
+    assert set(c) == CHANNEL_KEYS
+    assert c["version"] >= 1
+    assert c["capacity"] == 65536
+    assert c["max_message"] >= 65536 // 4
+    assert c["messages_sent"] == 10
+    assert c["messages_received"] == 3
+    assert 700 <= c["used"] <= c["capacity"]
+    assert c["fill_percent"] == pytest.approx(100 * c["used"] / 65536, abs=0.06)
+    assert c["writer"] == {"pid": w.pid, "alive": True}
+    assert c["reader"] == {"pid": r.pid, "alive": True}
+    assert c["closed"] is False
+    assert c["stale"] is False
+    assert e["size"] >= 65536
+
+    row = table_row(run(["ls"], check_rc=0).stdout, addr)
+    assert " channel " in row
+    assert f"{w.pid} alive" in row
+    assert f"{r.pid} alive" in row
+    assert " 10/3 " in row
+    assert row.rstrip().endswith("open")
+
+    st = json.loads(run(["stat", addr, "--json"], check_rc=0).stdout)
+    assert st["channel"] == c
+    text = run(["stat", addr], check_rc=0).stdout
+    assert f"writer:     {w.pid} alive\n" in text
+    assert "sent:       10 messages\n" in text
+    assert "end of stream: no\n" in text
+    assert "stale:      no " in text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dead_channel_is_stale_and_removed(shm, backend):
+    w, addr = shm.channel(new_address(shm, backend), "writer", "--send", "5")
+    r, _ = shm.channel(addr, "reader", "--open", "--recv", "2")
+    shm.kill(w)
+    shm.kill(r)
+    e = find(ls_json(), addr)
+    c = e["channel"]
+    assert c["writer"] == {"pid": w.pid, "alive": False}
+    assert c["reader"] == {"pid": r.pid, "alive": False}
+    assert c["messages_sent"] == 5
+    assert c["messages_received"] == 2
+    assert c["stale"] is True
+    assert c["closed"] is False
+    row = table_row(run(["ls"], check_rc=0).stdout, addr)
+    assert f"{w.pid} dead" in row
+    assert f"{r.pid} dead" in row
+    assert "stale" in row
+
+    glob = POSIX_GLOB if backend == "posix" else SYSV_GLOB
+    # a dry run without --match only reads: safe on a shared machine
+    dry_all = json.loads(run(["rm", "--stale", "--dry-run", "--json"]).stdout)
+    mine = [d for d in dry_all if d["address"] == addr]
+    assert len(mine) == 1
+    assert mine[0]["removed"] is False
+    assert mine[0]["error"] is None
+    assert mine[0]["backend"] == backend
+    assert f"writer {w.pid} dead" in mine[0]["reason"]
+    assert exists(addr)
+
+    res = run(["rm", "--stale", "--dry-run", "--match", glob], check_rc=0)
+    assert res.stdout.startswith(f"would remove {addr} (")
+    assert exists(addr)
+
+    res = run(["rm", "--stale", "--json", "--match", glob], check_rc=0)
+    done = json.loads(res.stdout)
+    assert [(d["address"], d["removed"], d["error"]) for d in done] == [
+        (addr, True, None)
+    ]
+    assert not exists(addr)
+    assert find(ls_json(), addr) is None
+    res = run(["rm", "--stale", "--match", glob], check_rc=0)
+    assert res.stdout == "no stale channels\n"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stale_is_conservative(shm, backend):
+    glob = POSIX_GLOB if backend == "posix" else SYSV_GLOB
+    # writer alive, reader killed: the writer may wait for a new reader
+    _w1, a1 = shm.channel(new_address(shm, backend), "writer", "--send", "3")
+    r1, _ = shm.channel(a1, "reader", "--open", "--recv", "1")
+    shm.kill(r1)
+    # reader alive, writer killed: the reader still has messages to take
+    w2, a2 = shm.channel(new_address(shm, backend), "writer", "--send", "3")
+    _r2, _ = shm.channel(a2, "reader", "--open")
+    shm.kill(w2)
+    # writer closed cleanly with messages no reader took yet
+    _, a3 = shm.channel(new_address(shm, backend), "writer", "--send", "2",
+                        "--close")
+    # a plain segment
+    a4 = shm.segment(new_address(shm, backend, "plain"))
+
+    entries = ls_json("--match", glob)
+    c1 = find(entries, a1)["channel"]
+    assert c1["writer"]["alive"] is True
+    assert c1["reader"]["alive"] is False
+    c2 = find(entries, a2)["channel"]
+    assert c2["writer"]["alive"] is False
+    assert c2["reader"]["alive"] is True
+    c3 = find(entries, a3)["channel"]
+    assert c3["closed"] is True
+    assert c3["messages_sent"] == 2
+    assert c3["writer"] is None or c3["writer"]["alive"] is False
+    assert c3["reader"] is None
+    assert [c1["stale"], c2["stale"], c3["stale"]] == [False, False, False]
+    assert find(entries, a4)["kind"] == "segment"
+
+    res = run(["rm", "--stale", "--match", glob], check_rc=0)
+    assert res.stdout == "no stale channels\n"
+    assert all(exists(a) for a in (a1, a2, a3, a4))
+
+    # once a reader drained the closed channel and left, it is finished
+    shm.channel(a3, "reader", "--open", "--recv", "2", "--close")
+    c3 = find(ls_json("--match", glob), a3)["channel"]
+    assert c3["closed"] is True
+    assert c3["used"] == 0
+    assert c3["messages_received"] == 2
+    assert c3["stale"] is True
+    res = run(["rm", "--stale", "--match", glob], check_rc=0)
+    assert res.stdout.startswith(f"removed {a3} (")
+    assert res.stdout.count("\n") == 1
+    assert not exists(a3)
+    assert exists(a1)
+    assert exists(a2)
+    assert exists(a4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_closed_channel_shows_end_of_stream(shm, backend):
+    _, addr = shm.channel(new_address(shm, backend), "writer", "--send", "4",
+                          "--close")
+    c = find(ls_json(), addr)["channel"]
+    assert c["closed"] is True
+    assert c["messages_sent"] == 4
+    assert c["messages_received"] == 0
+    assert c["used"] > 0
+    row = table_row(run(["ls"], check_rc=0).stdout, addr)
+    assert " eos" in row
+    assert "end of stream: yes\n" in run(["stat", addr], check_rc=0).stdout
+
+
+# --------------------------------------------------------------------------
+# Permissions
+# --------------------------------------------------------------------------
+
+def test_unreadable_segments_are_listed_not_skipped(shm, nobody_cli):
+    nobody, cli, _ = nobody_cli
+    p = shm.segment(shm.posix("secret"), 4096, 0o600)
+    s = shm.segment(shm.sysv(), 8192, 0o600)
+    _, ch = shm.channel(shm.posix("secretch"), "writer", "--mode", "600")
+    entries = ls_json(user=nobody, cli=cli)
+    for addr, size in ((p, 4096), (s, 8192), (ch, None)):
+        e = find(entries, addr)
+        assert e is not None, f"{addr} skipped"
+        assert e["readable"] is False
+        assert e["kind"] == "unknown"
+        assert e["note"] == "no read permission"
+        assert e["owner"] == "root"
+        assert e["mode"] == "0600"
+        assert e["channel"] is None
+        if size:
+            assert e["size"] == size
+    table = run(["ls"], user=nobody, cli=cli, check_rc=0).stdout
+    assert "no read permission" in table_row(table, p)
+    assert "no read permission" in table_row(table, s)
+
+    for addr in (p, s):
+        st = json.loads(run(["stat", "--json", addr], user=nobody, cli=cli,
+                            check_rc=0).stdout)
+        assert st["address"] == addr
+        assert st["readable"] is False
+        assert st["note"] == "no read permission"
+        assert st["uid"] == 0
+        res = run(["rm", addr], user=nobody, cli=cli, check_rc=1)
+        assert res.stderr.startswith(f"shmlink: rm {addr}: ")
+        assert exists(addr)
+    # not readable, so never judged stale
+    res = run(["rm", "--stale", "--match", POSIX_GLOB], user=nobody, cli=cli,
+              check_rc=0)
+    assert exists(ch)
+
+
+def test_segment_owned_by_another_user(shm, nobody_cli):
+    nobody, _, fixture = nobody_cli
+    p = shm.segment(shm.posix("nobodys"), 4096, 0o600, user=nobody,
+                    fixture=fixture)
+    e = find(ls_json(), p)
+    assert e["owner"] == "nobody"
+    assert e["uid"] == nobody
+    assert e["readable"] is (os.geteuid() == 0)
+    run(["rm", p], check_rc=0)
+    assert not exists(p)
+
+
+def test_ls_survives_segments_vanishing(shm):
+    # many segments removed while ls runs must never make ls fail
+    made = [shm.segment(shm.posix("churn")) for _ in range(20)]
+    import subprocess
+    import sys
+
+    remover = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os,sys\n"
+         "for a in sys.argv[1:]: os.unlink('/dev/shm/'+a[len('posix:/'):])",
+         *made])
+    try:
+        for _ in range(3):
+            run(["ls", "--json"], check_rc=0)
+    finally:
+        remover.wait(timeout=60)
+    wait_until(lambda: not any(exists(a) for a in made), what="removal")
