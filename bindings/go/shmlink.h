@@ -1,0 +1,293 @@
+/*
+ * shmlink — shared memory (System V and POSIX) and a message channel on top.
+ *
+ * Conventions of this header:
+ *   - Every function that can fail returns 0 (or a count) on success and a
+ *     negative errno value on failure; the global errno is never the channel
+ *     for errors. shmlink_strerror() turns a code into text.
+ *   - Handles are opaque, made by a create/open function and freed by the
+ *     matching close function, which accepts NULL.
+ *   - Addresses (see shmlink_address_parse) name segments and channels the
+ *     same way in C, Go, Python and the command-line tool.
+ *
+ * Error codes used beyond the usual errno meanings:
+ *   -EINVAL     malformed address or argument (never reaches the kernel)
+ *   -EEXIST     create: the segment is there already
+ *   -ENOENT     open/remove/stat: no such segment
+ *   -EACCES     permission denied (System V reports it as EACCES too)
+ *   -ENOSPC     no room for the segment (full /dev/shm, SHMALL/SHMMNI limits)
+ *   -ETIMEDOUT  a channel wait passed its timeout (also for timeout 0)
+ *   -EINTR      a channel wait was interrupted by a signal handler
+ *   -EBUSY      the channel role (writer or reader) is held by a live process
+ *   -EPROTO     not a shmlink channel, another protocol version, or corrupt
+ *   -EPIPE      the peer process died (or closed its end, for a writer)
+ *   -ENODATA    end of stream: the writer closed and every message was read
+ *   -EMSGSIZE   message larger than the channel allows, or buffer too small
+ */
+#ifndef SHMLINK_H
+#define SHMLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMLINK_STATIC_DEFINE)
+#define SHMLINK_EXTERN
+#elif defined(__GNUC__) || defined(__clang__)
+#define SHMLINK_EXTERN __attribute__((visibility("default")))
+#else
+#define SHMLINK_EXTERN
+#endif
+
+#define SHMLINK_VERSION_MAJOR 0
+#define SHMLINK_VERSION_MINOR 1
+#define SHMLINK_VERSION_PATCH 0
+
+/* Largest canonical address text, including the terminating NUL
+ * ("posix:/" + 255 name bytes + NUL = 263). */
+#define SHMLINK_ADDRESS_MAX 264
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Returns a static, human-readable description of a shmlink return code
+ * (a negative errno; positive values are accepted too). Never NULL. */
+SHMLINK_EXTERN const char *shmlink_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Addresses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef enum shmlink_backend {
+    SHMLINK_BACKEND_POSIX = 1,
+    SHMLINK_BACKEND_SYSV = 2
+} shmlink_backend;
+
+typedef enum shmlink_address_kind {
+    SHMLINK_ADDR_POSIX = 1,        /* "posix:/name" or "/name"            */
+    SHMLINK_ADDR_SYSV_KEY = 2,     /* "sysv:KEY", KEY decimal or 0x hex   */
+    SHMLINK_ADDR_SYSV_PRIVATE = 3, /* "sysv:private" (create only)        */
+    SHMLINK_ADDR_SYSV_ID = 4       /* "sysv-id:N"                         */
+} shmlink_address_kind;
+
+typedef struct shmlink_address {
+    shmlink_address_kind kind;
+    shmlink_backend backend;
+    char name[257]; /* POSIX: "/name", NUL-terminated; empty otherwise   */
+    uint32_t key;   /* SYSV_KEY: the key as unsigned 32 bits, never 0     */
+    int32_t id;     /* SYSV_ID: the shmid, >= 0                           */
+} shmlink_address;
+
+/* Parses an address string. POSIX names have exactly one leading '/', no
+ * other '/', 1..255 bytes after it. System V keys are decimal or 0x hex,
+ * 1..0xffffffff. Ids are decimal, 0..INT32_MAX. No surrounding blanks, no
+ * trailing junk. Returns 0, or -EINVAL if text is NULL or malformed. */
+SHMLINK_EXTERN int shmlink_address_parse(const char *text,
+                                         shmlink_address *out);
+
+/* Writes the canonical text of an address: "posix:/name", "sysv:0x%08x",
+ * "sysv:private", "sysv-id:N". Returns the length written (without NUL), or
+ * -EINVAL for a bad struct, -ENOBUFS if cap is too small. */
+SHMLINK_EXTERN int shmlink_address_format(const shmlink_address *addr,
+                                          char *buf, size_t cap);
+
+/* ftok(3): turns an existing file and a project byte (1..255) into a System V
+ * key, stored in *key. Returns 0, -EINVAL (proj out of range, NULL), or the
+ * errno of stat(2) on path (-ENOENT, -EACCES, ...). */
+SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj,
+                                    uint32_t *key);
+
+/* ------------------------------------------------------------------------ */
+/* Segments                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct shmlink_segment shmlink_segment;
+
+/* Flags for shmlink_segment_open. */
+#define SHMLINK_RDONLY 0x1u
+
+/* Creates a new segment of size bytes (> 0) with permission bits mode
+ * (<= 0777, applied exactly whatever the umask) and maps it read-write.
+ * Memory reads zero. POSIX segments are reserved with posix_fallocate, so a
+ * full /dev/shm fails here with -ENOSPC and leaves no name behind; a failed
+ * create never leaves a half-made segment. "sysv:private" makes an
+ * IPC_PRIVATE segment whose address then reads "sysv-id:N".
+ * Returns 0 and sets *out, or -EINVAL (bad address, size 0, bad mode,
+ * sysv-id address), -EEXIST, -EACCES, -ENOSPC, -ENOMEM, -EMFILE. */
+SHMLINK_EXTERN int shmlink_segment_create(const char *address, size_t size,
+                                          unsigned mode,
+                                          shmlink_segment **out);
+
+/* Opens and maps an existing segment, whole size (fstat / IPC_STAT).
+ * flags: 0 or SHMLINK_RDONLY (PROT_READ / SHM_RDONLY).
+ * Returns 0 and sets *out, or -EINVAL (bad address, "sysv:private", bad
+ * flags, or a POSIX object of size 0, which cannot be mapped), -ENOENT,
+ * -EACCES, -ENOMEM, -EMFILE. */
+SHMLINK_EXTERN int shmlink_segment_open(const char *address, unsigned flags,
+                                        shmlink_segment **out);
+
+/* Unmaps / detaches this process's view and frees the handle; the segment
+ * itself lives on. Accepts NULL. */
+SHMLINK_EXTERN void shmlink_segment_close(shmlink_segment *seg);
+
+/* The mapping (never NULL for an open handle), its size in bytes, whether it
+ * is read-only (1) or not (0), and its canonical address (valid until
+ * close). */
+SHMLINK_EXTERN void *shmlink_segment_data(const shmlink_segment *seg);
+SHMLINK_EXTERN size_t shmlink_segment_size(const shmlink_segment *seg);
+SHMLINK_EXTERN int shmlink_segment_readonly(const shmlink_segment *seg);
+SHMLINK_EXTERN const char *shmlink_segment_address(const shmlink_segment *seg);
+
+/* Removes the segment's name (shm_unlink / IPC_RMID); this and other
+ * mappings stay valid until closed. Returns 0, -ENOENT (already removed),
+ * -EACCES / -EPERM. */
+SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg);
+
+/* Removes a segment by address. Returns 0, -EINVAL, -ENOENT, -EACCES,
+ * -EPERM. */
+SHMLINK_EXTERN int shmlink_remove(const char *address);
+
+typedef struct shmlink_stat {
+    shmlink_backend backend;
+    char address[SHMLINK_ADDRESS_MAX]; /* canonical address */
+    uint64_t size;                     /* bytes */
+    uint32_t mode;                     /* permission bits (0777 mask) */
+    uint32_t uid, gid;                 /* owner */
+    int64_t ctime;                     /* last change, seconds since epoch */
+    /* System V only (zero for POSIX): */
+    int32_t shmid;
+    uint32_t key;                      /* 0 for IPC_PRIVATE */
+    uint64_t nattch;                   /* current attach count */
+    uint32_t cuid, cgid;               /* creator */
+    int32_t cpid, lpid;                /* creator pid, last shmat/shmdt pid */
+    int64_t atime, dtime;              /* last attach / detach, seconds */
+    /* POSIX only (zero for System V): */
+    int64_t mtime;                     /* last modification, seconds */
+} shmlink_stat;
+
+/* Fills *st for an open segment. Returns 0 or -errno of fstat / IPC_STAT. */
+SHMLINK_EXTERN int shmlink_segment_stat(const shmlink_segment *seg,
+                                        shmlink_stat *st);
+
+/* Fills *st for a segment by address, without mapping it. Returns 0,
+ * -EINVAL, -ENOENT, -EACCES. */
+SHMLINK_EXTERN int shmlink_stat_address(const char *address, shmlink_stat *st);
+
+/* ------------------------------------------------------------------------ */
+/* Channels (see docs/PROTOCOL.md)                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct shmlink_channel shmlink_channel;
+
+typedef enum shmlink_role {
+    SHMLINK_WRITER = 1,
+    SHMLINK_READER = 2
+} shmlink_role;
+
+/* Timeouts are in nanoseconds: < 0 waits without limit (a dead peer is
+ * still reported within 1 s), 0 does not wait, > 0 waits at most that long
+ * and then fails with -ETIMEDOUT. */
+#define SHMLINK_FOREVER ((int64_t)-1)
+
+/* Creates a new segment at address holding an empty channel whose ring has
+ * room for capacity bytes (rounded up to a power of two, at least 4096, at
+ * most 1 GiB), and takes the given role in it. The largest message is
+ * shmlink_channel_max_message(), at least capacity/4.
+ * Returns 0 and sets *out, or the errors of shmlink_segment_create and
+ * -EINVAL (capacity or role out of range). */
+SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
+                                          unsigned mode, shmlink_role role,
+                                          shmlink_channel **out);
+
+/* Opens an existing channel and takes a role in it. A role whose holder is
+ * dead (pid gone, or pid reused: start time differs) is taken over: a new
+ * reader continues at the first unconsumed message, a new writer after the
+ * last committed one. Returns 0 and sets *out, or -ENOENT, -EACCES, -EBUSY
+ * (role held by a live process), -EPROTO (not a channel, other version,
+ * corrupt header), -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
+                                        shmlink_channel **out);
+
+/* Releases the role and unmaps. For the writer this marks end of stream
+ * (a reservation not committed is dropped). Accepts NULL. Returns 0 or
+ * -errno (the handle is freed in every case). */
+SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch);
+
+SHMLINK_EXTERN size_t shmlink_channel_capacity(const shmlink_channel *ch);
+SHMLINK_EXTERN size_t shmlink_channel_max_message(const shmlink_channel *ch);
+SHMLINK_EXTERN const char *shmlink_channel_address(const shmlink_channel *ch);
+SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch);
+
+/* Writer: copies len bytes (0..max_message) in as one message, waiting while
+ * the ring is full. Returns 0, or -EMSGSIZE, -ETIMEDOUT, -EINTR, -EPIPE
+ * (reader died or closed), -EPROTO (corrupt), -EINVAL (not the writer). */
+SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
+                                        size_t len, int64_t timeout_ns);
+
+/* Writer, zero copy: reserves room for up to len bytes and sets *ptr to it;
+ * fill it, then shmlink_channel_commit(ch, n) with n <= len publishes n
+ * bytes as one message. Nothing is visible to the reader before commit.
+ * One reservation at a time. Returns 0 or the errors of send. */
+SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
+                                           void **ptr, int64_t timeout_ns);
+SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len);
+/* Drops the current reservation without publishing anything. Returns 0 or
+ * -EINVAL (no reservation). */
+SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch);
+
+/* Reader: copies the next message into buf (cap bytes) and sets *len to its
+ * length, waiting while the ring is empty. If buf is too small, returns
+ * -EMSGSIZE with *len set to the size needed and keeps the message.
+ * Returns 0, or -ENODATA (end of stream), -EPIPE (writer died; every
+ * committed message was delivered first), -ETIMEDOUT, -EINTR, -EPROTO,
+ * -EMSGSIZE, -EINVAL (not the reader). */
+SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
+                                        size_t cap, size_t *len,
+                                        int64_t timeout_ns);
+
+/* Reader, zero copy: waits for the next message and points *ptr / *len at
+ * it in place; the bytes stay valid until shmlink_channel_release(), which
+ * consumes it. Returns 0 or the errors of recv (never -EMSGSIZE). */
+SHMLINK_EXTERN int shmlink_channel_peek(shmlink_channel *ch, const void **ptr,
+                                        size_t *len, int64_t timeout_ns);
+SHMLINK_EXTERN int shmlink_channel_release(shmlink_channel *ch);
+
+/* Reader, batch: waits for at least one message, then copies as many
+ * consecutive messages as fit (at most max) back to back into buf, the
+ * length of message i in lens[i]. Returns the count (> 0), or the errors of
+ * recv; -EMSGSIZE with lens[0] set when the first message does not fit. */
+SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
+                                              size_t cap, size_t *lens,
+                                              size_t max, int64_t timeout_ns);
+
+typedef struct shmlink_channel_info {
+    uint32_t version;              /* protocol version */
+    uint64_t capacity;             /* ring bytes */
+    uint64_t max_message;          /* largest message */
+    uint64_t used;                 /* bytes committed, not yet consumed */
+    uint64_t messages_sent;        /* committed by writers so far */
+    uint64_t messages_received;    /* consumed by readers so far */
+    int32_t writer_pid, reader_pid; /* 0 when the role is free */
+    int writer_alive, reader_alive; /* 1 if that process is alive */
+    int closed;                    /* 1 once the writer marked end of stream */
+} shmlink_channel_info;
+
+/* Reads a channel header from memory (e.g. a read-only segment mapping of
+ * size bytes) without taking a role or writing anything. Returns 0, or
+ * -EPROTO if it is not a valid channel of this protocol version. */
+SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
+                                           shmlink_channel_info *info);
+
+/* Same for an open channel. Returns 0 or -EPROTO. */
+SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
+                                            shmlink_channel_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMLINK_H */
