@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/test-c.sh
+scripts/test-cli.sh
 scripts/test-python.sh
 scripts/test-go.sh
 scripts/test-cross.sh
