@@ -127,8 +127,9 @@ static const char cli_help_rm[] =
     "belongs to another process), or the writer closed the stream and every\n"
     "message was consumed. Conservative on purpose: a channel no peer ever\n"
     "attached to, or whose writer closed cleanly with messages still waiting\n"
-    "for a reader, is kept; so are plain segments and segments this user\n"
-    "cannot read.\n"
+    "for a reader, is kept; so are plain segments, segments this user\n"
+    "cannot read, and System V segments some process still has attached.\n"
+    "Each candidate is inspected again right before it is removed.\n"
     "\n"
     "  --dry-run     print what would be removed, remove nothing\n"
     "  --json        print a JSON array of {address, backend, reason,\n"
@@ -487,6 +488,10 @@ static int cli_is_stale(const cli_entry *e)
 {
     const shmlink_channel_info *i = &e->info;
     if (e->kind != CLI_KIND_CHANNEL)
+        return 0;
+    /* Attached System V segment (counted before our own look): some
+     * process still has it mapped, whatever the header says. */
+    if (e->backend == SHMLINK_BACKEND_SYSV && e->nattch > 0)
         return 0;
     int live = (i->writer_pid != 0 && i->writer_alive) ||
                (i->reader_pid != 0 && i->reader_alive);
@@ -1222,6 +1227,26 @@ static int cmd_stat(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* Looks at a stale candidate once more right before removing it, so a peer
+ * that took a role over since the listing (restart) keeps its channel.
+ * Returns 1 if it is still stale. */
+static int cli_still_stale(const cli_entry *e)
+{
+    if (e->backend == SHMLINK_BACKEND_SYSV) {
+        cli_list l = {0};
+        int rc = cli_collect_sysv(&l, NULL, 1, -1, e->shmid);
+        int stale = rc == 0 && l.n == 1 && cli_is_stale(&l.v[0]);
+        free(l.v);
+        return stale;
+    }
+    cli_entry again = *e;
+    memset(&again.info, 0, sizeof again.info);
+    again.note[0] = '\0';
+    if (cli_inspect(&again) < 0)
+        return 0;
+    return cli_is_stale(&again);
+}
+
 static int cli_rm_stale(int dry_run, int json, const char *glob)
 {
     cli_list l = {0};
@@ -1232,7 +1257,7 @@ static int cli_rm_stale(int dry_run, int json, const char *glob)
         json_open(&j, NULL, '[');
     for (size_t i = 0; i < l.n; i++) {
         const cli_entry *e = &l.v[i];
-        if (!cli_is_stale(e))
+        if (!cli_is_stale(e) || (!dry_run && !cli_still_stale(e)))
             continue;
         count++;
         char reason[160];

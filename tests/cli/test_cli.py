@@ -612,3 +612,34 @@ def test_ls_survives_segments_vanishing(shm):
     finally:
         remover.wait(timeout=60)
     wait_until(lambda: not any(exists(a) for a in made), what="removal")
+
+
+def test_attached_sysv_channel_is_not_stale(shm):
+    """A System V channel whose peers died but that some process still has
+    attached is in use by someone: rm --stale keeps it until it detaches."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    libc.shmdt.argtypes = [ctypes.c_void_p]
+    shm_rdonly = 0o10000
+    w, addr = shm.channel(shm.sysv(), "writer", "--send", "1")
+    shm.kill(w)
+    shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
+    mem = libc.shmat(shmid, None, shm_rdonly)
+    assert mem not in (None, ctypes.c_void_p(-1).value), os.strerror(
+        ctypes.get_errno()
+    )
+    try:
+        e = find(ls_json("--match", SYSV_GLOB), addr)
+        assert e["nattch"] == 1
+        assert e["channel"]["writer"] == {"pid": w.pid, "alive": False}
+        assert e["channel"]["stale"] is False
+        res = run(["rm", "--stale", "--match", SYSV_GLOB], check_rc=0)
+        assert res.stdout == "no stale channels\n"
+        assert exists(addr)
+    finally:
+        libc.shmdt(ctypes.c_void_p(mem))
+    assert find(ls_json("--match", SYSV_GLOB), addr)["channel"]["stale"] is True
+    res = run(["rm", "--stale", "--match", SYSV_GLOB], check_rc=0)
+    assert res.stdout.startswith(f"removed {addr} (writer {w.pid} dead")
+    assert not exists(addr)
