@@ -27,9 +27,9 @@ case "$sanitize" in
 esac
 
 if [ "$sanitize" = address ]; then
-    # Leak checking needs ptrace, which containers often forbid; errors and
-    # undefined behaviour are still fatal.
-    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
+    # Leaks are reported too; where LeakSanitizer cannot run (it needs
+    # ptrace, which some containers forbid) set ASAN_OPTIONS=detect_leaks=0.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 fi
 if [ "$sanitize" = thread ]; then
