@@ -144,7 +144,7 @@ func ExampleSysVKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer seg.Remove()
+	defer shmlink.Remove(seg.Address()) // runs after Close: the name outlives the mapping
 	defer seg.Close()
 	st, _ := seg.Stat()
 	fmt.Println(st.Key == key, seg.Address() == shmlink.SysVAddress(key))
