@@ -2,8 +2,8 @@
  * Mirrors core/include/shmlink.h (out-of-line API mode: cffi checks these
  * against the real header when it compiles the module, so a mismatch is a
  * build error, not a crash). Macro values are taken from the header ("...").
- * Only what the Python layer binds is declared; the channel part is added by
- * the channel binding. */
+ * The channel part is declared too (for the channel binding, which builds
+ * its Python classes on it). */
 
 #define SHMLINK_VERSION_MAJOR ...
 #define SHMLINK_VERSION_MINOR ...
@@ -72,3 +72,53 @@ typedef struct shmlink_stat {
 
 int shmlink_segment_stat(const shmlink_segment *seg, shmlink_stat *st);
 int shmlink_stat_address(const char *address, shmlink_stat *st);
+
+/* Channels */
+typedef struct shmlink_channel shmlink_channel;
+
+typedef enum shmlink_role {
+    SHMLINK_WRITER = 1,
+    SHMLINK_READER = 2
+} shmlink_role;
+
+#define SHMLINK_FOREVER ...
+
+int shmlink_channel_create(const char *address, size_t capacity, unsigned mode,
+                           shmlink_role role, shmlink_channel **out);
+int shmlink_channel_open(const char *address, shmlink_role role,
+                         shmlink_channel **out);
+int shmlink_channel_close(shmlink_channel *ch);
+size_t shmlink_channel_capacity(const shmlink_channel *ch);
+size_t shmlink_channel_max_message(const shmlink_channel *ch);
+const char *shmlink_channel_address(const shmlink_channel *ch);
+shmlink_role shmlink_channel_role(const shmlink_channel *ch);
+int shmlink_channel_send(shmlink_channel *ch, const void *data, size_t len,
+                         int64_t timeout_ns);
+int shmlink_channel_reserve(shmlink_channel *ch, size_t len, void **ptr,
+                            int64_t timeout_ns);
+int shmlink_channel_commit(shmlink_channel *ch, size_t len);
+int shmlink_channel_abort(shmlink_channel *ch);
+int shmlink_channel_recv(shmlink_channel *ch, void *buf, size_t cap,
+                         size_t *len, int64_t timeout_ns);
+int shmlink_channel_peek(shmlink_channel *ch, const void **ptr, size_t *len,
+                         int64_t timeout_ns);
+int shmlink_channel_release(shmlink_channel *ch);
+int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf, size_t cap,
+                               size_t *lens, size_t max, int64_t timeout_ns);
+
+typedef struct shmlink_channel_info {
+    uint32_t version;
+    uint64_t capacity;
+    uint64_t max_message;
+    uint64_t used;
+    uint64_t messages_sent;
+    uint64_t messages_received;
+    int32_t writer_pid, reader_pid;
+    int writer_alive, reader_alive;
+    int closed;
+} shmlink_channel_info;
+
+int shmlink_channel_inspect(const void *mem, size_t size,
+                            shmlink_channel_info *info);
+int shmlink_channel_info_get(const shmlink_channel *ch,
+                             shmlink_channel_info *info);
