@@ -77,7 +77,7 @@ def markdown(doc):
     order = [t["key"] for t in doc["transports"]]
     labels = {t["key"]: t["label"] for t in doc["transports"]}
     groups = {t["key"]: t["group"] for t in doc["transports"]}
-    notes = []
+    notes = {}  # (label, what, reason) -> sizes
     for size in doc["sizes"]:
         for key in order:
             s = idx.get((key, "stream", size))
@@ -92,8 +92,8 @@ def markdown(doc):
                 thr = mb = na
                 rt = "–"
                 if na != "–":
-                    notes.append(f"{labels[key]} {size_text(size)} throughput: "
-                                 f"{s.get('error') or s.get('unavailable')}")
+                    notes.setdefault((labels[key], "throughput", s.get("error") or
+                                      s.get("unavailable")), []).append(size_text(size))
             else:
                 thr = (f"{_num(s['msgs_per_s'])} [{_num(s['msgs_per_s_min'])}–"
                        f"{_num(s['msgs_per_s_max'])}]")
@@ -104,8 +104,8 @@ def markdown(doc):
                 p50 = p99 = na
                 rl50 = "–"
                 if na != "–":
-                    notes.append(f"{labels[key]} {size_text(size)} latency: "
-                                 f"{lat.get('error') or lat.get('unavailable')}")
+                    notes.setdefault((labels[key], "latency", lat.get("error") or
+                                      lat.get("unavailable")), []).append(size_text(size))
             else:
                 p50 = (f"{lat['p50_ns'] / 1e3:.1f} [{lat['p50_ns_min'] / 1e3:.1f}–"
                        f"{lat['p50_ns_max'] / 1e3:.1f}]")
@@ -134,7 +134,8 @@ def markdown(doc):
     if notes:
         out.append("")
         out.append("Not measured:")
-        out.extend(f"- {n}" for n in notes)
+        out.extend(f"- {label} {what} ({', '.join(sizes)}): {why}"
+                   for (label, what, why), sizes in notes.items())
     tnotes = [t for t in doc["transports"] if t.get("note")]
     if tnotes:
         out.append("")

@@ -361,6 +361,15 @@ class PosixMQ(Transport):
 
     def __init__(self):
         self.depth_used = {}
+        self.rlimit_note = None
+        try:  # works only with CAP_SYS_RESOURCE (or a high hard limit)
+            import resource
+            soft, hard = resource.getrlimit(resource.RLIMIT_MSGQUEUE)
+            want = 256 << 20
+            if soft != resource.RLIM_INFINITY and soft < want:
+                resource.setrlimit(resource.RLIMIT_MSGQUEUE, (want, max(want, hard)))
+        except (ImportError, ValueError, OSError) as exc:
+            self.rlimit_note = f"could not raise RLIMIT_MSGQUEUE: {exc}"
 
     @property
     def note(self):
@@ -399,8 +408,8 @@ class PosixMQ(Transport):
         if depth < 1:
             return (f"RLIMIT_MSGQUEUE {rlim} B cannot hold "
                     f"{'one' if kind == 'stream' else 'two queues of one'} "
-                    f"{size} B message; raising its hard limit needs "
-                    f"CAP_SYS_RESOURCE, which this process lacks")
+                    f"{size} B message ({self.rlimit_note}; raising the hard limit "
+                    f"needs CAP_SYS_RESOURCE)")
         return None
 
     def setup(self, kind, size, tag):
