@@ -281,6 +281,7 @@ def build_transports(ctx, args):
         transports.OsPipe(), transports.UnixSocket(), transports.MPQueue(ctx),
         transports.MPPipe(ctx), transports.FasterFifo(ctx),
         transports.FasterFifo(ctx, batch=True), transports.PosixMQ(),
+        transports.Iceoryx2(),
     ]
     try:
         from peers import cbench

@@ -553,3 +553,21 @@ class ShmGoPy(Transport):
                                "-capacity", str(CAPACITY)]),
                       PyWorker("pong", Duplex(ShmWriterEnd(b), ShmReaderEnd(a)))],
                      0, addresses=[a, b])
+
+
+class Iceoryx2(Transport):
+    """Optional peer. Reported, not measured: see unavailable()."""
+
+    key, label = "iceoryx2", "iceoryx2 (Python)"
+    note = "optional peer"
+
+    def unavailable(self, kind, size):
+        try:
+            from importlib import metadata
+            version = metadata.version("iceoryx2")
+        except Exception as exc:  # noqa: BLE001 - any failure means absent
+            return f"iceoryx2 Python package not installed ({exc})"
+        return (f"iceoryx2 {version} installs, but is not wired into this harness yet: its "
+                "Python Subscriber.receive() never blocks (a blocking reader needs a "
+                "separate event service and a WaitSet) and its default overflow policy "
+                "drops messages, so a like-for-like reader is more than a few lines")
