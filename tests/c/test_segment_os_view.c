@@ -21,11 +21,21 @@ static int ipcs_find(uint32_t key, int *shmid, unsigned *perms,
     int found = 0, lines = 0;
     while (fgets(line, sizeof(line), f)) {
         char k[64], owner[64];
+        int l_shmid;
+        unsigned l_perms;
+        unsigned long long l_bytes;
+        unsigned long l_nattch;
         lines++;
-        if (sscanf(line, "%63s %d %63s %o %llu %lu", k, shmid, owner, perms,
-                   bytes, nattch) == 6 &&
-            strcmp(k, want) == 0)
+        if (!found &&
+            sscanf(line, "%63s %d %63s %o %llu %lu", k, &l_shmid, owner,
+                   &l_perms, &l_bytes, &l_nattch) == 6 &&
+            strcmp(k, want) == 0) {
             found = 1;
+            *shmid = l_shmid;
+            *perms = l_perms;
+            *bytes = l_bytes;
+            *nattch = l_nattch;
+        }
     }
     int status = pclose(f);
     if (lines == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
