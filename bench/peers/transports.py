@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 
-from . import common
 
 CAPACITY = 4 << 20  # shmlink ring bytes; the largest message is >= capacity/4
 BATCH_MAX = 1024    # messages per recv_batch / get_many call
