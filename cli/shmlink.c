@@ -743,7 +743,8 @@ static int cli_collect_all(cli_list *l, int all, const char *glob,
                 shmlink_strerror(rc));
         failed = 1;
     }
-    qsort(l->v, l->n, sizeof *l->v, cli_cmp_entry);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, cli_cmp_entry);
     return failed;
 }
 

@@ -643,3 +643,21 @@ def test_attached_sysv_channel_is_not_stale(shm):
     res = run(["rm", "--stale", "--match", SYSV_GLOB], check_rc=0)
     assert res.stdout.startswith(f"removed {addr} (writer {w.pid} dead")
     assert not exists(addr)
+
+
+def test_every_byte_value_round_trips_through_json(shm):
+    """Names hold any byte but '/' and NUL: all of them, in two names (one
+    would pass the 255-byte limit), come back exactly from ls --json."""
+    low = bytes(b for b in range(1, 128) if b != ord("/"))
+    high = bytes(range(128, 256))
+    made = set()
+    for tag, raw in (("lo", low), ("hi", high)):
+        addr = os.fsencode(shm.posix(tag)) + raw
+        made.add(os.fsencode(shm.segment(addr)))
+    res = run(["ls", "--json", "--match", POSIX_GLOB], check_rc=0)
+    assert res.stdout.isascii()  # high bytes of invalid UTF-8 are escaped
+    entries = json.loads(res.stdout)
+    assert {os.fsencode(e["address"]) for e in entries} == made
+    for e in entries:
+        st = json.loads(run(["stat", "--json", e["address"]], check_rc=0).stdout)
+        assert st["address"] == e["address"]
