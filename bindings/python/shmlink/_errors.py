@@ -34,7 +34,8 @@ _OWN: dict[int, type[OSError]] = {
 
 def strerror(code: int) -> str:
     """The C core's description of a return code (negative errno or errno)."""
-    return ffi.string(lib.shmlink_strerror(code)).decode("utf-8", "replace")
+    raw: bytes = ffi.string(lib.shmlink_strerror(code))
+    return raw.decode("utf-8", "replace")
 
 
 def check(rc: int, address: str | None = None) -> int:

@@ -138,6 +138,14 @@ class Segment:
         "_release",
         "_size",
     )
+    _address: str
+    _backend: Backend
+    _baseline: int
+    _exporter: Any  # cffi buffer over the mapping; None once closed
+    _handle: Any  # shmlink_segment *; None once closed
+    _readonly: bool
+    _release: Any  # ffi.gc-owned data pointer whose destructor closes the handle
+    _size: int
 
     def __init__(self) -> None:
         raise TypeError("use Segment.create(address, size) or Segment.open(address)")
