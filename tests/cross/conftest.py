@@ -7,7 +7,6 @@ Scale the big streams with SHMLINK_CROSS_MESSAGES (default 1000000).
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import queue
@@ -20,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import shmlink
 
 from crossutil import (
@@ -55,7 +53,14 @@ def nothing_left_behind():
 
 @pytest.fixture(scope="session")
 def go_bins(tmp_path_factory) -> dict[str, str]:
-    """Builds the Go programs once per session; returns name -> executable."""
+    """Builds the Go programs once per session; returns name -> executable.
+    SHMLINK_CROSS_GOBIN=DIR uses programs built beforehand into DIR instead."""
+    prebuilt = os.environ.get("SHMLINK_CROSS_GOBIN")
+    if prebuilt:
+        bins = {p: os.path.join(prebuilt, p) for p in GO_PROGRAMS}
+        missing = [b for b in bins.values() if not os.access(b, os.X_OK)]
+        assert not missing, f"SHMLINK_CROSS_GOBIN={prebuilt}: no executable {missing}"
+        return bins
     out = tmp_path_factory.mktemp("gobin")
     cmd = ["go", "build", "-o", str(out)] + [f"./tests/cross/{p}" for p in GO_PROGRAMS]
     t0 = time.monotonic()
@@ -122,8 +127,15 @@ class Peer:
         self.argv = argv
         self.errpath = tmpdir / f"{name}-{next(_counter)}.stderr"
         self._err = open(self.errpath, "w+")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._err, stdin=stdin,
-                                     text=True, bufsize=1, cwd=HERE)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            stdin=stdin,
+            text=True,
+            bufsize=1,
+            cwd=HERE,
+        )
         _spawned_pids.add(self.proc.pid)
         self.pid = self.proc.pid
         self.lines: list[str] = []
@@ -146,8 +158,10 @@ class Peer:
         return self.errpath.read_text()
 
     def describe(self) -> str:
-        return (f"{self.name} {' '.join(self.argv)}\n--- stdout:\n{''.join(self.lines)}"
-                f"--- stderr:\n{self.stderr()}")
+        return (
+            f"{self.name} {' '.join(self.argv)}\n--- stdout:\n{''.join(self.lines)}"
+            f"--- stderr:\n{self.stderr()}"
+        )
 
     def event(self, kind: str, timeout: float = 60.0) -> dict:
         """Waits for the next event of this kind (a result instead fails)."""
@@ -155,18 +169,24 @@ class Peer:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                pytest.fail(f"no {kind!r} event from {self.name} within {timeout} s\n{self.describe()}")
+                pytest.fail(
+                    f"no {kind!r} event from {self.name} within {timeout} s\n{self.describe()}"
+                )
             try:
                 ev = self._q.get(timeout=left)
             except queue.Empty:
                 continue
             if ev is None:
-                pytest.fail(f"{self.name} ended before a {kind!r} event (status "
-                            f"{self.proc.wait()})\n{self.describe()}")
+                pytest.fail(
+                    f"{self.name} ended before a {kind!r} event (status "
+                    f"{self.proc.wait()})\n{self.describe()}"
+                )
             if ev.get("event") == kind:
                 return ev
             if ev.get("event") == "result":
-                pytest.fail(f"{self.name} finished before a {kind!r} event: {ev}\n{self.describe()}")
+                pytest.fail(
+                    f"{self.name} finished before a {kind!r} event: {ev}\n{self.describe()}"
+                )
 
     def result(self, timeout: float = 120.0) -> tuple[int, dict]:
         """Waits for the process to end; returns its exit status and result event."""
@@ -174,7 +194,9 @@ class Peer:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"{self.name} did not finish within {timeout} s (killed)\n{self.describe()}")
+            pytest.fail(
+                f"{self.name} did not finish within {timeout} s (killed)\n{self.describe()}"
+            )
         self._t.join(timeout=10)
         res = None
         for line in self.lines:
@@ -191,8 +213,22 @@ class Peer:
     def ok(self, timeout: float = 120.0) -> dict:
         """Waits for the process and asserts it exited 0 with ok: true."""
         rc, res = self.result(timeout)
-        assert rc == 0 and res.get("ok") is True, f"{self.name} failed ({rc}): {res}\n{self.describe()}"
+        assert rc == 0 and res.get("ok") is True, (
+            f"{self.name} failed ({rc}): {res}\n{self.describe()}"
+        )
         return res
+
+    def ok_with(self, other: Peer, timeout: float = 120.0) -> tuple[dict, dict]:
+        """Waits for both processes and asserts both succeeded; a failure
+        shows both sides. Returns (self's result, other's result)."""
+        rc1, res1 = self.result(timeout)
+        rc2, res2 = other.result(timeout)
+        good = rc1 == 0 and res1.get("ok") is True and rc2 == 0 and res2.get("ok") is True
+        assert good, (
+            f"{self.name} ({rc1}): {res1}\n{other.name} ({rc2}): {res2}\n"
+            f"{self.describe()}\n{other.describe()}"
+        )
+        return res1, res2
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc.poll() is None:

@@ -45,8 +45,23 @@ _TINY_CACHE: dict[tuple[int, int], bytes] = {}
 
 def edge_sizes(max_message: int) -> list[int]:
     """The sizes the "edges" pattern cycles through (zero and maximum sizes)."""
-    sizes = [0, 1, 15, 16, 17, max_message - 1, max_message, 0, max_message,
-             4095, 4096, 4097, 0, 0, max_message]
+    sizes = [
+        0,
+        1,
+        15,
+        16,
+        17,
+        max_message - 1,
+        max_message,
+        0,
+        max_message,
+        4095,
+        4096,
+        4097,
+        0,
+        0,
+        max_message,
+    ]
     return [min(s, max_message) for s in sizes]
 
 
@@ -88,14 +103,17 @@ class Checker:
         if n >= HEADER_SIZE:
             s, ln, c = HEADER.unpack_from(m)
             if s != seq:
-                raise Mismatch(f"message #{self.count}: sequence number {s}, expected {seq}"
-                               f" (length {n})")
+                raise Mismatch(
+                    f"message #{self.count}: sequence number {s}, expected {seq} (length {n})"
+                )
             if ln != n:
                 raise Mismatch(f"message seq {seq}: length {n}, header says {ln}")
             got = zlib.crc32(memoryview(m)[HEADER_SIZE:])
             if got != c:
-                raise Mismatch(f"message seq {seq} (length {n}): payload crc32 {got:#010x},"
-                               f" header says {c:#010x}")
+                raise Mismatch(
+                    f"message seq {seq} (length {n}): payload crc32 {got:#010x},"
+                    f" header says {c:#010x}"
+                )
             self.crcsum = (self.crcsum + c) & MASK64
         else:
             key = (seq & 0xFF, n)
@@ -103,22 +121,35 @@ class Checker:
             if want is None:
                 want = _TINY_CACHE[key] = tiny(seq, n)
             if bytes(m) != want:
-                raise Mismatch(f"message seq {seq}: {n}-byte message {bytes(m).hex()},"
-                               f" expected {want.hex()}")
+                raise Mismatch(
+                    f"message seq {seq}: {n}-byte message {bytes(m).hex()}, expected {want.hex()}"
+                )
         self.expect = seq + 1
         self.count += 1
         self.bytes += n
 
     def report(self) -> dict:
-        return {"count": self.count, "bytes": self.bytes, "crcsum": self.crcsum,
-                "first_seq": self.start, "next_seq": self.expect}
+        return {
+            "count": self.count,
+            "bytes": self.bytes,
+            "crcsum": self.crcsum,
+            "first_seq": self.start,
+            "next_seq": self.expect,
+        }
 
 
 class Generator:
     """Produces the writer's side of the stream."""
 
-    def __init__(self, pattern: str, seed: int, max_message: int, max_size: int | None = None,
-                 min_size: int = 0, start: int = 0) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        seed: int,
+        max_message: int,
+        max_size: int | None = None,
+        min_size: int = 0,
+        start: int = 0,
+    ) -> None:
         self.max_message = max_message
         self.max_size = min(max_size or max_message, max_message)
         self.min_size = min_size
@@ -152,7 +183,7 @@ class Generator:
         if n >= HEADER_SIZE:
             plen = n - HEADER_SIZE
             off = (seq * 104729) % (len(self.pool) - plen + 1)
-            payload = self.pool[off:off + plen]
+            payload = self.pool[off : off + plen]
             c = zlib.crc32(payload)
             HEADER.pack_into(out, 0, seq, n, c)
             out[HEADER_SIZE:n] = payload
@@ -167,7 +198,7 @@ class Generator:
         if n >= HEADER_SIZE:
             plen = n - HEADER_SIZE
             off = (seq * 104729) % (len(self.pool) - plen + 1)
-            payload = self.pool[off:off + plen]
+            payload = self.pool[off : off + plen]
             c = zlib.crc32(payload)
             self.crcsum = (self.crcsum + c) & MASK64
             msg = HEADER.pack(seq, n, c) + payload

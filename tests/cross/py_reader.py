@@ -16,6 +16,7 @@ import sys
 import time
 
 import shmlink
+
 from crossfmt import Checker, Mismatch
 
 
@@ -31,15 +32,27 @@ def main() -> int:
     ap.add_argument("--capacity", type=int, default=1 << 20)
     ap.add_argument("--api", default="recv", choices=["recv", "into", "batch", "peek", "iter"])
     ap.add_argument("--batch", type=int, default=256, help="messages per recv_batch call")
-    ap.add_argument("--expect-start", type=int, default=0, help="sequence number of the first message")
+    ap.add_argument(
+        "--expect-start", type=int, default=0, help="sequence number of the first message"
+    )
     ap.add_argument("--expect-end", default="eof", choices=["eof", "peer_dead"])
     ap.add_argument("--expect-count", type=int, default=-1)
     ap.add_argument("--ready", action="store_true", help="print a ready event once open")
-    ap.add_argument("--stop-after", type=int, default=-1,
-                    help="after this many messages report and wait (to be killed)")
-    ap.add_argument("--pause-after-first", type=float, default=0.0,
-                    help="sleep this long after the first message (slow reader)")
-    ap.add_argument("--delay", type=float, default=0.0, help="sleep per message for --delay-count messages")
+    ap.add_argument(
+        "--stop-after",
+        type=int,
+        default=-1,
+        help="after this many messages report and wait (to be killed)",
+    )
+    ap.add_argument(
+        "--pause-after-first",
+        type=float,
+        default=0.0,
+        help="sleep this long after the first message (slow reader)",
+    )
+    ap.add_argument(
+        "--delay", type=float, default=0.0, help="sleep per message for --delay-count messages"
+    )
     ap.add_argument("--delay-count", type=int, default=0)
     args = ap.parse_args()
 
@@ -56,8 +69,13 @@ def main() -> int:
         return 1
 
     if args.ready:
-        emit(event="ready", address=r.address, capacity=r.capacity, max_message=r.max_message,
-             pid=os.getpid())
+        emit(
+            event="ready",
+            address=r.address,
+            capacity=r.capacity,
+            max_message=r.max_message,
+            pid=os.getpid(),
+        )
 
     chk = Checker(args.expect_start)
     check = chk.check
@@ -132,9 +150,19 @@ def main() -> int:
 
     elapsed = time.monotonic() - t0
     ok = end == args.expect_end and (args.expect_count < 0 or chk.count == args.expect_count)
-    emit(event="result", ok=ok, role="reader", lang="python", api=args.api, end=end, error=error,
-         ended_at=ended_at, elapsed_s=round(elapsed, 4),
-         msgs_per_s=round(chk.count / elapsed) if elapsed > 0 else None, **chk.report())
+    emit(
+        event="result",
+        ok=ok,
+        role="reader",
+        lang="python",
+        api=args.api,
+        end=end,
+        error=error,
+        ended_at=ended_at,
+        elapsed_s=round(elapsed, 4),
+        msgs_per_s=round(chk.count / elapsed) if elapsed > 0 else None,
+        **chk.report(),
+    )
     return 0 if ok else 1
 
 

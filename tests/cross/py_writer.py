@@ -16,6 +16,7 @@ import sys
 import time
 
 import shmlink
+
 from crossfmt import Generator
 
 
@@ -38,9 +39,15 @@ def main() -> int:
     ap.add_argument("--api", default="send", choices=["send", "reserve"])
     ap.add_argument("--expect-end", default="done", choices=["done", "peer_dead", "busy"])
     ap.add_argument("--ready", action="store_true")
-    ap.add_argument("--hang-after", type=int, default=-1,
-                    help="after this many messages, half-fill a reservation and wait to be killed")
-    ap.add_argument("--no-close", action="store_true", help="exit without closing (no end of stream)")
+    ap.add_argument(
+        "--hang-after",
+        type=int,
+        default=-1,
+        help="after this many messages, half-fill a reservation and wait to be killed",
+    )
+    ap.add_argument(
+        "--no-close", action="store_true", help="exit without closing (no end of stream)"
+    )
     args = ap.parse_args()
 
     try:
@@ -53,16 +60,28 @@ def main() -> int:
         emit(event="result", ok=ok, role="writer", lang="python", end="busy", error=str(e))
         return 0 if ok else 1
     except Exception as e:
-        emit(event="result", ok=False, role="writer", lang="python", end="open_failed",
-             error=f"{type(e).__name__}: {e}")
+        emit(
+            event="result",
+            ok=False,
+            role="writer",
+            lang="python",
+            end="open_failed",
+            error=f"{type(e).__name__}: {e}",
+        )
         return 1
 
     if args.ready:
-        emit(event="ready", address=w.address, capacity=w.capacity, max_message=w.max_message,
-             pid=os.getpid())
+        emit(
+            event="ready",
+            address=w.address,
+            capacity=w.capacity,
+            max_message=w.max_message,
+            pid=os.getpid(),
+        )
 
-    gen = Generator(args.pattern, args.seed, w.max_message, args.max_size or None, args.min_size,
-                    args.start)
+    gen = Generator(
+        args.pattern, args.seed, w.max_message, args.max_size or None, args.min_size, args.start
+    )
     oversize = None
     if args.pattern == "edges":
         try:
@@ -102,8 +121,14 @@ def main() -> int:
             while True:
                 time.sleep(3600)
         if args.no_close:
-            emit(event="result", ok=True, role="writer", lang="python", end="exit_without_close",
-                 **gen.report())
+            emit(
+                event="result",
+                ok=True,
+                role="writer",
+                lang="python",
+                end="exit_without_close",
+                **gen.report(),
+            )
             os._exit(0)
         w.close()
         end = "done"
@@ -125,9 +150,20 @@ def main() -> int:
     ok = end == args.expect_end
     if oversize is not None:
         ok = ok and oversize.startswith("ValueError")
-    emit(event="result", ok=ok, role="writer", lang="python", api=args.api, end=end, error=error,
-         ended_at=ended_at, oversize=oversize, elapsed_s=round(elapsed, 4),
-         msgs_per_s=round(gen.count / elapsed) if elapsed > 0 else None, **gen.report())
+    emit(
+        event="result",
+        ok=ok,
+        role="writer",
+        lang="python",
+        api=args.api,
+        end=end,
+        error=error,
+        ended_at=ended_at,
+        oversize=oversize,
+        elapsed_s=round(elapsed, 4),
+        msgs_per_s=round(gen.count / elapsed) if elapsed > 0 else None,
+        **gen.report(),
+    )
     return 0 if ok else 1
 
 

@@ -8,13 +8,12 @@ crossfmt.py for the message format).
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
-
 import shmlink
+
 from crossutil import measured, messages
 
 BACKENDS = ["posix", "sysv"]
@@ -25,42 +24,85 @@ def same_stream(w: dict, r: dict) -> None:
         assert w[k] == r[k], f"writer {k}={w[k]} but reader {k}={r[k]}\nwriter {w}\nreader {r}"
 
 
-def go_to_python(names, peers, backend, n, *, go_api="send", py_api="recv", pattern="random",
-                 capacity=1 << 20, seed=7, go_creates=True):
+def go_to_python(
+    names,
+    peers,
+    backend,
+    n,
+    *,
+    go_api="send",
+    py_api="recv",
+    pattern="random",
+    capacity=1 << 20,
+    seed=7,
+    go_creates=True,
+):
     addr = names.new(backend)
     common = ["-count", str(n), "-pattern", pattern, "-api", go_api, "-seed", str(seed)]
     if go_creates:
-        w = peers.go("gowriter", "-addr", addr, "-create", "-capacity", str(capacity), "-ready", *common)
+        w = peers.go(
+            "gowriter", "-addr", addr, "-create", "-capacity", str(capacity), "-ready", *common
+        )
         w.event("ready")
         r = peers.py("py_reader", "--addr", addr, "--api", py_api)
     else:
-        r = peers.py("py_reader", "--addr", addr, "--create", "--capacity", str(capacity), "--ready",
-                     "--api", py_api)
+        r = peers.py(
+            "py_reader",
+            "--addr",
+            addr,
+            "--create",
+            "--capacity",
+            str(capacity),
+            "--ready",
+            "--api",
+            py_api,
+        )
         r.event("ready")
         w = peers.go("gowriter", "-addr", addr, *common)
     timeout = 120 + n / 5000
-    wres, rres = w.ok(timeout), r.ok(timeout)
+    wres, rres = w.ok_with(r, timeout)
     assert wres["count"] == n
     same_stream(wres, rres)
     return wres, rres
 
 
-def python_to_go(names, peers, backend, n, *, py_api="send", go_api="recv", pattern="random",
-                 capacity=1 << 20, seed=11, go_creates=True):
+def python_to_go(
+    names,
+    peers,
+    backend,
+    n,
+    *,
+    py_api="send",
+    go_api="recv",
+    pattern="random",
+    capacity=1 << 20,
+    seed=11,
+    go_creates=True,
+):
     addr = names.new(backend)
     common = ["--count", str(n), "--pattern", pattern, "--api", py_api, "--seed", str(seed)]
     if go_creates:
-        r = peers.go("goreader", "-addr", addr, "-create", "-capacity", str(capacity), "-ready",
-                     "-api", go_api)
+        r = peers.go(
+            "goreader",
+            "-addr",
+            addr,
+            "-create",
+            "-capacity",
+            str(capacity),
+            "-ready",
+            "-api",
+            go_api,
+        )
         r.event("ready")
         w = peers.py("py_writer", "--addr", addr, *common)
     else:
-        w = peers.py("py_writer", "--addr", addr, "--create", "--capacity", str(capacity), "--ready",
-                     *common)
+        w = peers.py(
+            "py_writer", "--addr", addr, "--create", "--capacity", str(capacity), "--ready", *common
+        )
         w.event("ready")
         r = peers.go("goreader", "-addr", addr, "-api", go_api)
     timeout = 120 + n / 5000
-    wres, rres = w.ok(timeout), r.ok(timeout)
+    wres, rres = w.ok_with(r, timeout)
     assert wres["count"] == n
     same_stream(wres, rres)
     return wres, rres
@@ -73,34 +115,46 @@ def python_to_go(names, peers, backend, n, *, py_api="send", go_api="recv", patt
 def test_million_go_to_python(names, peers, backend, py_api):
     n = messages()
     w, r = go_to_python(names, peers, backend, n, py_api=py_api)
-    measured(f"go->python {backend} {py_api}: {n} msgs, {r['bytes'] / 1e6:.0f} MB in "
-             f"{r['elapsed_s']:.2f} s ({r['msgs_per_s'] / 1e6:.2f} M msg/s at the reader)")
+    measured(
+        f"go->python {backend} {py_api}: {n} msgs, {r['bytes'] / 1e6:.0f} MB in "
+        f"{r['elapsed_s']:.2f} s ({r['msgs_per_s'] / 1e6:.2f} M msg/s at the reader)"
+    )
 
 
-@pytest.mark.parametrize("backend,py_api,go_api", [("posix", "send", "recv"),
-                                                   ("sysv", "reserve", "batch")])
+@pytest.mark.parametrize(
+    "backend,py_api,go_api", [("posix", "send", "recv"), ("sysv", "reserve", "batch")]
+)
 def test_million_python_to_go(names, peers, backend, py_api, go_api):
     n = messages()
     w, r = python_to_go(names, peers, backend, n, py_api=py_api, go_api=go_api)
-    measured(f"python->go {backend} {py_api}/{go_api}: {n} msgs, {w['bytes'] / 1e6:.0f} MB in "
-             f"{w['elapsed_s']:.2f} s ({w['msgs_per_s'] / 1e6:.2f} M msg/s at the writer)")
+    measured(
+        f"python->go {backend} {py_api}/{go_api}: {n} msgs, {w['bytes'] / 1e6:.0f} MB in "
+        f"{w['elapsed_s']:.2f} s ({w['msgs_per_s'] / 1e6:.2f} M msg/s at the writer)"
+    )
 
 
 # --- every API variant on a shorter stream ---------------------------------------------------
 
 
-@pytest.mark.parametrize("go_api", ["send", "sendctx", "sendtimeout", "reserve"])
-@pytest.mark.parametrize("py_api", ["recv", "into", "batch", "peek", "iter"])
-def test_api_variants_go_to_python(names, peers, go_api, py_api):
-    backend = BACKENDS[(len(go_api) + len(py_api)) % 2]
-    go_to_python(names, peers, backend, 20_000, go_api=go_api, py_api=py_api, go_creates=False)
+# Each API of one side meets several of the other, on both backends.
+GO_WRITER_APIS = ["send", "sendctx", "sendtimeout", "reserve"]
+PY_READER_APIS = ["recv", "into", "batch", "peek", "iter"]
+GO_READER_APIS = ["recv", "recvctx", "recvtimeout", "peek", "peekctx", "batch", "grow"]
+PY_WRITER_APIS = ["send", "reserve"]
 
 
-@pytest.mark.parametrize("go_api", ["recv", "recvctx", "recvtimeout", "peek", "peekctx", "batch", "grow"])
-@pytest.mark.parametrize("py_api", ["send", "reserve"])
-def test_api_variants_python_to_go(names, peers, go_api, py_api):
-    backend = BACKENDS[(len(go_api) + len(py_api)) % 2]
-    python_to_go(names, peers, backend, 20_000, go_api=go_api, py_api=py_api, go_creates=False)
+GO_TO_PY = [(BACKENDS[i % 2], GO_WRITER_APIS[i % 4], a) for i, a in enumerate(PY_READER_APIS)]
+PY_TO_GO = [(BACKENDS[(i + 1) % 2], PY_WRITER_APIS[i % 2], a) for i, a in enumerate(GO_READER_APIS)]
+
+
+@pytest.mark.parametrize("backend,go_api,py_api", GO_TO_PY)
+def test_api_variants_go_to_python(names, peers, backend, go_api, py_api):
+    go_to_python(names, peers, backend, 10_000, go_api=go_api, py_api=py_api, go_creates=False)
+
+
+@pytest.mark.parametrize("backend,py_api,go_api", PY_TO_GO)
+def test_api_variants_python_to_go(names, peers, backend, py_api, go_api):
+    python_to_go(names, peers, backend, 10_000, py_api=py_api, go_api=go_api, go_creates=False)
 
 
 # --- zero-length and maximum-size messages ---------------------------------------------------
@@ -109,8 +163,9 @@ def test_api_variants_python_to_go(names, peers, go_api, py_api):
 @pytest.mark.parametrize("capacity", [4096, 1 << 20])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_edges_go_to_python(names, peers, backend, capacity):
-    w, r = go_to_python(names, peers, backend, 300, pattern="edges", capacity=capacity,
-                        py_api="into")
+    w, r = go_to_python(
+        names, peers, backend, 300, pattern="edges", capacity=capacity, py_api="into"
+    )
     assert w["oversize"].startswith("EMSGSIZE"), w
     assert r["bytes"] >= 50 * w["bytes"] // 300  # maximum-size messages did get through
 
@@ -118,8 +173,9 @@ def test_edges_go_to_python(names, peers, backend, capacity):
 @pytest.mark.parametrize("capacity", [4096, 1 << 20])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_edges_python_to_go(names, peers, backend, capacity):
-    w, r = python_to_go(names, peers, backend, 300, pattern="edges", capacity=capacity,
-                        go_api="grow")
+    w, r = python_to_go(
+        names, peers, backend, 300, pattern="edges", capacity=capacity, go_api="grow"
+    )
     assert w["oversize"].startswith("ValueError"), w
     # the reader started with a 16-byte buffer: large messages came back as
     # "short buffer, need N" and were then read whole
@@ -133,31 +189,64 @@ def test_edges_python_to_go(names, peers, backend, capacity):
 def test_slow_reader_blocks_writer(names, peers, backend):
     addr = names.new(backend)
     n = 3000  # 3000 * 100 B = 300 kB through a 4 KiB ring
-    w = peers.go("gowriter", "-addr", addr, "-create", "-capacity", "4096", "-ready",
-                 "-count", str(n), "-pattern", "fixed:100")
+    w = peers.go(
+        "gowriter",
+        "-addr",
+        addr,
+        "-create",
+        "-capacity",
+        "4096",
+        "-ready",
+        "-count",
+        str(n),
+        "-pattern",
+        "fixed:100",
+    )
     w.event("ready")
     pause = 1.5
-    r = peers.py("py_reader", "--addr", addr, "--pause-after-first", str(pause),
-                 "--delay", "0.001", "--delay-count", "300")
-    wres, rres = w.ok(), r.ok()
+    r = peers.py(
+        "py_reader",
+        "--addr",
+        addr,
+        "--pause-after-first",
+        str(pause),
+        "--delay",
+        "0.001",
+        "--delay-count",
+        "300",
+    )
+    wres, rres = w.ok_with(r)
     same_stream(wres, rres)
     assert rres["count"] == n
     # While the reader slept the ring filled up and one Send had to wait for
     # it (a lower bound only: a loaded machine makes it longer, not shorter).
     assert wres["longest_send_s"] >= pause * 0.5, wres
-    measured(f"slow reader {backend}: longest blocked Send {wres['longest_send_s']:.2f} s "
-             f"(reader paused {pause} s)")
+    measured(
+        f"slow reader {backend}: longest blocked Send {wres['longest_send_s']:.2f} s "
+        f"(reader paused {pause} s)"
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_slow_go_reader(names, peers, backend):
     addr = names.new(backend)
-    r = peers.go("goreader", "-addr", addr, "-create", "-capacity", "4096", "-ready",
-                 "-pause-after-first", "1s", "-expect-count", "2000")
+    r = peers.go(
+        "goreader",
+        "-addr",
+        addr,
+        "-create",
+        "-capacity",
+        "4096",
+        "-ready",
+        "-pause-after-first",
+        "1s",
+        "-expect-count",
+        "2000",
+    )
     r.event("ready")
     t0 = time.monotonic()
     w = peers.py("py_writer", "--addr", addr, "--count", "2000", "--pattern", "fixed:200")
-    wres, rres = w.ok(), r.ok()
+    wres, rres = w.ok_with(r)
     same_stream(wres, rres)
     # 400 kB cannot pass a 4 KiB ring while the reader sleeps 1 s
     assert time.monotonic() - t0 >= 1.0
@@ -201,17 +290,27 @@ def test_writer_killed_mid_message(names, peers, backend, writer):
     addr = names.new(backend)
     n = 5000
     if writer == "go":
-        w = peers.go("gowriter", "-addr", addr, "-create", "-ready", "-count", "-1",
-                     "-hang-after", str(n))
+        w = peers.go(
+            "gowriter", "-addr", addr, "-create", "-ready", "-count", "-1", "-hang-after", str(n)
+        )
         w.event("ready")
-        r = peers.py("py_reader", "--addr", addr, "--expect-end", "peer_dead",
-                     "--expect-count", str(n))
+        r = peers.py(
+            "py_reader", "--addr", addr, "--expect-end", "peer_dead", "--expect-count", str(n)
+        )
     else:
-        w = peers.py("py_writer", "--addr", addr, "--create", "--ready", "--count", "-1",
-                     "--hang-after", str(n))
+        w = peers.py(
+            "py_writer",
+            "--addr",
+            addr,
+            "--create",
+            "--ready",
+            "--count",
+            "-1",
+            "--hang-after",
+            str(n),
+        )
         w.event("ready")
-        r = peers.go("goreader", "-addr", addr, "-expect-end", "peer_dead",
-                     "-expect-count", str(n))
+        r = peers.go("goreader", "-addr", addr, "-expect-end", "peer_dead", "-expect-count", str(n))
     assert w.event("hang")["count"] == n
     time.sleep(0.3)  # let the reader drain and block waiting
     t_kill = time.monotonic()
@@ -228,7 +327,9 @@ def test_writer_killed_while_streaming(names, peers, backend):
     the end is complete and intact (checked message by message), then
     PeerDeadError."""
     addr = names.new(backend)
-    w = peers.go("gowriter", "-addr", addr, "-create", "-ready", "-count", "-1", "-capacity", "65536")
+    w = peers.go(
+        "gowriter", "-addr", addr, "-create", "-ready", "-count", "-1", "-capacity", "65536"
+    )
     w.event("ready")
     r = peers.py("py_reader", "--addr", addr, "--expect-end", "peer_dead", "--ready")
     r.event("ready")
@@ -238,8 +339,10 @@ def test_writer_killed_while_streaming(names, peers, backend):
     rres = r.ok(timeout=60)
     assert rres["count"] > 0
     delay = rres["ended_at"] - t_kill
-    measured(f"go writer SIGKILL mid-stream ({backend}) -> python peer-dead after "
-             f"{delay * 1000:.0f} ms, {rres['count']} intact messages")
+    measured(
+        f"go writer SIGKILL mid-stream ({backend}) -> python peer-dead after "
+        f"{delay * 1000:.0f} ms, {rres['count']} intact messages"
+    )
     assert delay < 5.0
 
 
@@ -251,17 +354,45 @@ def test_writer_killed_while_streaming(names, peers, backend):
 def test_reader_killed_blocked_writer_gets_peer_dead(names, peers, backend, reader):
     addr = names.new(backend)
     if reader == "python":
-        r = peers.py("py_reader", "--addr", addr, "--create", "--capacity", "4096", "--ready",
-                     "--stop-after", "10")
+        r = peers.py(
+            "py_reader",
+            "--addr",
+            addr,
+            "--create",
+            "--capacity",
+            "4096",
+            "--ready",
+            "--stop-after",
+            "10",
+        )
         r.event("ready")
-        w = peers.go("gowriter", "-addr", addr, "-count", "-1", "-pattern", "fixed:100",
-                     "-expect-end", "peer_dead")
+        w = peers.go(
+            "gowriter",
+            "-addr",
+            addr,
+            "-count",
+            "-1",
+            "-pattern",
+            "fixed:100",
+            "-expect-end",
+            "peer_dead",
+        )
     else:
-        r = peers.go("goreader", "-addr", addr, "-create", "-capacity", "4096", "-ready",
-                     "-stop-after", "10")
+        r = peers.go(
+            "goreader", "-addr", addr, "-create", "-capacity", "4096", "-ready", "-stop-after", "10"
+        )
         r.event("ready")
-        w = peers.py("py_writer", "--addr", addr, "--count", "-1", "--pattern", "fixed:100",
-                     "--expect-end", "peer_dead")
+        w = peers.py(
+            "py_writer",
+            "--addr",
+            addr,
+            "--count",
+            "-1",
+            "--pattern",
+            "fixed:100",
+            "--expect-end",
+            "peer_dead",
+        )
     r.event("consumed")
     time.sleep(0.3)  # the writer fills the 4 KiB ring and blocks
     assert w.proc.poll() is None, "writer ended while the reader was still alive"
@@ -270,8 +401,10 @@ def test_reader_killed_blocked_writer_gets_peer_dead(names, peers, backend, read
     wres = w.ok(timeout=60)
     assert wres["count"] >= 10
     delay = wres["ended_at"] - t_kill
-    measured(f"{reader} reader SIGKILL ({backend}) -> blocked writer peer-dead after "
-             f"{delay * 1000:.0f} ms")
+    measured(
+        f"{reader} reader SIGKILL ({backend}) -> blocked writer peer-dead after "
+        f"{delay * 1000:.0f} ms"
+    )
     assert 0 <= delay < 5.0
 
 
@@ -285,8 +418,21 @@ def test_restarted_reader_resumes(names, peers, backend, second, tmp_path):
     channel (the Go writer still alive) and gets message 300 onwards."""
     addr = names.new(backend)
     go_on = tmp_path / "go-on"
-    w = peers.go("gowriter", "-addr", addr, "-create", "-ready", "-count", "2000", "-pattern",
-                 "fixed:64", "-wait-file", str(go_on), "-wait-after", "1000")
+    w = peers.go(
+        "gowriter",
+        "-addr",
+        addr,
+        "-create",
+        "-ready",
+        "-count",
+        "2000",
+        "-pattern",
+        "fixed:64",
+        "-wait-file",
+        str(go_on),
+        "-wait-after",
+        "1000",
+    )
     w.event("ready")
     r1 = peers.py("py_reader", "--addr", addr, "--stop-after", "300")
     assert r1.event("consumed")["count"] == 300
@@ -294,11 +440,20 @@ def test_restarted_reader_resumes(names, peers, backend, second, tmp_path):
     r1.kill()
     r1.proc.wait(timeout=30)
     if second == "python":
-        r2 = peers.py("py_reader", "--addr", addr, "--ready", "--expect-start", "300",
-                      "--expect-count", "1700")
+        r2 = peers.py(
+            "py_reader",
+            "--addr",
+            addr,
+            "--ready",
+            "--expect-start",
+            "300",
+            "--expect-count",
+            "1700",
+        )
     else:
-        r2 = peers.go("goreader", "-addr", addr, "-ready", "-expect-start", "300",
-                      "-expect-count", "1700")
+        r2 = peers.go(
+            "goreader", "-addr", addr, "-ready", "-expect-start", "300", "-expect-count", "1700"
+        )
     r2.event("ready")
     go_on.touch()
     wres, rres = w.ok(), r2.ok()
@@ -311,11 +466,23 @@ def test_new_writer_after_dead_writer(names, peers, backend):
     """A Go writer exits without closing after 500 messages; a Python writer
     takes over and continues at 500; the reader sees one stream of 1000."""
     addr = names.new(backend)
-    w1 = peers.go("gowriter", "-addr", addr, "-create", "-count", "500", "-pattern", "fixed:64",
-                  "-no-close", "-expect-end", "exit_without_close")
+    w1 = peers.go(
+        "gowriter",
+        "-addr",
+        addr,
+        "-create",
+        "-count",
+        "500",
+        "-pattern",
+        "fixed:64",
+        "-no-close",
+        "-expect-end",
+        "exit_without_close",
+    )
     w1res = w1.ok()
-    w2 = peers.py("py_writer", "--addr", addr, "--count", "500", "--start", "500",
-                  "--pattern", "fixed:64")
+    w2 = peers.py(
+        "py_writer", "--addr", addr, "--count", "500", "--start", "500", "--pattern", "fixed:64"
+    )
     w2res = w2.ok()
     r = peers.go("goreader", "-addr", addr, "-expect-count", "1000")
     rres = r.ok()
@@ -330,8 +497,19 @@ def test_new_writer_after_dead_writer(names, peers, backend):
 def test_second_writer_refused(names, peers, backend, tmp_path):
     addr = names.new(backend)
     go_on = tmp_path / "go-on"
-    w = peers.go("gowriter", "-addr", addr, "-create", "-ready", "-count", "10",
-                 "-wait-file", str(go_on), "-wait-after", "0")
+    w = peers.go(
+        "gowriter",
+        "-addr",
+        addr,
+        "-create",
+        "-ready",
+        "-count",
+        "10",
+        "-wait-file",
+        str(go_on),
+        "-wait-after",
+        "0",
+    )
     w.event("ready")
     w.event("waiting")
     # a second writer, in Python: in this process and as a separate program
