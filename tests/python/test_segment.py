@@ -212,6 +212,31 @@ def test_context_manager_closes_even_on_error(address):
     assert seg.closed
 
 
+def test_context_manager_raises_buffer_error_for_live_views(address):
+    with pytest.raises(BufferError), Segment.create(address, 4096) as seg:
+        view = seg.buf[0:8]
+    assert not seg.closed
+    del view
+    seg.close()
+
+
+def test_context_manager_keeps_the_original_error_over_live_views(address, backend):
+    def fail_with_a_view_alive() -> None:
+        with Segment.create(address, 4096) as seg:
+            view = np.frombuffer(seg.buf, dtype=np.uint8)
+            view[0] = 9
+            raise KeyError("original")
+
+    with pytest.raises(KeyError, match="original") as info:
+        fail_with_a_view_alive()
+    # The traceback still holds the frame and its view: the mapping stays.
+    needle = _posix_name(address) if backend == "posix" else ""
+    assert _is_attached(address, backend, needle)
+    del info
+    gc.collect()
+    assert not _is_attached(address, backend, needle)
+
+
 def test_remove_keeps_mappings_valid(address):
     with Segment.create(address, 4096) as seg, Segment.open(address) as other:
         seg.buf[0:4] = b"live"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import os
@@ -300,7 +301,17 @@ class Segment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        """Close; raises BufferError if views of ``buf`` are still alive.
+
+        When the block is left by an exception, views held by the failing
+        frames are still alive: then the original exception propagates and
+        the mapping is closed once the last view is gone (never earlier).
+        """
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(BufferError):
+            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._exporter is None else ("read-only" if self._readonly else "open")
