@@ -538,7 +538,13 @@ class ShmGoPy(Transport):
 
     def unavailable(self, kind, size):
         if not self.go_bin or not os.access(self.go_bin, os.X_OK):
-            return f"Go benchmark program not built ({self.go_bin})"
+            log = os.path.join(os.path.dirname(self.go_bin or "."), "go-build.log")
+            first = ""
+            if os.path.exists(log):
+                with open(log) as f:
+                    lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+                first = f": {lines[0]}" if lines else ""
+            return f"Go benchmark program not built ({self.go_bin}{first})"
         return _shm_unavailable()
 
     def setup(self, kind, size, tag):
