@@ -165,11 +165,13 @@ def chart(doc, path):
 
     idx = _index(doc)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
-    for t in doc["transports"]:
+    colors = plt.get_cmap("tab20").colors
+    for n, t in enumerate(doc["transports"]):
         key = t["key"]
         shm = key.startswith("shmlink")
-        style = dict(marker="o", linewidth=2.4 if shm else 1.3,
-                     linestyle="-" if shm else "--", label=t["label"])
+        # One colour per transport on both panels.
+        style = {"marker": "o", "linewidth": 2.4 if shm else 1.3, "color": colors[n % 20],
+                 "linestyle": "-" if shm else "--", "label": t["label"]}
         for ax, kind, field, scale in ((ax1, "stream", "bytes_per_s", 1e6),
                                        (ax2, "latency", "p50_ns", 1e3)):
             xs, ys = [], []
