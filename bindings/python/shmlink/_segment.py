@@ -224,7 +224,11 @@ class Segment:
 
     @property
     def buf(self) -> memoryview:
-        """A memoryview over the whole mapping (read-only if opened read-only)."""
+        """A memoryview over the whole mapping (read-only if opened read-only).
+
+        Its ``.obj`` is the private exporter of the mapping: do not write
+        through it on a read-only segment (the mapping is PROT_READ).
+        """
         if self._exporter is None:
             raise ValueError(f"shmlink: segment {self._address!r} is closed")
         view = memoryview(self._exporter)
