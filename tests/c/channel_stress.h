@@ -11,14 +11,10 @@
 
 #include "channel_util.h"
 
-static T_UNUSED int cs_writer(const char *addr, uint64_t count, uint64_t seed)
+/* Writes count messages on the writer handle w, then closes it. */
+static T_UNUSED int cs_write(shmlink_channel *w, uint64_t count, uint64_t seed)
 {
-    shmlink_channel *w;
-    int rc = shmlink_channel_open(addr, SHMLINK_WRITER, &w);
-    if (rc < 0) {
-        fprintf(stderr, "writer open: %s\n", shmlink_strerror(rc));
-        return 1;
-    }
+    int rc;
     size_t max = shmlink_channel_max_message(w);
     uint8_t *buf = malloc(max);
     uint64_t s = seed;
@@ -41,11 +37,23 @@ static T_UNUSED int cs_writer(const char *addr, uint64_t count, uint64_t seed)
             fprintf(stderr, "writer seq %llu: %s\n", (unsigned long long)seq,
                     shmlink_strerror(rc));
             free(buf);
+            shmlink_channel_close(w);
             return 1;
         }
     }
     free(buf);
     return shmlink_channel_close(w) == 0 ? 0 : 1;
+}
+
+static T_UNUSED int cs_writer(const char *addr, uint64_t count, uint64_t seed)
+{
+    shmlink_channel *w;
+    int rc = shmlink_channel_open(addr, SHMLINK_WRITER, &w);
+    if (rc < 0) {
+        fprintf(stderr, "writer open: %s\n", shmlink_strerror(rc));
+        return 1;
+    }
+    return cs_write(w, count, seed);
 }
 
 /* Reads until end of stream; checks count messages arrived intact and in

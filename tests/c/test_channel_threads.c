@@ -8,9 +8,10 @@
 #include <pthread.h>
 
 #include "channel_stress.h"
+#include "../../core/src/channel_internal.h"
 
 struct targ {
-    const char *addr;
+    shmlink_channel *w;
     uint64_t count, seed;
     int rc;
 };
@@ -18,7 +19,7 @@ struct targ {
 static void *writer_thread(void *p)
 {
     struct targ *a = p;
-    a->rc = cs_writer(a->addr, a->count, a->seed);
+    a->rc = cs_write(a->w, a->count, a->seed);
     return NULL;
 }
 
@@ -30,7 +31,14 @@ static void run(shmlink_backend backend, size_t capacity, uint64_t count,
     t_addr(backend, addr, "threads");
     ASSERT_OK(shmlink_channel_create(addr, capacity, 0600, SHMLINK_READER, &r));
     t_register(shmlink_channel_address(r));
-    struct targ a = {shmlink_channel_address(r), count, seed, -1};
+    ASSERT_OK(shmlink_channel_close(r));
+    /* both handles on one mapping, so TSan sees one memory */
+    shmlink_segment *seg;
+    ASSERT_OK(shmlink_segment_open(addr, 0, &seg));
+    shmlink_channel *w;
+    ASSERT_OK(shmlink__channel_attach(seg, SHMLINK_READER, &r));
+    ASSERT_OK(shmlink__channel_attach(seg, SHMLINK_WRITER, &w));
+    struct targ a = {w, count, seed, -1};
     uint64_t t0 = cu_now_ns();
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, writer_thread, &a), 0);
@@ -38,6 +46,7 @@ static void run(shmlink_backend backend, size_t capacity, uint64_t count,
     ASSERT_EQ(pthread_join(th, NULL), 0);
     ASSERT_EQ(a.rc, 0);
     ASSERT_EQ(rc, 0);
+    shmlink_segment_close(seg);
     printf("%s capacity %zu spin %s: %llu messages in %.2f s\n",
            t_backend_name(backend), capacity, spin, (unsigned long long)count,
            (double)(cu_now_ns() - t0) / 1e9);
