@@ -138,20 +138,28 @@ func main() {
 }
 
 // openWhenThere opens the channel as its writer, waiting for the reader to
-// create it.
+// create it. While the reader is creating it, an open can also see an empty
+// POSIX object (EINVAL) or a header not yet written (ErrProtocol): retried
+// too, once the address itself is known to be well formed.
 func openWhenThere(addr string, wait time.Duration) (*shmlink.Writer, error) {
+	if _, err := shmlink.StatAddress(addr); errors.Is(err, syscall.EINVAL) {
+		return nil, err // malformed address: no point waiting
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		w, err := shmlink.OpenWriter(addr)
-		// not there yet, or created but its header not yet written
-		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, shmlink.ErrProtocol)) && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-			continue
+		if err == nil {
+			return w, nil
 		}
-		if err != nil && errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no reader created %s within %v: %w", addr, wait, err)
+		retry := errors.Is(err, fs.ErrNotExist) || errors.Is(err, shmlink.ErrProtocol) ||
+			errors.Is(err, syscall.EINVAL)
+		if !retry {
+			return nil, err
 		}
-		return w, err
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no reader made %s a channel within %v: %w", addr, wait, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
