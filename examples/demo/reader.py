@@ -82,8 +82,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="shmlink demo reader (Python)")
     ap.add_argument("--addr", default="posix:/shmlink-demo", help="channel address")
     ap.add_argument("--capacity", type=int, default=4 << 20, help="ring size in bytes")
-    ap.add_argument("--idle-timeout", type=float, default=30.0,
-                    help="give up if no frame arrives for this many seconds")
+    ap.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        help="give up if no frame arrives for this many seconds",
+    )
     args = ap.parse_args()
 
     def on_term(signum, frame):
@@ -97,8 +101,11 @@ def main() -> int:
     st = Stats()
     end = "eof"
     try:
-        print(f"reader: listening on {r.address} (ring {r.capacity // 1024} KiB,"
-              f" largest message {r.max_message // 1024} KiB)", flush=True)
+        print(
+            f"reader: listening on {r.address} (ring {r.capacity // 1024} KiB,"
+            f" largest message {r.max_message // 1024} KiB)",
+            flush=True,
+        )
         recv_batch = r.recv_batch
         last_show = time.monotonic()
         last_frame = last_show
@@ -144,11 +151,14 @@ def main() -> int:
     if tty:
         sys.stdout.write("\r\x1b[K")
     el = max(now - st.start, 1e-9) if st.frames else 0.0
-    print(progress(st, now) if st.frames else "no frames received")
+    if tty or not st.frames:  # a terminal's last in-place line was just cleared
+        print(progress(st, now) if st.frames else "no frames received")
     verdict = "all intact" if st.bad == 0 else f"{st.bad} BAD (first: {st.first_error})"
     mbps = st.bytes / 1e6 / el if el else 0.0
-    print(f"summary: {st.frames:,} frames, {st.bytes / 1e6:.1f} MB in {el:.2f} s"
-          f" = {mbps:.1f} MB/s; frames {verdict}; end: {end}")
+    print(
+        f"summary: {st.frames:,} frames, {st.bytes / 1e6:.1f} MB in {el:.2f} s"
+        f" = {mbps:.1f} MB/s; frames {verdict}; end: {end}"
+    )
     if end == "interrupted":
         return 130
     return 0 if end == "eof" and st.bad == 0 and st.frames > 0 else 1

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import shmlink
-
 from crossutil import (
     GO_PROGRAMS,
     HERE,

@@ -87,7 +87,7 @@ def payload_pool(seed: int, max_message: int) -> bytes:
 class Checker:
     """Verifies a received stream message by message."""
 
-    __slots__ = ("expect", "count", "bytes", "crcsum", "start")
+    __slots__ = ("expect", "count", "bytes", "crcsum", "start", "max_len")
 
     def __init__(self, start: int = 0) -> None:
         self.start = start
@@ -95,6 +95,7 @@ class Checker:
         self.count = 0
         self.bytes = 0
         self.crcsum = 0
+        self.max_len = -1
 
     def check(self, m) -> None:
         """Checks one message (any bytes-like object); raises Mismatch."""
@@ -127,12 +128,15 @@ class Checker:
         self.expect = seq + 1
         self.count += 1
         self.bytes += n
+        if n > self.max_len:
+            self.max_len = n
 
     def report(self) -> dict:
         return {
             "count": self.count,
             "bytes": self.bytes,
             "crcsum": self.crcsum,
+            "max_len": self.max_len,
             "first_seq": self.start,
             "next_seq": self.expect,
         }

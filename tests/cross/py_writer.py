@@ -16,7 +16,6 @@ import sys
 import time
 
 import shmlink
-
 from crossfmt import Generator
 
 

@@ -242,6 +242,7 @@ func main() {
 	result["count"] = chk.Count
 	result["bytes"] = chk.Bytes
 	result["crcsum"] = chk.CRCSum
+	result["max_len"] = chk.MaxLen
 	result["first_seq"] = *expectStart
 	result["next_seq"] = chk.Expect
 	result["elapsed_s"] = el

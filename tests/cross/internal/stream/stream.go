@@ -141,11 +141,12 @@ type Checker struct {
 	Report
 	Expect uint64
 	First  uint64
+	MaxLen int // longest message so far, -1 before the first
 	tiny   [HeaderSize]byte
 }
 
 // NewChecker expects the stream to start at sequence number start.
-func NewChecker(start uint64) *Checker { return &Checker{Expect: start, First: start} }
+func NewChecker(start uint64) *Checker { return &Checker{Expect: start, First: start, MaxLen: -1} }
 
 // Check verifies one message.
 func (c *Checker) Check(m []byte) error {
@@ -175,5 +176,6 @@ func (c *Checker) Check(m []byte) error {
 	c.Expect++
 	c.Count++
 	c.Bytes += uint64(n)
+	c.MaxLen = max(c.MaxLen, n)
 	return nil
 }
