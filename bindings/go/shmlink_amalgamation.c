@@ -365,6 +365,26 @@ static inline void shm_cpu_relax(void)
 #endif /* SHMLINK_ATOMICS_H */
 #line 19 "../../core/src/channel.c"
 
+/* ======== core/src/channel_internal.h ======== */
+#line 1 "../../core/src/channel_internal.h"
+/* Channel functions for tests and benchmarks (not part of the public API). */
+#ifndef SHMLINK_CHANNEL_INTERNAL_H
+#define SHMLINK_CHANNEL_INTERNAL_H
+
+#include "shmlink.h"
+
+/* Like shmlink_channel_open, but on a segment the caller has open
+ * (read-write) and keeps: closing the channel leaves the segment open.
+ * Lets two handles in one process share one mapping, which is what
+ * ThreadSanitizer needs to see both sides' accesses as the same memory
+ * (two mappings of one object are different addresses to it). Returns the
+ * codes of shmlink_channel_open; -EINVAL for a read-only segment. */
+int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
+                            shmlink_channel **out);
+
+#endif /* SHMLINK_CHANNEL_INTERNAL_H */
+#line 20 "../../core/src/channel.c"
+
 /* ======== core/src/proc.h ======== */
 #line 1 "../../core/src/proc.h"
 /* Process liveness by pid + process start time (/proc/PID/stat field 22). */
@@ -392,7 +412,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 }
 
 #endif /* SHMLINK_PROC_H */
-#line 20 "../../core/src/channel.c"
+#line 21 "../../core/src/channel.c"
 
 /* ======== core/src/wait.h ======== */
 #line 1 "../../core/src/wait.h"
@@ -426,7 +446,7 @@ uint64_t shmlink__wait_syscalls(void);
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
-#line 21 "../../core/src/channel.c"
+#line 22 "../../core/src/channel.c"
 
 /* ------------------------------------------------------------------------ */
 /* Layout (section 1)                                                        */
@@ -484,6 +504,7 @@ static inline uint64_t chan_align8(uint64_t n)
 
 struct shmlink_channel {
     shmlink_segment *seg;
+    int owns_seg;  /* close seg with the handle (not for attach) */
     uint8_t *base; /* header */
     uint8_t *ring; /* base + 512 */
     uint64_t cap;  /* private copies, never re-read (section 2) */
@@ -829,6 +850,7 @@ static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
     ch->role = role;
     ch->owner = owner;
     ch->spin_ns = shmlink__spin_ns();
+    ch->owns_seg = 1;
     return ch;
 }
 
@@ -877,6 +899,41 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     return 0;
 }
 
+/* Takes a role in the channel held by an open segment. owns: the handle
+ * closes the segment when it is closed (or when this fails). */
+static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
+                       shmlink_channel **out)
+{
+    uint64_t owner = shmlink__proc_self_owner();
+    int rc = owner == 0 ? -ENOSYS : 0;
+    uint64_t cap = 0;
+    if (rc == 0)
+        rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg), 1, &cap);
+    shmlink_channel *ch = NULL;
+    if (rc == 0) {
+        ch = chan_new(seg, cap, role, owner);
+        if (!ch)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        ch->owns_seg = owns;
+        rc = chan_claim(ch);
+        if (rc == 0) {
+            rc = chan_start_role(ch);
+            if (rc < 0)
+                chan_unclaim(ch);
+        }
+    }
+    if (rc < 0) {
+        if (owns)
+            shmlink_segment_close(seg);
+        free(ch);
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
 SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
                                         shmlink_channel **out)
 {
@@ -885,37 +942,22 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
-    uint64_t owner = shmlink__proc_self_owner();
-    if (owner == 0)
-        return -ENOSYS;
     shmlink_segment *seg;
     int rc = shmlink_segment_open(address, 0, &seg);
     if (rc < 0)
         return rc;
-    uint64_t cap;
-    rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg), 1, &cap);
-    if (rc < 0) {
-        shmlink_segment_close(seg);
-        return rc;
-    }
-    shmlink_channel *ch = chan_new(seg, cap, role, owner);
-    if (!ch) {
-        shmlink_segment_close(seg);
-        return -ENOMEM;
-    }
-    rc = chan_claim(ch);
-    if (rc == 0) {
-        rc = chan_start_role(ch);
-        if (rc < 0)
-            chan_unclaim(ch);
-    }
-    if (rc < 0) {
-        shmlink_segment_close(seg);
-        free(ch);
-        return rc;
-    }
-    *out = ch;
-    return 0;
+    return chan_attach(seg, 1, role, out);
+}
+
+int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
+                            shmlink_channel **out)
+{
+    if (!seg || !out || shmlink_segment_readonly(seg))
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+        return -EINVAL;
+    return chan_attach(seg, 0, role, out);
 }
 
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
@@ -937,7 +979,8 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
         }
         chan_unclaim(ch);
     }
-    shmlink_segment_close(ch->seg);
+    if (ch->owns_seg)
+        shmlink_segment_close(ch->seg);
     free(ch);
     return 0;
 }
