@@ -62,7 +62,9 @@ int shmlink__sysv_open(const shmlink_address *addr, int readonly,
 void shmlink__sysv_close(shmlink_segment *seg);
 int shmlink__sysv_remove_id(int shmid);
 int shmlink__sysv_resolve(const shmlink_address *addr, int *shmid);
-int shmlink__sysv_stat_id(int shmid, shmlink_stat *st);
+/* removed_ok: 1 to stat a segment already marked for removal (by handle),
+ * 0 to report it as -ENOENT (by address: its name is gone). */
+int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st);
 
 /* 1 if name is a valid POSIX object name ("/" + 1..255 bytes, no other '/',
  * not "/." or "/.."), else 0. */

@@ -146,7 +146,7 @@ SHMLINK_EXTERN int shmlink_segment_stat(const shmlink_segment *seg,
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         rc = shmlink__posix_stat_fd(seg->fd, &s);
     else
-        rc = shmlink__sysv_stat_id(seg->shmid, &s);
+        rc = shmlink__sysv_stat_id(seg->shmid, 1, &s);
     if (rc < 0)
         return rc;
     memcpy(s.address, seg->address, sizeof(s.address));
@@ -171,7 +171,7 @@ SHMLINK_EXTERN int shmlink_stat_address(const char *address, shmlink_stat *st)
     } else {
         rc = shmlink__sysv_resolve(&addr, &id);
         if (rc == 0)
-            rc = shmlink__sysv_stat_id(id, &s);
+            rc = shmlink__sysv_stat_id(id, 0, &s);
     }
     if (rc < 0)
         return rc;

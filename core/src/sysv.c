@@ -72,6 +72,8 @@ int shmlink__sysv_open(const shmlink_address *addr, int readonly,
         return rc;
     if ((rc = sysv_ipc_stat(id, &ds)) < 0)
         return rc;
+    if (ds.shm_perm.mode & SHM_DEST)
+        return -ENOENT; /* removed: only existing attachments keep it */
     if (ds.shm_segsz == 0)
         return -EINVAL;
     void *p = shmat(id, NULL, readonly ? SHM_RDONLY : 0);
@@ -108,12 +110,14 @@ int shmlink__sysv_remove_id(int shmid)
     return 0;
 }
 
-int shmlink__sysv_stat_id(int shmid, shmlink_stat *st)
+int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st)
 {
     struct shmid_ds ds;
     int rc = sysv_ipc_stat(shmid, &ds);
     if (rc < 0)
         return rc;
+    if (!removed_ok && (ds.shm_perm.mode & SHM_DEST))
+        return -ENOENT; /* by address, a removed segment is gone */
     st->backend = SHMLINK_BACKEND_SYSV;
     st->size = (uint64_t)ds.shm_segsz;
     st->mode = (uint32_t)(ds.shm_perm.mode & 0777);

@@ -45,10 +45,38 @@ static void run(shmlink_backend backend)
     shmlink_segment_close(fresh);
 }
 
+/* A private System V segment is named by its id: once removed, the id
+ * names nothing (open and stat by address say -ENOENT) even though Linux
+ * would still let a process attach it until the last detach. */
+static void run_private_id(void)
+{
+    shmlink_segment *a = NULL, *tmp = NULL;
+    shmlink_stat st;
+    char id_addr[SHMLINK_ADDRESS_MAX];
+    ASSERT_OK(shmlink_segment_create("sysv:private", 4096, 0600, &a));
+    snprintf(id_addr, sizeof(id_addr), "%s", shmlink_segment_address(a));
+    t_register(id_addr);
+    ASSERT_OK(shmlink_segment_open(id_addr, 0, &tmp));
+    shmlink_segment_close(tmp);
+    tmp = NULL;
+
+    ASSERT_OK(shmlink_segment_remove(a));
+    ASSERT_ERR(shmlink_segment_open(id_addr, 0, &tmp), -ENOENT);
+    ASSERT_ERR(shmlink_segment_open(id_addr, SHMLINK_RDONLY, &tmp), -ENOENT);
+    ASSERT_ERR(shmlink_stat_address(id_addr, &st), -ENOENT);
+    ASSERT_ERR(shmlink_remove(id_addr), -ENOENT);
+    ASSERT_NULL(tmp);
+    ASSERT_OK(shmlink_segment_stat(a, &st)); /* by handle: still there */
+    ASSERT_UEQ(st.size, 4096);
+    t_unregister(id_addr);
+    shmlink_segment_close(a);
+}
+
 int main(void)
 {
     run(SHMLINK_BACKEND_POSIX);
     run(SHMLINK_BACKEND_SYSV);
+    run_private_id();
     printf("test_segment_remove_mapped: ok\n");
     return T_EXIT_PASS;
 }
