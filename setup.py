@@ -7,7 +7,7 @@ out-of-line API mode). The builder is ``bindings/python/shmlink_build.py``.
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -32,5 +32,16 @@ os.makedirs(BUILD_BASE, exist_ok=True)
 setup(
     options={"build": {"build_base": BUILD_BASE}, "egg_info": {"egg_base": BUILD_BASE}},
     cffi_modules=["bindings/python/shmlink_build.py:ffibuilder"],
+    # The channel's per-message path (recv, recv_batch, send) as a small
+    # CPython extension: a cffi call costs too much per message. It calls the
+    # core through function pointers taken from the cffi module at import, so
+    # it compiles without the core. See bindings/python/shmlink/_chan.c.
+    ext_modules=[
+        Extension(
+            "shmlink._chan",
+            sources=["bindings/python/shmlink/_chan.c"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+        )
+    ],
     cmdclass={"build_ext": BuildExtAlways},
 )

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ._channel import PeekedMessage, Reader, Reservation, Writer
 from ._errors import BusyError, PeerDeadError, ProtocolError
 from ._segment import Backend, Segment, SegmentStat, remove, stat, sysv_key
 from ._shmlink import lib as _lib
@@ -14,10 +15,14 @@ from ._shmlink import lib as _lib
 __all__ = [
     "Backend",
     "BusyError",
+    "PeekedMessage",
     "PeerDeadError",
     "ProtocolError",
+    "Reader",
+    "Reservation",
     "Segment",
     "SegmentStat",
+    "Writer",
     "__version__",
     "remove",
     "stat",

@@ -1,0 +1,463 @@
+"""Channels: a single-writer, single-reader message queue in a shared segment.
+
+The per-message methods (``send``, ``recv``, ``recv_into``, ``recv_batch``
+and iteration) are implemented in C by the base classes of the private
+extension ``shmlink._chan``; this module adds the constructors, the
+zero-copy context managers and the documentation. See docs/PROTOCOL.md for
+the layout and SPEC section 3 for the behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import weakref
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Union
+
+from . import _chan
+from ._errors import check
+from ._segment import _decode, _parse, _parse_existing
+from ._shmlink import ffi, lib
+
+if TYPE_CHECKING:
+    from array import array
+    from mmap import mmap
+
+    Buffer = Union[bytes, bytearray, memoryview, array[Any], mmap]
+else:
+    Buffer = Any
+
+__all__ = ["PeekedMessage", "Reader", "Reservation", "Writer"]
+
+# The C core's functions, in the order _chan.c keeps them (struct fc_core).
+_chan.bind(
+    tuple(
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+        for name in (
+            "shmlink_channel_close",
+            "shmlink_channel_capacity",
+            "shmlink_channel_max_message",
+            "shmlink_channel_send",
+            "shmlink_channel_reserve",
+            "shmlink_channel_commit",
+            "shmlink_channel_abort",
+            "shmlink_channel_recv",
+            "shmlink_channel_peek",
+            "shmlink_channel_release",
+            "shmlink_channel_recv_batch",
+        )
+    ),
+    check,
+)
+
+_DEFAULT_CAPACITY = 1 << 20
+_CAPACITY_MAX = 1 << 30
+
+
+def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
+    raw, kind = _parse(address)
+    if kind == lib.SHMLINK_ADDR_SYSV_ID:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: a 'sysv-id:N' address names "
+            "an existing segment (use 'sysv:KEY' or 'sysv:private')"
+        )
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise TypeError(f"shmlink: capacity must be an int, not {type(capacity).__name__}")
+    if not 1 <= capacity <= _CAPACITY_MAX:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: capacity must be within "
+            f"1..{_CAPACITY_MAX} bytes (rounded up to a power of two, at least 4096), "
+            f"got {capacity}"
+        )
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"shmlink: mode must be an int, not {type(mode).__name__}")
+    if not 0 <= mode <= 0o777:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: mode must be within "
+            f"0..0o777, got {mode:#o}"
+        )
+    return raw
+
+
+def _create(address: str, capacity: int, mode: int, role: int) -> tuple[int, str]:
+    raw = _check_create_args(address, capacity, mode)
+    out = ffi.new("shmlink_channel **")
+    check(lib.shmlink_channel_create(raw, capacity, mode, role, out), address)
+    return _handle(out[0])
+
+
+def _open(address: str, role: int) -> tuple[int, str]:
+    raw = _parse_existing(address)
+    out = ffi.new("shmlink_channel **")
+    check(lib.shmlink_channel_open(raw, role, out), address)
+    return _handle(out[0])
+
+
+def _handle(ch: Any) -> tuple[int, str]:
+    return int(ffi.cast("uintptr_t", ch)), _decode(ffi.string(lib.shmlink_channel_address(ch)))
+
+
+class _Views:
+    """Zero-copy views handed out by peek/reserve, so close() can refuse to
+    unmap memory that a view (or a slice of one) still points into."""
+
+    __slots__ = ("_leaked",)
+
+    def __init__(self) -> None:
+        self._leaked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @staticmethod
+    def make(address: int, size: int) -> tuple[Any, memoryview]:
+        exporter = ffi.buffer(ffi.cast("char *", address), size)
+        return exporter, memoryview(exporter)
+
+    def done(self, holder: Reservation | PeekedMessage) -> bool:
+        """Release the holder's views; True if a slice of them is still alive."""
+        for view in holder._views:
+            view.release()
+        exporter = holder._exporter
+        holder._exporter = None
+        # References now: this local and getrefcount's argument, plus one
+        # while a surviving slice's managed buffer still holds the exporter.
+        if sys.getrefcount(exporter) > 2:
+            self._leaked.add(exporter)
+            return True
+        return False
+
+    def check_close(self, address: str) -> None:
+        alive = len(self._leaked)
+        if alive:
+            raise BufferError(
+                f"shmlink: cannot close {address!r}: {alive} view(s) into the channel's ring "
+                "(slices of a peeked message or a reservation) are still alive; delete them "
+                "first"
+            )
+
+
+def _exit_close(obj: Any, exc_type: type[BaseException] | None) -> None:
+    if exc_type is None:
+        obj.close()
+        return
+    with contextlib.suppress(BufferError):
+        obj.close()
+
+
+class Writer(_chan.WriterBase):
+    """The writing end of a channel (one live writer per channel).
+
+    ``send`` copies a bytes-like object in as one message, waiting while the
+    channel is full; ``reserve`` hands out room in the ring to fill in place.
+    ``close`` marks the end of the stream: the reader gets every message sent
+    before it, then EOFError. Use one Writer from one thread at a time.
+
+    Errors: ValueError (message larger than ``max_message``, bad argument,
+    closed writer), TimeoutError, PeerDeadError (the reader died or closed
+    while the channel is full), ProtocolError, BusyError (another live
+    writer), FileNotFoundError / FileExistsError / PermissionError.
+    """
+
+    __slots__ = ("_views",)
+    _views: _Views
+
+    def __init__(self) -> None:
+        raise TypeError("use Writer.create(address, capacity) or Writer.open(address)")
+
+    @classmethod
+    def _make(cls, handle: int, address: str) -> Writer:
+        self = cls.__new__(cls)
+        self._views = _Views()
+        self._attach(handle, address)
+        return self
+
+    @classmethod
+    def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
+        """Create a new channel segment at ``address`` and be its writer.
+
+        ``capacity`` is the ring size in bytes (rounded up to a power of two,
+        at least 4096, at most 1 GiB); the largest message is ``max_message``
+        (capacity/2 - 8). Raises FileExistsError if the address is taken.
+        """
+        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER))
+
+    @classmethod
+    def open(cls, address: str) -> Writer:
+        """Become the writer of an existing channel (after a dead writer, the
+        stream continues after its last committed message).
+
+        Raises BusyError if a live process is the writer, ProtocolError if
+        the segment is not a shmlink channel, FileNotFoundError.
+        """
+        return cls._make(*_open(address, lib.SHMLINK_WRITER))
+
+    if TYPE_CHECKING:
+
+        def send(self, data: Buffer, timeout: float | None = None) -> None:
+            """Send ``data`` (any bytes-like object) as one message.
+
+            Waits while the channel is full, at most ``timeout`` seconds
+            (None: no limit; 0: no wait) and then raises TimeoutError.
+            """
+
+    def reserve(self, size: int, timeout: float | None = None) -> Reservation:
+        """Reserve room for a message of up to ``size`` bytes, zero copy.
+
+        ``with w.reserve(n) as mv: mv[:n] = ...`` publishes ``n`` bytes when
+        the block ends normally (call ``res.commit(k)`` inside to publish only
+        the first ``k``) and publishes nothing if it ends with an exception.
+        ``mv`` is a writable memoryview into the ring, unusable afterwards.
+        """
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"shmlink: reserve size must be an int, not {type(size).__name__}")
+        ptr = self._reserve(size, timeout)
+        exporter, view = _Views.make(ptr, size)
+        return Reservation(self, exporter, view, size)
+
+    def close(self) -> None:
+        """Mark the end of the stream and release the writer role. Idempotent.
+
+        An uncommitted reservation is dropped. Raises BufferError (and stays
+        open) while a view into the ring is still alive.
+        """
+        if not self.closed:
+            self._views.check_close(self.address)
+        super().close()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _exit_close(self, exc_type)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<shmlink.Writer {self.address!r} capacity={self.capacity} {state}>"
+
+
+class Reservation:
+    """Room in the ring reserved by :meth:`Writer.reserve` (a context manager).
+
+    Entering gives a writable memoryview of the reserved size. Leaving the
+    block commits the whole reservation, unless :meth:`commit` or
+    :meth:`abort` was called inside it; an exception aborts it.
+    """
+
+    __slots__ = ("_done", "_exporter", "_size", "_view", "_views", "_writer")
+
+    def __init__(self, writer: Writer, exporter: Any, view: memoryview, size: int) -> None:
+        self._writer = writer
+        self._exporter = exporter
+        self._view = view
+        self._views = (view,)
+        self._size = size
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        """Bytes reserved."""
+        return self._size
+
+    @property
+    def buf(self) -> memoryview:
+        """The writable memoryview into the ring."""
+        if self._done:
+            raise ValueError("shmlink: the reservation was committed or aborted already")
+        return self._view
+
+    def _finish(self, n: int) -> None:
+        if self._done:
+            raise ValueError("shmlink: the reservation was committed or aborted already")
+        self._done = True
+        leaked = self._writer._views.done(self)
+        self._writer._commit(n)
+        if leaked:
+            raise BufferError(
+                "shmlink: a view (slice) of the reservation outlives it; it points into the "
+                "ring and must not be used (the writer cannot close while it is alive)"
+            )
+
+    def commit(self, n: int | None = None) -> None:
+        """Publish the first ``n`` bytes (default: all) as one message."""
+        if n is None:
+            n = self._size
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"shmlink: commit size must be an int, not {type(n).__name__}")
+        if not 0 <= n <= self._size:
+            raise ValueError(f"shmlink: commit size must be within 0..{self._size}, got {n}")
+        self._finish(n)
+
+    def abort(self) -> None:
+        """Drop the reservation; nothing is published."""
+        self._finish(-1)
+
+    def __enter__(self) -> memoryview:
+        return self.buf
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.commit()
+            return
+        with contextlib.suppress(BufferError):
+            self.abort()
+
+
+class Reader(_chan.ReaderBase):
+    """The reading end of a channel (one live reader per channel).
+
+    ``recv`` returns the next message as bytes (a copy), ``recv_into``
+    copies it into a buffer, ``recv_batch`` takes many at once, ``peek``
+    looks at one in place; iterating yields messages until the end of the
+    stream. Use one Reader from one thread at a time.
+
+    Errors: EOFError (end of stream), TimeoutError, PeerDeadError (the
+    writer died; every committed message was delivered first), ValueError,
+    ProtocolError, BusyError (another live reader), FileNotFoundError etc.
+    """
+
+    __slots__ = ("_views",)
+    _views: _Views
+
+    def __init__(self) -> None:
+        raise TypeError("use Reader.open(address) or Reader.create(address, capacity)")
+
+    @classmethod
+    def _make(cls, handle: int, address: str) -> Reader:
+        self = cls.__new__(cls)
+        self._views = _Views()
+        self._attach(handle, address)
+        return self
+
+    @classmethod
+    def open(cls, address: str) -> Reader:
+        """Become the reader of an existing channel (after a dead reader,
+        at the first message it did not consume).
+
+        Raises BusyError if a live process is the reader, ProtocolError if
+        the segment is not a shmlink channel, FileNotFoundError.
+        """
+        return cls._make(*_open(address, lib.SHMLINK_READER))
+
+    @classmethod
+    def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Reader:
+        """Create a new channel segment at ``address`` and be its reader
+        (a writer opens it later with :meth:`Writer.open`)."""
+        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_READER))
+
+    if TYPE_CHECKING:
+
+        def recv(self, timeout: float | None = None) -> bytes:
+            """The next message, waiting at most ``timeout`` seconds."""
+
+        def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int:
+            """Copy the next message into ``buffer``; returns its length."""
+
+        def recv_batch(self, n: int = 1024, timeout: float | None = None) -> list[bytes]:
+            """Wait for one message, return up to ``n`` already there."""
+
+        def __iter__(self) -> Iterator[bytes]: ...
+
+        def __next__(self) -> bytes: ...
+
+    def peek(self, timeout: float | None = None) -> PeekedMessage:
+        """Wait for the next message and look at it in place (zero copy).
+
+        ``with r.peek() as mv: ...`` gives a read-only memoryview of the
+        message; leaving the block consumes it (also on an exception).
+        """
+        ptr, size = self._peek(timeout)
+        exporter, view = _Views.make(ptr, size)
+        return PeekedMessage(self, exporter, view.toreadonly(), view)
+
+    def close(self) -> None:
+        """Release the reader role and unmap. Idempotent.
+
+        Unconsumed messages stay in the channel for a later reader. Raises
+        BufferError (and stays open) while a view into the ring is alive.
+        """
+        if not self.closed:
+            self._views.check_close(self.address)
+        super().close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _exit_close(self, exc_type)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<shmlink.Reader {self.address!r} capacity={self.capacity} {state}>"
+
+
+class PeekedMessage:
+    """A message looked at in place by :meth:`Reader.peek` (a context manager).
+
+    Entering gives a read-only memoryview of the message; leaving (or
+    :meth:`release`) consumes the message, after which the view is unusable.
+    """
+
+    __slots__ = ("_done", "_exporter", "_reader", "_size", "_view", "_views")
+
+    def __init__(self, reader: Reader, exporter: Any, view: memoryview, raw: memoryview) -> None:
+        self._reader = reader
+        self._exporter = exporter
+        self._view = view
+        self._views = (view, raw)
+        self._size = len(raw)
+        self._done = False
+
+    @property
+    def buf(self) -> memoryview:
+        """The read-only memoryview of the message."""
+        if self._done:
+            raise ValueError("shmlink: the peeked message was released already")
+        return self._view
+
+    def __len__(self) -> int:
+        return self._size
+
+    def release(self) -> None:
+        """Consume the message (idempotent)."""
+        if self._done:
+            return
+        self._done = True
+        leaked = self._reader._views.done(self)
+        self._reader._release()
+        if leaked:
+            raise BufferError(
+                "shmlink: a view (slice) of the peeked message outlives it; it points into the "
+                "ring and must not be used (the reader cannot close while it is alive)"
+            )
+
+    def __enter__(self) -> memoryview:
+        return self.buf
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.release()
+            return
+        with contextlib.suppress(BufferError):
+            self.release()
