@@ -106,7 +106,8 @@ class _Views:
     __slots__ = ("_leaked",)
 
     def __init__(self) -> None:
-        self._leaked: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Weak references (cffi buffers are not hashable: no WeakSet).
+        self._leaked: list[weakref.ref[Any]] = []
 
     @staticmethod
     def make(address: int, size: int) -> tuple[Any, memoryview]:
@@ -122,11 +123,12 @@ class _Views:
         # References now: this local and getrefcount's argument, plus one
         # while a surviving slice's managed buffer still holds the exporter.
         if sys.getrefcount(exporter) > 2:
-            self._leaked.add(exporter)
+            self._leaked.append(weakref.ref(exporter))
             return True
         return False
 
     def check_close(self, address: str) -> None:
+        self._leaked = [ref for ref in self._leaked if ref() is not None]
         alive = len(self._leaked)
         if alive:
             raise BufferError(

@@ -1,0 +1,606 @@
+"""Channel tests: Writer / Reader on both backends, in one process and with
+real peer processes (stream integrity, SIGKILL of either side, restart),
+GIL release and Ctrl-C."""
+
+from __future__ import annotations
+
+import array
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import shmlink
+from shmlink._shmlink import ffi, lib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pair(address: str, capacity: int = 4096) -> tuple[shmlink.Writer, shmlink.Reader]:
+    w = shmlink.Writer.create(address, capacity=capacity)
+    try:
+        r = shmlink.Reader.open(address)
+    except BaseException:
+        w.close()
+        raise
+    return w, r
+
+
+@pytest.fixture
+def chan(address: str):
+    w, r = pair(address)
+    try:
+        yield w, r
+    finally:
+        w.close()
+        r.close()
+
+
+def spawn(code: str, *args: str) -> subprocess.Popen[str]:
+    """A second Python process running code (same interpreter and package)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"child did not finish:\n{out}\n{err}") from None
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def wait_line(proc: subprocess.Popen[str], expect: str) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != expect:
+        kill(proc)
+        raise AssertionError(f"child said {line!r}, expected {expect!r}: {proc.stderr}")
+
+
+# Deterministic message i: size mostly small, now and then up to max_message;
+# the content is the sequence number repeated, so order, loss, duplication
+# and corruption all show up as a mismatch.
+MESSAGE_CODE = """
+def message(i, maxm):
+    x = (i * 2654435761 + 12345) & 0xFFFFFFFF
+    if i % 1000 == 0:
+        size = maxm if i % 2000 == 0 else 0
+    elif i % 97 == 0:
+        size = x % (maxm + 1)
+    else:
+        size = x % 200
+    unit = i.to_bytes(8, "little")
+    return (unit * (size // 8 + 1))[:size]
+"""
+exec(MESSAGE_CODE)  # defines message() here too
+
+WRITER_CODE = (
+    MESSAGE_CODE
+    + """
+import sys, shmlink
+addr, count = sys.argv[1], int(sys.argv[2])
+w = shmlink.Writer.open(addr)
+print("ready", flush=True)
+i = 0
+while count < 0 or i < count:
+    w.send(message(i, w.max_message))
+    i += 1
+w.close()
+"""
+)
+
+
+# -- basics -------------------------------------------------------------------
+
+
+def test_send_recv_and_properties(chan, address):
+    w, r = chan
+    assert w.capacity == r.capacity == 4096
+    assert w.max_message == r.max_message == 2040
+    assert w.address == r.address
+    assert not w.closed and not r.closed
+    assert "Writer" in repr(w) and "open" in repr(r)
+    w.send(b"hello")
+    w.send(bytearray(b"world"))
+    w.send(memoryview(b"abcdef")[::2])  # non-contiguous
+    w.send(array.array("I", [1, 2]))
+    w.send(data=b"kw", timeout=1)
+    assert r.recv() == b"hello"
+    assert r.recv(timeout=0) == b"world"
+    assert r.recv(1.5) == b"ace"
+    assert r.recv(timeout=None) == array.array("I", [1, 2]).tobytes()
+    assert r.recv() == b"kw"
+    with pytest.raises(TypeError):
+        w.send("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        w.send()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        r.recv(bogus=1)  # type: ignore[call-arg]
+
+
+def test_capacity_rounding_and_sysv_private(names):
+    with shmlink.Writer.create("sysv:private", capacity=5000) as w:
+        try:
+            assert w.address.startswith("sysv-id:")
+            assert w.capacity == 8192 and w.max_message == 4088
+            with shmlink.Reader.open(w.address) as r:
+                w.send(b"x")
+                assert r.recv() == b"x"
+        finally:
+            shmlink.remove(w.address)
+
+
+def test_zero_length_and_max_size(chan):
+    w, r = chan
+    big = bytes(range(256)) * 7 + bytes(248)
+    assert len(big) == w.max_message
+    w.send(b"")
+    w.send(big)
+    assert r.recv() == b""
+    assert r.recv() == big
+    with pytest.raises(ValueError, match="larger than the largest message"):
+        w.send(bytes(w.max_message + 1))
+    with pytest.raises(ValueError, match="larger"):
+        w.reserve(w.max_message + 1)
+    # nothing was sent by the failed calls
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0)
+
+
+def test_recv_returns_a_copy(chan):
+    w, r = chan
+    w.send(b"first")
+    m = r.recv()
+    w.send(b"SECOND")
+    assert r.recv() == b"SECOND"
+    assert m == b"first"
+    assert type(m) is bytes
+
+
+def test_recv_into(chan):
+    w, r = chan
+    w.send(b"0123456789")
+    small = bytearray(4)
+    with pytest.raises(ValueError, match="10 bytes"):
+        r.recv_into(small)
+    assert small == bytearray(4)
+    buf = bytearray(16)
+    assert r.recv_into(buf) == 10  # the message was kept
+    assert buf[:10] == b"0123456789"
+    w.send(b"")
+    assert r.recv_into(bytearray(0)) == 0
+    w.send(b"xy")
+    assert r.recv_into(memoryview(buf)[4:], timeout=1) == 2
+    assert buf[4:6] == b"xy"
+    with pytest.raises(TypeError):
+        r.recv_into(b"read-only")  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        r.recv_into(buf, timeout=0)
+
+
+def test_recv_batch(chan):
+    w, r = chan
+    msgs = [bytes([i]) * i for i in range(20)]
+    for m in msgs:
+        w.send(m)
+    assert r.recv_batch(5) == msgs[:5]
+    assert r.recv_batch(n=1000, timeout=1) == msgs[5:]
+    with pytest.raises(TimeoutError):
+        r.recv_batch(timeout=0)
+    with pytest.raises(ValueError, match=">= 1"):
+        r.recv_batch(0)
+    with pytest.raises(TypeError):
+        r.recv_batch(1.5)  # type: ignore[arg-type]
+    w.send(b"a")
+    w.close()
+    assert r.recv_batch() == [b"a"]
+    with pytest.raises(EOFError):
+        r.recv_batch()
+
+
+def test_peek(chan):
+    w, r = chan
+    w.send(b"peeked")
+    w.send(b"next")
+    with r.peek() as mv:
+        assert mv.readonly
+        assert bytes(mv) == b"peeked"
+        with pytest.raises(ValueError, match="not released"):
+            r.recv(timeout=0)
+        with pytest.raises(ValueError, match="not released"):
+            r.peek(timeout=0)
+    with pytest.raises(ValueError):
+        bytes(mv)  # released with the message
+    with pytest.raises(RuntimeError), r.peek() as mv:  # an exception still consumes it
+        assert bytes(mv) == b"next"
+        raise RuntimeError("boom")
+    with pytest.raises(TimeoutError):
+        r.peek(timeout=0)
+    w.send(b"")
+    p = r.peek()
+    assert len(p) == 0
+    p.release()
+    p.release()  # idempotent
+
+
+def test_peek_slice_outliving_the_message(chan):
+    w, r = chan
+    w.send(b"abcdef")
+    with pytest.raises(BufferError), r.peek() as mv:
+        kept = mv[1:3]
+    with pytest.raises(BufferError, match="still alive"):
+        r.close()
+    assert not r.closed
+    del kept
+    r.close()
+    assert r.closed
+
+
+def test_reserve(chan):
+    w, r = chan
+    with w.reserve(5) as mv:
+        assert not mv.readonly and len(mv) == 5
+        mv[:] = b"whole"
+    assert r.recv() == b"whole"
+    res = w.reserve(100)
+    with res as mv:
+        mv[:3] = b"abc"
+        res.commit(3)
+    assert r.recv() == b"abc"
+    with pytest.raises(ValueError), res:
+        pass  # committed already: nothing more happens
+    with pytest.raises(KeyError), w.reserve(8) as mv:  # an exception aborts
+        mv[:] = b"aborted!"
+        raise KeyError("x")
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0)
+    res = w.reserve(4)
+    with pytest.raises(ValueError, match="not committed"):
+        w.send(b"x")
+    res.abort()
+    with pytest.raises(ValueError):
+        res.buf  # noqa: B018
+    res = w.reserve(4)
+    with pytest.raises(ValueError, match="0..4"):
+        res.commit(5)
+    res.commit(0)
+    assert r.recv() == b""
+    with pytest.raises(ValueError):
+        w.reserve(-1)
+
+
+def test_iteration_stops_at_end_of_stream(chan):
+    w, r = chan
+    for i in range(10):
+        w.send(b"%d" % i)
+    w.close()
+    assert list(r) == [b"%d" % i for i in range(10)]
+    assert list(r) == []
+    with pytest.raises(EOFError, match="end of stream"):
+        r.recv()
+
+
+def test_timeouts(chan):
+    w, r = chan
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0)
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0.2)
+    elapsed = time.monotonic() - t0
+    assert 0.2 <= elapsed < 10, elapsed
+    # a timeout longer than one internal wait slice (50 ms) keeps its length
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0.35)
+    elapsed = time.monotonic() - t0
+    print(f"recv(timeout=0.35) took {elapsed:.3f} s")
+    assert 0.35 <= elapsed < 10, elapsed
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            r.recv(timeout=bad)
+    with pytest.raises(TypeError, match="timeout"):
+        r.recv(timeout="1")  # type: ignore[arg-type]
+    # writer side: fill the ring, then time out
+    n = 0
+    with pytest.raises(TimeoutError):
+        while True:
+            w.send(bytes(100), timeout=0)
+            n += 1
+    assert n > 10
+    with pytest.raises(TimeoutError):
+        w.send(bytes(100), timeout=0.1)
+    with pytest.raises(TimeoutError):
+        w.reserve(100, timeout=0.05)
+    assert len(r.recv_batch(10_000)) == n
+
+
+def test_busy_protocol_and_open_errors(chan, address, names):
+    w, r = chan
+    with pytest.raises(shmlink.BusyError):
+        shmlink.Writer.open(address)
+    with pytest.raises(shmlink.BusyError):
+        shmlink.Reader.open(address)
+    with pytest.raises(FileExistsError):
+        shmlink.Reader.create(address)
+    other = names.posix()
+    with pytest.raises(FileNotFoundError):
+        shmlink.Reader.open(other)
+    with shmlink.Segment.create(other, 8192):
+        with pytest.raises(shmlink.ProtocolError):
+            shmlink.Reader.open(other)
+        with pytest.raises(shmlink.ProtocolError):
+            shmlink.Writer.open(other)
+    with pytest.raises(ValueError, match="malformed address"):
+        shmlink.Writer.create("posix:/a/b")
+    with pytest.raises(ValueError, match="sysv:private"):
+        shmlink.Reader.open("sysv:private")
+    with pytest.raises(ValueError, match="capacity"):
+        shmlink.Writer.create(names.posix(), capacity=0)
+    with pytest.raises(ValueError, match="capacity"):
+        shmlink.Writer.create(names.posix(), capacity=(1 << 30) + 1)
+    with pytest.raises(ValueError, match="mode"):
+        shmlink.Writer.create(names.posix(), mode=0o1000)
+    with pytest.raises(TypeError):
+        shmlink.Writer()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        shmlink.Reader()  # type: ignore[call-arg]
+    assert issubclass(shmlink.PeerDeadError, ConnectionError)
+
+
+def test_closed_handles(address):
+    w, r = pair(address)
+    with w:
+        pass
+    assert w.closed
+    w.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        w.send(b"x")
+    with pytest.raises(ValueError, match="closed"):
+        w.reserve(1)
+    assert w.max_message == 2040 and w.address == r.address
+    with r:
+        with pytest.raises(EOFError):
+            r.recv()
+    for call in (r.recv, r.recv_batch, r.peek, lambda: r.recv_into(bytearray(8))):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    with pytest.raises(ValueError, match="closed"):
+        next(iter(r))
+    r.close()
+
+
+def test_restart_after_close_roles_free(address):
+    w, r = pair(address)
+    w.send(b"one")
+    w.close()
+    r.close()
+    # Both roles are free again: a new pair continues the same ring.
+    with shmlink.Reader.open(address) as r2:
+        assert r2.recv() == b"one"
+        with shmlink.Writer.open(address) as w2:
+            w2.send(b"two")
+            assert r2.recv() == b"two"
+
+
+def test_close_from_another_thread_while_blocked(chan):
+    w, r = chan
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            r.recv()
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.2)
+    with pytest.raises(RuntimeError, match="another thread"):
+        r.recv(timeout=0)
+    r.close()  # deferred to the blocked call
+    t.join(10)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
+    assert r.closed
+
+
+# -- GIL and Ctrl-C -------------------------------------------------------------
+
+
+def test_blocking_recv_releases_the_gil(chan):
+    w, r = chan
+    count = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        time.sleep(0.05)
+        before = count
+        with pytest.raises(TimeoutError):
+            r.recv(timeout=0.5)
+        during = count - before
+    finally:
+        stop.set()
+        t.join()
+    print(f"the other thread counted to {during} while recv blocked for 0.5 s")
+    assert during > 10_000
+
+
+def test_ctrl_c_interrupts_blocking_recv(address):
+    w, r0 = pair(address)
+    r0.close()
+    code = """
+import sys, time, shmlink
+r = shmlink.Reader.open(sys.argv[1])
+print("ready", flush=True)
+try:
+    r.recv()
+except KeyboardInterrupt:
+    print(time.monotonic(), flush=True)
+    raise
+"""
+    proc = spawn(code, address)
+    try:
+        wait_line(proc, "ready")
+        time.sleep(0.5)  # deep in the futex wait
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = finish(proc, 30)
+    finally:
+        kill(proc)
+        w.close()
+    assert "KeyboardInterrupt" in err, err
+    assert proc.returncode != 0
+    latency = float(out.strip()) - sent
+    print(f"KeyboardInterrupt {latency * 1000:.1f} ms after SIGINT")
+    assert latency < 1.0  # 100 ms is the design (50 ms slices); generous for loaded machines
+
+
+# -- with peer processes ----------------------------------------------------------
+
+
+def test_stream_integrity_with_writer_process(address):
+    count = 200_000
+    r = shmlink.Reader.create(address, capacity=1 << 16)
+    proc = spawn(WRITER_CODE, address, str(count))
+    try:
+        wait_line(proc, "ready")
+        maxm = r.max_message
+        i = 0
+        t0 = time.monotonic()
+        recv, recv_batch = r.recv, r.recv_batch
+        while True:
+            # alternate recv and recv_batch over the same stream
+            try:
+                batch = [recv(timeout=30)] if (i // 5000) % 2 else recv_batch(500, timeout=30)
+            except EOFError:
+                break
+            for m in batch:
+                if m != message(i, maxm):  # noqa: F821 (defined by exec above)
+                    raise AssertionError(f"message {i} differs: {len(m)} bytes {m[:16]!r}")
+                i += 1
+        dt = time.monotonic() - t0
+        assert i == count
+        print(f"{count} messages verified in {dt:.2f} s")
+        finish(proc)
+        assert proc.returncode == 0
+    finally:
+        kill(proc)
+        r.close()
+
+
+def _info(ch: shmlink.Reader | shmlink.Writer):
+    info = ffi.new("shmlink_channel_info *")
+    assert lib.shmlink_channel_info_get(ffi.cast("shmlink_channel *", ch._handle), info) == 0
+    return info
+
+
+def test_writer_sigkill_mid_stream(address):
+    r = shmlink.Reader.create(address, capacity=1 << 16)
+    proc = spawn(WRITER_CODE, address, "-1")
+    try:
+        wait_line(proc, "ready")
+        maxm = r.max_message
+        i = 0
+        while i < 20_000:
+            assert r.recv(timeout=30) == message(i, maxm)  # noqa: F821
+            i += 1
+        proc.kill()
+        killed = time.monotonic()
+        proc.wait()
+        with pytest.raises(shmlink.PeerDeadError):
+            while True:
+                assert r.recv() == message(i, maxm)  # noqa: F821
+                i += 1
+        detected = time.monotonic() - killed
+        sent = _info(r).messages_sent
+        # the counter is bumped after publication: it may be one short
+        assert i in (sent, sent + 1), (i, sent)
+        print(f"writer killed: {i} messages delivered, PeerDeadError {detected:.3f} s after kill")
+        assert detected < 3.0  # 1 s by design; generous for a loaded machine
+        # a new writer takes over the dead one's role
+        with shmlink.Writer.open(address) as w:
+            w.send(b"new writer")
+            assert r.recv(timeout=5) == b"new writer"
+    finally:
+        kill(proc)
+        r.close()
+
+
+def test_reader_sigkill_then_restart(address):
+    w = shmlink.Writer.create(address, capacity=4096)
+    code = """
+import sys, time, shmlink
+r = shmlink.Reader.open(sys.argv[1])
+for _ in range(3):
+    r.recv(timeout=30)
+print("ready", flush=True)
+time.sleep(3600)
+"""
+    proc = spawn(code, address)
+    try:
+        seq = 0
+        for _ in range(3):
+            w.send(seq.to_bytes(8, "little") * 8)
+            seq += 1
+        wait_line(proc, "ready")
+        while True:  # fill the ring
+            try:
+                w.send(seq.to_bytes(8, "little") * 8, timeout=0)
+            except TimeoutError:
+                break
+            seq += 1
+        result: list[object] = []
+
+        def blocked_send() -> None:
+            try:
+                w.send(b"blocked")
+                result.append("sent")
+            except BaseException as e:
+                result.append(e)
+
+        t = threading.Thread(target=blocked_send)
+        t.start()
+        time.sleep(0.3)
+        assert not result  # really blocked on the full ring
+        proc.kill()
+        killed = time.monotonic()
+        proc.wait()
+        t.join(30)
+        detected = time.monotonic() - killed
+        assert len(result) == 1 and isinstance(result[0], shmlink.PeerDeadError), result
+        print(f"reader killed: blocked send raised PeerDeadError {detected:.3f} s after kill")
+        assert detected < 3.0
+        # a restarted reader continues at the first unconsumed message
+        with shmlink.Reader.open(address) as r:
+            for expect in range(3, seq):
+                assert r.recv(timeout=5) == expect.to_bytes(8, "little") * 8
+            w.send(b"after restart")
+            assert r.recv(timeout=5) == b"after restart"
+    finally:
+        kill(proc)
+        w.close()
