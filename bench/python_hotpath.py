@@ -110,7 +110,10 @@ def solo(mode: str, count: int, size: int) -> tuple[float, float, float]:
         try:
             out = subprocess.run(
                 [sys.executable, "-c", WRITER, addr, str(count), str(size), writer],
-                stdout=subprocess.PIPE, text=True, check=True, timeout=300,
+                stdout=subprocess.PIPE,
+                text=True,
+                check=True,
+                timeout=300,
             ).stdout
             rates.append(float(out.strip()))
             if writer == "c":
@@ -161,21 +164,29 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per row; the best is shown")
     args = ap.parse_args()
     writers = ["c", "py"] if args.writer == "both" else [args.writer]
-    print(f"Python -> Python, {args.size} B messages, {args.count} per run, best of "
-          f"{args.repeat}, ring {args.capacity} B, {os.cpu_count()} CPUs")
+    print(
+        f"Python -> Python, {args.size} B messages, {args.count} per run, best of "
+        f"{args.repeat}, ring {args.capacity} B, {os.cpu_count()} CPUs"
+    )
     print("(M msg/s; streaming = reader rate with the writer running at the same time)")
-    print(f"{'reader':<11} {'writer':<7} {'streaming':>10} {'reader alone':>13} "
-          f"{'writer alone':>13}  bottleneck")
+    print(
+        f"{'reader':<11} {'writer':<7} {'streaming':>10} {'reader alone':>13} "
+        f"{'writer alone':>13}  bottleneck"
+    )
     for mode in ("recv", "recv_into", "recv_batch", "iter"):
         alone = [solo(mode, args.count, args.size) for _ in range(args.repeat)]
         r_alone = max(a[0] for a in alone)
         w_alone = {"c": max(a[1] for a in alone), "py": max(a[2] for a in alone)}
         for writer in writers:
-            rr = max(run(mode, writer, args.count, args.size, args.capacity)[0]
-                     for _ in range(args.repeat))
+            rr = max(
+                run(mode, writer, args.count, args.size, args.capacity)[0]
+                for _ in range(args.repeat)
+            )
             neck = "writer" if w_alone[writer] < r_alone else "reader"
-            print(f"{mode:<11} {writer:<7} {rr / 1e6:>10.2f} {r_alone / 1e6:>13.2f} "
-                  f"{w_alone[writer] / 1e6:>13.2f}  {neck}")
+            print(
+                f"{mode:<11} {writer:<7} {rr / 1e6:>10.2f} {r_alone / 1e6:>13.2f} "
+                f"{w_alone[writer] / 1e6:>13.2f}  {neck}"
+            )
 
 
 if __name__ == "__main__":
