@@ -624,3 +624,41 @@ time.sleep(3600)
     finally:
         kill(proc)
         w.close()
+
+
+def test_close_with_open_reservation_or_peek(address):
+    w, r = pair(address)
+    res = w.reserve(10)
+    mv = res.__enter__()
+    w.close()  # the reservation is dropped, its view released
+    with pytest.raises(ValueError, match="released"):
+        mv[0] = 1
+    with pytest.raises(EOFError):
+        r.recv()
+    r.close()
+
+
+def test_close_reader_with_open_peek_keeps_the_message(address):
+    w, r = pair(address)
+    w.send(b"kept")
+    p = r.peek()
+    view = p.__enter__()
+    r.close()
+    with pytest.raises(ValueError, match="released"):
+        bytes(view)
+    with shmlink.Reader.open(address) as r2:
+        assert r2.recv() == b"kept"
+    w.close()
+
+
+def test_view_slice_keeps_the_mapping_alive(address):
+    w, r = pair(address)
+    w.send(b"abcdef")
+    p = r.peek()
+    kept = p.buf[1:3]
+    with pytest.raises(BufferError):
+        p.release()
+    del r, p  # the slice keeps the reader (and its mapping) alive
+    assert bytes(kept) == b"bc"
+    del kept
+    w.close()

@@ -321,13 +321,47 @@ static int fc_op_recv(FcChan *self, void *arg, int64_t t)
     return fc_core.recv(self->ch, a->buf, a->cap, &a->len, t);
 }
 
-static PyObject *fc_recv_into(FcChan *self, PyObject *args, PyObject *kwargs)
+static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
 {
-    static char *kw[] = {"buffer", "timeout", NULL};
-    Py_buffer view;
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|O:recv_into", kw, &view, &tobj))
+    PyObject *bobj = NULL, *tobj = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "recv_into() takes at most 2 arguments (buffer, timeout)");
         return NULL;
+    }
+    if (nargs >= 1)
+        bobj = args[0];
+    if (nargs >= 2)
+        tobj = args[1];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "buffer") == 0 &&
+            nargs < 1)
+            bobj = args[nargs + i];
+        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
+                 nargs < 2)
+            tobj = args[nargs + i];
+        else {
+            PyErr_Format(PyExc_TypeError, "recv_into() got an unexpected keyword argument %R",
+                         k);
+            return NULL;
+        }
+    }
+    if (bobj == NULL) {
+        PyErr_SetString(PyExc_TypeError, "recv_into() missing required argument 'buffer'");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(bobj, &view, PyBUF_WRITABLE) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "shmlink: recv_into needs a writable, contiguous bytes-like object, "
+                     "not %.100s",
+                     Py_TYPE(bobj)->tp_name);
+        return NULL;
+    }
     int64_t timeout;
     if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0) {
         PyBuffer_Release(&view);
@@ -788,7 +822,7 @@ static PyMethodDef fc_reader_methods[] = {
     {"recv", (PyCFunction)(void (*)(void))fc_recv, METH_FASTCALL | METH_KEYWORDS,
      "recv(timeout=None) -> bytes\n\nThe next message (a copy). Waits while the channel is "
      "empty; EOFError at end of stream, PeerDeadError if the writer died, TimeoutError."},
-    {"recv_into", (PyCFunction)(void (*)(void))fc_recv_into, METH_VARARGS | METH_KEYWORDS,
+    {"recv_into", (PyCFunction)(void (*)(void))fc_recv_into, METH_FASTCALL | METH_KEYWORDS,
      "recv_into(buffer, timeout=None) -> int\n\nCopies the next message into a writable "
      "buffer and returns its length; ValueError (message kept) if it does not fit."},
     {"recv_batch", (PyCFunction)(void (*)(void))fc_recv_batch, METH_FASTCALL | METH_KEYWORDS,

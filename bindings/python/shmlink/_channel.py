@@ -103,19 +103,25 @@ class _Views:
     """Zero-copy views handed out by peek/reserve, so close() can refuse to
     unmap memory that a view (or a slice of one) still points into."""
 
-    __slots__ = ("_leaked",)
+    __slots__ = ("_active", "_leaked")
 
     def __init__(self) -> None:
+        self._active: Reservation | PeekedMessage | None = None
         # Weak references (cffi buffers are not hashable: no WeakSet).
         self._leaked: list[weakref.ref[Any]] = []
 
     @staticmethod
-    def make(address: int, size: int) -> tuple[Any, memoryview]:
-        exporter = ffi.buffer(ffi.cast("char *", address), size)
+    def make(owner: Reader | Writer, address: int, size: int) -> tuple[Any, memoryview]:
+        # The destructor's default argument keeps the Reader/Writer (and so
+        # the mapping) alive as long as the exporter, i.e. as long as any view.
+        ptr = ffi.gc(ffi.cast("char *", address), lambda _p, _keep=owner: None)
+        exporter = ffi.buffer(ptr, size)
         return exporter, memoryview(exporter)
 
     def done(self, holder: Reservation | PeekedMessage) -> bool:
         """Release the holder's views; True if a slice of them is still alive."""
+        if self._active is holder:
+            self._active = None
         for view in holder._views:
             view.release()
         exporter = holder._exporter
@@ -128,6 +134,14 @@ class _Views:
         return False
 
     def check_close(self, address: str) -> None:
+        active = self._active
+        if active is not None:
+            # An open reservation or peeked message: its views go now (the
+            # reservation is dropped, the peeked message stays unconsumed).
+            active._done = True
+            self.done(active)
+            if isinstance(active, Reservation):
+                active._writer._commit(-1)  # abort
         self._leaked = [ref for ref in self._leaked if ref() is not None]
         alive = len(self._leaked)
         if alive:
@@ -213,8 +227,10 @@ class Writer(_chan.WriterBase):
         if isinstance(size, bool) or not isinstance(size, int):
             raise TypeError(f"shmlink: reserve size must be an int, not {type(size).__name__}")
         ptr = self._reserve(size, timeout)
-        exporter, view = _Views.make(ptr, size)
-        return Reservation(self, exporter, view, size)
+        exporter, view = _Views.make(self, ptr, size)
+        res = Reservation(self, exporter, view, size)
+        self._views._active = res
+        return res
 
     def close(self) -> None:
         """Mark the end of the stream and release the writer role. Idempotent.
@@ -380,8 +396,10 @@ class Reader(_chan.ReaderBase):
         message; leaving the block consumes it (also on an exception).
         """
         ptr, size = self._peek(timeout)
-        exporter, view = _Views.make(ptr, size)
-        return PeekedMessage(self, exporter, view.toreadonly(), view)
+        exporter, view = _Views.make(self, ptr, size)
+        msg = PeekedMessage(self, exporter, view.toreadonly(), view)
+        self._views._active = msg
+        return msg
 
     def close(self) -> None:
         """Release the reader role and unmap. Idempotent.
