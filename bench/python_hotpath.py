@@ -11,10 +11,12 @@ program costs per message); "c" sends the same message COUNT times from C
 (``Writer._send_repeat``), so the writer is as cheap as it gets.
 
 While streaming both ends finish together, so the streaming rate alone does
-not say which side limits it. Each side is therefore also measured alone,
-with a ring big enough for all COUNT messages: "writer alone" fills it with
-no reader running, "reader alone" drains a ring the C writer filled and
-closed before. The side with the lower solo rate is the bottleneck.
+not say which side limits it. Each side is therefore also measured alone, in
+one process with a ring of the same size: fill the ring, drain it, repeat,
+timing only the side being measured ("writer alone" = C or Python writer
+filling it, "reader alone" = the reader mode draining it). The side with the
+lower solo rate is the bottleneck; streaming adds the cost of the two cores
+passing cache lines back and forth.
 
 Usage: python bench/python_hotpath.py [--count N] [--size 64] [--writer c|py|both]
 """
@@ -85,7 +87,7 @@ def run(mode: str, writer: str, count: int, size: int, capacity: int) -> tuple[f
                     batch = recv_batch(1024)
                     got += len(batch)
             elif mode == "iter":
-                for m in r:
+                for _ in r:
                     got += 1
                 raise EOFError
         except EOFError:
@@ -100,59 +102,65 @@ def run(mode: str, writer: str, count: int, size: int, capacity: int) -> tuple[f
         shmlink.remove(addr)
 
 
-def solo(mode: str, count: int, size: int) -> tuple[float, float, float]:
-    """(reader alone for mode, C writer alone, Python writer alone) in msg/s."""
-    rates = []
-    cap = 1 << max(12, (count * (size + 16)).bit_length())
-    for writer in ("c", "py"):
-        addr = f"posix:/shmlink-bench-hotpath-{os.getpid()}-solo-{writer}"
-        r = shmlink.Reader.create(addr, capacity=cap)
+def solo(mode: str, count: int, size: int, capacity: int) -> tuple[float, float, float]:
+    """(reader alone for mode, C writer alone, Python writer alone) in msg/s.
+
+    One process, one ring of the streaming size (so the data stays in cache
+    as it does while streaming): fill the ring, drain it, repeat; only the
+    side being measured is timed.
+    """
+    addr = f"posix:/shmlink-bench-hotpath-{os.getpid()}-solo"
+    w = shmlink.Writer.create(addr, capacity=capacity)
+    try:
+        r = shmlink.Reader.open(addr)
         try:
-            out = subprocess.run(
-                [sys.executable, "-c", WRITER, addr, str(count), str(size), writer],
-                stdout=subprocess.PIPE,
-                text=True,
-                check=True,
-                timeout=300,
-            ).stdout
-            rates.append(float(out.strip()))
-            if writer == "c":
-                rates.insert(0, drain(r, mode, count))
+            per_round = capacity // (8 + (size + 7) // 8 * 8) - 1
+            msg = bytes(size)
+            t_read = t_c = t_py = 0.0
+            done = 0
+            buf = bytearray(r.max_message)
+            while done < count:
+                n = min(per_round, count - done)
+                t0 = time.perf_counter()
+                w._send_repeat(msg, n)
+                t_c += time.perf_counter() - t0
+                t_read += drain(r, mode, n, buf)
+                send = w.send
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    send(msg)
+                t_py += time.perf_counter() - t0
+                r.recv_batch(n)  # untimed
+                done += n
         finally:
             r.close()
-            shmlink.remove(addr)
-    return rates[0], rates[1], rates[2]
+    finally:
+        w.close()
+        shmlink.remove(addr)
+    return count / t_read, count / t_c, count / t_py
 
 
-def drain(r: shmlink.Reader, mode: str, count: int) -> float:
-    got = 0
+def drain(r: shmlink.Reader, mode: str, n: int, buf: bytearray) -> float:
+    """Seconds to take n messages that are in the ring already."""
     t0 = time.perf_counter()
-    try:
-        if mode == "recv":
-            recv = r.recv
-            while True:
-                recv()
-                got += 1
-        elif mode == "recv_into":
-            buf = bytearray(r.max_message)
-            recv_into = r.recv_into
-            while True:
-                recv_into(buf)
-                got += 1
-        elif mode == "recv_batch":
-            recv_batch = r.recv_batch
-            while True:
-                got += len(recv_batch(1024))
-        else:
-            for _ in r:
-                got += 1
-            raise EOFError
-    except EOFError:
-        pass
-    dt = time.perf_counter() - t0
-    if got != count:
-        raise SystemExit(f"{mode} alone: got {got} messages, expected {count}")
-    return got / dt
+    if mode == "recv":
+        recv = r.recv
+        for _ in range(n):
+            recv()
+    elif mode == "recv_into":
+        recv_into = r.recv_into
+        for _ in range(n):
+            recv_into(buf)
+    elif mode == "recv_batch":
+        recv_batch = r.recv_batch
+        got = 0
+        while got < n:
+            got += len(recv_batch(1024))
+    else:
+        it = iter(r)
+        for _ in range(n):
+            next(it)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -174,7 +182,7 @@ def main() -> None:
         f"{'writer alone':>13}  bottleneck"
     )
     for mode in ("recv", "recv_into", "recv_batch", "iter"):
-        alone = [solo(mode, args.count, args.size) for _ in range(args.repeat)]
+        alone = [solo(mode, args.count, args.size, args.capacity) for _ in range(args.repeat)]
         r_alone = max(a[0] for a in alone)
         w_alone = {"c": max(a[1] for a in alone), "py": max(a[2] for a in alone)}
         for writer in writers:
