@@ -179,7 +179,7 @@ def main() -> None:
     print("(M msg/s; streaming = reader rate with the writer running at the same time)")
     print(
         f"{'reader':<11} {'writer':<7} {'streaming':>10} {'reader alone':>13} "
-        f"{'writer alone':>13}  bottleneck"
+        f"{'writer alone':>13}  slower alone"
     )
     for mode in ("recv", "recv_into", "recv_batch", "iter"):
         alone = [solo(mode, args.count, args.size, args.capacity) for _ in range(args.repeat)]
