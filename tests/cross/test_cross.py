@@ -120,8 +120,10 @@ def test_million_go_to_python(names, peers, backend, py_api):
     )
 
 
+# The reserve API of the Python writer is slower per message; it is covered
+# by the shorter API-variant streams below.
 @pytest.mark.parametrize(
-    "backend,py_api,go_api", [("posix", "send", "recv"), ("sysv", "reserve", "batch")]
+    "backend,py_api,go_api", [("posix", "send", "recv"), ("sysv", "send", "batch")]
 )
 def test_million_python_to_go(names, peers, backend, py_api, go_api):
     n = messages()

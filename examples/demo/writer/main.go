@@ -1,5 +1,3 @@
-//go:build shmlink_cross_pending
-
 // Command writer is the Go half of the shmlink demo: it streams generated
 // "sensor frames" through a shmlink channel to examples/demo/reader.py.
 //

@@ -1,5 +1,3 @@
-//go:build shmlink_cross_pending
-
 // Command goreader is the Go reader of the cross-language suite: it receives
 // and checks a message stream (see tests/cross/internal/stream) from a
 // shmlink channel.

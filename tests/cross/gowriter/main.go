@@ -1,5 +1,3 @@
-//go:build shmlink_cross_pending
-
 // Command gowriter is the Go writer of the cross-language suite: it sends a
 // checkable message stream (see tests/cross/internal/stream) through a
 // shmlink channel.
