@@ -3,6 +3,14 @@
 >>> import shmlink
 >>> with shmlink.Segment.create("posix:/demo", 4096) as seg:   # doctest: +SKIP
 ...     seg.buf[:5] = b"hello"
+
+A channel: one writer, one reader, variable-length messages.
+
+>>> w = shmlink.Writer.create("posix:/jobs", capacity=1 << 20)   # doctest: +SKIP
+>>> r = shmlink.Reader.open("posix:/jobs")                       # doctest: +SKIP
+>>> w.send(b"job 1"); w.close()                                  # doctest: +SKIP
+>>> [m for m in r]                                               # doctest: +SKIP
+[b'job 1']
 """
 
 from __future__ import annotations
