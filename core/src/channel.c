@@ -532,6 +532,12 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     return chan_attach(seg, 0, role, out);
 }
 
+void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
+{
+    if (ch)
+        ch->spin_ns = spin_ns < 0 ? 0 : spin_ns;
+}
+
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
 {
     if (!ch)

@@ -13,4 +13,8 @@
 int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
                             shmlink_channel **out);
 
+/* Sets how long this handle spins before it sleeps (ns, 0 = sleep at
+ * once), overriding SHMLINK_SPIN_NS; the benchmark measures both modes. */
+void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
+
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */

@@ -64,7 +64,7 @@ int64_t shmlink__spin_ns(void)
     int64_t v = __atomic_load_n(&wait_spin_cached, __ATOMIC_RELAXED);
     if (v >= 0)
         return v;
-    v = 20000;
+    v = 50000;
     const char *env = getenv("SHMLINK_SPIN_NS");
     if (env && *env) {
         char *end;

@@ -24,7 +24,7 @@ int shmlink__futex_wake(uint32_t *word, int n);
 uint64_t shmlink__wait_syscalls(void);
 
 /* How long a side spins before it sleeps, in ns: SHMLINK_SPIN_NS from the
- * environment (read once; 0 disables spinning), default 20000. */
+ * environment (read once; 0 disables spinning), default 50000. */
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
