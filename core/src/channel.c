@@ -109,6 +109,17 @@ struct shmlink_channel {
 /* Header checks (section 2)                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* 1 while the magic is either all zeros or complete (a creator may still be
+ * writing the header), 0 once it is anything else (not a channel). */
+static int chan_header_pending(const uint8_t *mem)
+{
+    static const uint8_t zeros[sizeof(chan_magic)];
+    uint8_t magic[sizeof(chan_magic)];
+    memcpy(magic, mem + CHAN_OFF_MAGIC, sizeof(magic));
+    return memcmp(magic, zeros, sizeof(magic)) == 0 ||
+           memcmp(magic, chan_magic, sizeof(magic)) == 0;
+}
+
 /* Checks the identity fields of a channel header of size bytes. wait_init:
  * poll for a version still 0 (creator initialising) for up to 1 s. Sets
  * *cap. Returns 0 or -EPROTO. */
@@ -117,17 +128,22 @@ static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
 {
     if (size < CHAN_HEADER_SIZE)
         return -EPROTO;
-    if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
-        return -EPROTO;
+    /* A creator writes magic and the other fields, then the version. Until
+     * the version is stored the header reads either all zeros (the segment
+     * was just made) or the magic with version 0: an opener that may wait
+     * polls both for up to 1 s (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    if (version == 0 && wait_init) {
+    if (version == 0 && wait_init && chan_header_pending(mem)) {
         uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
-        while (version == 0 && shmlink__now_ns() < until) {
+        while (version == 0 && chan_header_pending(mem) &&
+               shmlink__now_ns() < until) {
             struct timespec ts = {0, 1000000}; /* 1 ms */
             nanosleep(&ts, NULL);
             version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
         }
     }
+    if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
+        return -EPROTO;
     if (version != CHAN_VERSION)
         return -EPROTO;
     if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
@@ -514,8 +530,25 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
+    shmlink_address addr;
+    int rc = shmlink_address_parse(address, &addr);
+    if (rc < 0)
+        return rc;
+    /* A POSIX creator makes the object empty and sizes it a moment later;
+     * the segment layer refuses to map an empty object (-EINVAL). Give a
+     * creator the same 1 s as for the header (section 2), then call the
+     * empty object what it is: not a channel. */
     shmlink_segment *seg;
-    int rc = shmlink_segment_open(address, 0, &seg);
+    uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
+    for (;;) {
+        rc = shmlink_segment_open(address, 0, &seg);
+        if (rc != -EINVAL || addr.backend != SHMLINK_BACKEND_POSIX)
+            break;
+        if (shmlink__now_ns() >= until)
+            return -EPROTO;
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+    }
     if (rc < 0)
         return rc;
     return chan_attach(seg, 1, role, out);
