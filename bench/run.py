@@ -379,6 +379,9 @@ def main(argv=None):
         if key in runs and key not in errors:
             c.update(summarize(kind, runs[key]))
             c["runs"] = runs[key]
+            if getattr(tr, "own_counts", False):  # C rows: bench/c chose the counts
+                own = sorted({r.get("messages", r.get("samples")) for r in runs[key]})
+                c["count"] = own[0] if len(own) == 1 else own
         elif key in errors:
             c["error"] = errors[key]
         else:

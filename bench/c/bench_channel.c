@@ -1,17 +1,33 @@
 /*
  * C-to-C benchmark of the shmlink channel beside its peers, all measured in
- * the same run on the same machine (not a test: it asserts nothing):
+ * the same run on the same machine (not a test: it asserts nothing about
+ * speed, but fails loudly on a lost, torn or reordered message):
  *
  *   throughput  8 B, 64 B, 1 KiB, 64 KiB, 1 MiB messages: shmlink (copying
  *               send/recv), pipe, Unix stream socket; memcpy bandwidth;
  *               futex system calls per message while streaming (counted in
  *               the core, both processes)
- *   latency     round trip of an 8-byte message, p50 / p99: shmlink with a
- *               spinning peer (polling with timeout 0), with the default
- *               (spin 50 us, then sleep), with a sleeping peer (no spin),
- *               pipe, Unix socket, raw cache-line ping-pong
+ *   latency     round trip (ping-pong) of messages of the same five sizes,
+ *               p50 / p99: shmlink (default waiting: spin 50 us, then
+ *               sleep), pipe, Unix socket; for 8 B also shmlink with a
+ *               spinning peer (polling with timeout 0) and with a sleeping
+ *               peer (no spin), and a raw cache-line ping-pong
  *
- * Usage: bench_channel [seconds per throughput cell, default 0.5]
+ * Usage: bench_channel [--json] [seconds per cell, default 0.5]
+ *        bench_channel --help
+ *
+ * Without --json it prints a human table (throughput cells run for the
+ * given seconds, best of three). With --json it prints one JSON document
+ * (see print_json_doc) for bench/run.py: each throughput cell moves the same
+ * number of messages through every transport (calibrated per size so the
+ * slowest transport runs about the given seconds and the fastest at least a
+ * tenth of it), each latency cell the same number of round trips (20000 up
+ * to 1 KiB, 5000 at 64 KiB, 1000 at 1 MiB, scaled by seconds / 0.5), each
+ * after a warm-up of a tenth of the count.
+ *
+ * Both sides touch every payload: the sender stamps the message sequence
+ * number into the first and last 8 bytes, the receiver checks both. Pipe and
+ * socket messages are not length-framed (the size is fixed per cell).
  * Writer and reader are separate processes pinned to CPUs 0 and 1 when
  * there are two; other load on the machine shows up in the figures.
  */
@@ -20,6 +36,7 @@
 #endif
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -66,6 +83,12 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
+static void die_errno(const char *what)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
 static void pin(int cpu)
 {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -106,81 +129,42 @@ static const char *new_addr(void)
     return chan_addr;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Throughput                                                                */
-/* ------------------------------------------------------------------------ */
-
-struct tput {
-    double mb_s, msg_s, sys_per_msg;
-};
-
-static struct tput shmlink_tput(size_t size)
+/* Ring size of every shmlink channel here: 4 MiB (as bench/run.py's Python
+ * rows), 8 MiB for 1 MiB messages (the largest message is >= capacity/4). */
+static size_t chan_cap(size_t size)
 {
-    size_t cap = size >= (1u << 20) ? (8u << 20) : (4u << 20);
-    const char *addr = new_addr();
-    shmlink_channel *r;
-    int rc = shmlink_channel_create(addr, cap, 0600, SHMLINK_READER, &r);
-    if (rc < 0)
-        die("create", rc);
-    pid_t pid = fork();
-    if (pid == 0) {
-        pin(0);
-        shmlink_channel *w;
-        if ((rc = shmlink_channel_open(addr, SHMLINK_WRITER, &w)) < 0)
-            die("open writer", rc);
-        uint8_t *buf = balloc(size);
-        memset(buf, 0x5a, size);
-        uint64_t f0 = shmlink__wait_syscalls();
-        uint64_t end = now_ns() + (uint64_t)(cell_seconds * 1e9), n = 0;
-        for (;;) {
-            if ((rc = shmlink_channel_send(w, buf, size, SHMLINK_FOREVER)) < 0)
-                die("send", rc);
-            if ((++n & 63) == 0 && now_ns() >= end)
-                break;
-        }
-        sh->futex_calls = shmlink__wait_syscalls() - f0;
-        sh->count = n;
-        shmlink_channel_close(w);
-        _exit(0);
-    }
-    pin(1);
-    uint8_t *buf = balloc(size);
-    uint64_t f0 = shmlink__wait_syscalls(), n = 0, t0 = 0;
-    for (;;) {
-        size_t len;
-        rc = shmlink_channel_recv(r, buf, size, &len, SHMLINK_FOREVER);
-        if (rc == -ENODATA)
-            break;
-        if (rc < 0)
-            die("recv", rc);
-        if (n++ == 0)
-            t0 = now_ns();
-    }
-    uint64_t el = now_ns() - t0;
-    uint64_t calls = shmlink__wait_syscalls() - f0;
-    child_wait(pid);
-    shmlink_channel_close(r);
-    shmlink_remove(addr);
-    free(buf);
-    struct tput t;
-    t.msg_s = (double)(n - 1) / ((double)el / 1e9);
-    t.mb_s = t.msg_s * (double)size / 1e6;
-    t.sys_per_msg = (double)(calls + sh->futex_calls) / (double)n;
-    if (sh->count != n) {
-        fprintf(stderr, "bench: sent %llu, received %llu\n",
-                (unsigned long long)sh->count, (unsigned long long)n);
-        exit(1);
-    }
-    return t;
+    return size >= (1u << 20) ? (8u << 20) : (4u << 20);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Transports: one direction of a link                                       */
+/* ------------------------------------------------------------------------ */
+
+enum tkind { T_SHMLINK, T_PIPE, T_UNIX, T_COUNT };
+static const char *const tkind_name[T_COUNT] = {"shmlink", "pipe", "unix"};
+
+/* shmlink receive modes */
+enum { RX_SPIN, RX_DEFAULT, RX_SLEEP };
+static const char *const rx_name[] = {"spin", "default", "sleep"};
+
+struct ep {
+    enum tkind kind;
+    int mode;              /* shmlink receive mode */
+    shmlink_channel *ch;   /* shmlink */
+    int fd;                /* pipe, unix */
+};
 
 static int read_full(int fd, uint8_t *p, size_t n)
 {
     size_t got = 0;
     while (got < n) {
         ssize_t k = read(fd, p + got, n - got);
-        if (k == 0)
-            return 0;
+        if (k == 0) {
+            if (got == 0)
+                return 0;
+            fprintf(stderr, "bench: stream ended inside a message\n");
+            exit(1);
+        }
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -206,54 +190,198 @@ static int write_full(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* kind 0 = pipe, 1 = Unix stream socket */
-static struct tput fd_tput(int kind, size_t size)
+static inline void ep_send(struct ep *e, const uint8_t *buf, size_t n)
 {
-    int fds[2];
-    if (kind == 0 ? pipe(fds) : socketpair(AF_UNIX, SOCK_STREAM, 0, fds)) {
-        perror("bench: pipe/socketpair");
+    if (e->kind == T_SHMLINK) {
+        int rc = shmlink_channel_send(e->ch, buf, n, SHMLINK_FOREVER);
+        if (rc < 0)
+            die("send", rc);
+    } else if (write_full(e->fd, buf, n) < 0) {
+        die_errno("write");
+    }
+}
+
+/* 1: a message of n bytes in buf; 0: the peer closed (end of stream). */
+static inline int ep_recv(struct ep *e, uint8_t *buf, size_t n)
+{
+    if (e->kind == T_SHMLINK) {
+        size_t len;
+        int rc;
+        if (e->mode == RX_SPIN) {
+            while ((rc = shmlink_channel_recv(e->ch, buf, n, &len, 0)) == -ETIMEDOUT)
+                ;
+        } else {
+            rc = shmlink_channel_recv(e->ch, buf, n, &len, SHMLINK_FOREVER);
+        }
+        if (rc == -ENODATA)
+            return 0;
+        if (rc < 0)
+            die("recv", rc);
+        if (len != n) {
+            fprintf(stderr, "bench: received %zu bytes, expected %zu\n", len, n);
+            exit(1);
+        }
+        return 1;
+    }
+    int r = read_full(e->fd, buf, n);
+    if (r < 0)
+        die_errno("read");
+    return r;
+}
+
+/* The sender writes the sequence number into the first and the last 8
+ * bytes (sizes are >= 8), the receiver checks both. */
+static inline void stamp(uint8_t *b, size_t n, uint64_t seq)
+{
+    memcpy(b, &seq, 8);
+    memcpy(b + n - 8, &seq, 8);
+}
+
+static inline void check(const uint8_t *b, size_t n, uint64_t seq)
+{
+    uint64_t x, y;
+    memcpy(&x, b, 8);
+    memcpy(&y, b + n - 8, 8);
+    if (x != seq || y != seq) {
+        fprintf(stderr, "bench: message %llu of %zu bytes carries %llu / %llu\n",
+                (unsigned long long)seq, n, (unsigned long long)x, (unsigned long long)y);
         exit(1);
     }
-    int rfd = fds[0], wfd = fds[1];
+}
+
+static void set_spin_mode(struct ep *e)
+{
+    if (e->kind == T_SHMLINK && e->mode == RX_SLEEP)
+        shmlink__channel_set_spin(e->ch, 0);
+}
+
+static void ep_close(struct ep *e)
+{
+    if (e->kind == T_SHMLINK)
+        shmlink_channel_close(e->ch);
+    else
+        close(e->fd);
+}
+
+/* Two fds: [0] read end, [1] write end. */
+static void fd_link(enum tkind k, int fds[2])
+{
+    if (k == T_PIPE ? pipe(fds) : socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
+        die_errno(k == T_PIPE ? "pipe" : "socketpair");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Throughput                                                                */
+/* ------------------------------------------------------------------------ */
+
+struct tput {
+    double msg_s, bytes_s;
+    double sys_per_msg;    /* futex calls per message, both processes; < 0: not counted */
+    uint64_t messages;     /* timed messages */
+    uint64_t warmup;       /* untimed messages before them */
+    uint64_t ns;           /* reader's time for the timed messages */
+};
+
+/* One-way stream, writer process -> reader process. count > 0: the writer
+ * sends warmup + count messages, the reader times the last count (from the
+ * receipt of message warmup - 1 to that of the last). count == 0: the
+ * writer sends for `seconds`, the reader times everything after the first
+ * `warmup` messages. warmup >= 1. */
+static struct tput stream(enum tkind k, size_t size, uint64_t warmup, uint64_t count,
+                          double seconds)
+{
+    struct ep rx = {k, RX_DEFAULT, NULL, -1}, tx = rx;
+    char addr[64] = "";
+    int fds[2], rc;
+    if (warmup < 1)
+        warmup = 1;
+    if (k == T_SHMLINK) {
+        snprintf(addr, sizeof addr, "%s", new_addr());
+        if ((rc = shmlink_channel_create(addr, chan_cap(size), 0600, SHMLINK_READER, &rx.ch)) < 0)
+            die("create", rc);
+    } else {
+        fd_link(k, fds);
+        rx.fd = fds[0];
+        tx.fd = fds[1];
+    }
+    sh->count = 0;
+    sh->futex_calls = 0;
     pid_t pid = fork();
+    if (pid < 0)
+        die_errno("fork");
     if (pid == 0) {
         pin(0);
-        close(rfd);
+        if (k == T_SHMLINK) {
+            if ((rc = shmlink_channel_open(addr, SHMLINK_WRITER, &tx.ch)) < 0)
+                die("open writer", rc);
+        } else {
+            close(rx.fd);
+        }
         uint8_t *buf = balloc(size);
         memset(buf, 0x5a, size);
-        uint64_t end = now_ns() + (uint64_t)(cell_seconds * 1e9), n = 0;
-        for (;;) {
-            if (write_full(wfd, buf, size) < 0)
-                _exit(1);
-            if ((++n & 63) == 0 && now_ns() >= end)
-                break;
+        uint64_t f0 = shmlink__wait_syscalls(), n = 0;
+        if (count) {
+            for (; n < warmup + count; n++) {
+                stamp(buf, size, n);
+                ep_send(&tx, buf, size);
+            }
+        } else {
+            uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+            for (;;) {
+                stamp(buf, size, n);
+                ep_send(&tx, buf, size);
+                if ((++n & 63) == 0 && now_ns() >= end)
+                    break;
+            }
         }
+        sh->futex_calls = shmlink__wait_syscalls() - f0;
         sh->count = n;
-        close(wfd);
+        ep_close(&tx);
         _exit(0);
     }
     pin(1);
-    close(wfd);
+    if (k != T_SHMLINK)
+        close(tx.fd);
     uint8_t *buf = balloc(size);
-    uint64_t n = 0, t0 = 0;
-    while (read_full(rfd, buf, size) == 1)
-        if (n++ == 0)
+    uint64_t f0 = shmlink__wait_syscalls(), n = 0, t0 = 0, t1 = 0;
+    while (ep_recv(&rx, buf, size)) {
+        check(buf, size, n);
+        if (++n == warmup)
             t0 = now_ns();
-    uint64_t el = now_ns() - t0;
-    close(rfd);
+        else if (n == warmup + count)
+            t1 = now_ns();
+    }
+    if (!count)
+        t1 = now_ns();
+    uint64_t calls = shmlink__wait_syscalls() - f0;
     child_wait(pid);
+    if (k == T_SHMLINK) {
+        shmlink_channel_close(rx.ch);
+        shmlink_remove(addr);
+    } else {
+        close(rx.fd);
+    }
     free(buf);
+    if (sh->count != n || n <= warmup) {
+        fprintf(stderr, "bench: %s %zu B: sent %llu, received %llu (warm-up %llu)\n",
+                tkind_name[k], size, (unsigned long long)sh->count, (unsigned long long)n,
+                (unsigned long long)warmup);
+        exit(1);
+    }
     struct tput t;
-    t.msg_s = (double)(n - 1) / ((double)el / 1e9);
-    t.mb_s = t.msg_s * (double)size / 1e6;
-    t.sys_per_msg = 0; /* at least one read and one write per message */
+    t.warmup = warmup;
+    t.messages = n - warmup;
+    t.ns = t1 - t0;
+    t.msg_s = (double)t.messages / ((double)t.ns / 1e9);
+    t.bytes_s = t.msg_s * (double)size;
+    t.sys_per_msg = k == T_SHMLINK ? (double)(calls + sh->futex_calls) / (double)n : -1;
     return t;
 }
 
-/* memcpy bandwidth, one core. region == size: the same two buffers over
- * and over (cache-hot); region > size: the destination walks a region as
- * large as the channel's ring, like the writer's copies do. */
-static double memcpy_mb_s(size_t size, size_t region)
+/* memcpy bandwidth (bytes/s), one core. region == size: the same two
+ * buffers over and over (cache-hot); region > size: the destination walks a
+ * region as large as the channel's ring, like the writer's copies do. */
+static double memcpy_bps(size_t size, size_t region, double seconds)
 {
     if (region < size)
         region = size;
@@ -261,7 +389,7 @@ static double memcpy_mb_s(size_t size, size_t region)
     memset(a, 1, size);
     memset(b, 2, region);
     size_t slots = region / size, slot = 0;
-    uint64_t n = 0, t0 = now_ns(), end = t0 + (uint64_t)(cell_seconds * 1e9);
+    uint64_t n = 0, t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
     for (;;) {
         memcpy(b + slot * size, a, size);
         slot = slot + 1 == slots ? 0 : slot + 1;
@@ -272,7 +400,7 @@ static double memcpy_mb_s(size_t size, size_t region)
     double s = (double)(now_ns() - t0) / 1e9;
     free(a);
     free(b);
-    return (double)n * (double)size / s / 1e6;
+    return (double)n * (double)size / s;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -286,141 +414,125 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct lat {
-    double p50_us, p99_us;
+    double p50_ns, p99_ns, min_ns, max_ns, mean_ns;
+    uint64_t round_trips, warmup;
 };
 
-static struct lat summarize(uint64_t *v, size_t n)
+/* Nearest-rank percentile of an ascending array (as bench/peers/common.py). */
+static uint64_t pct(const uint64_t *v, size_t n, unsigned q)
+{
+    size_t k = (q * n + 99) / 100;
+    return v[k ? k - 1 : 0];
+}
+
+static struct lat summarize(uint64_t *v, size_t n, uint64_t warmup)
 {
     qsort(v, n, sizeof(*v), cmp_u64);
-    struct lat l = {(double)v[n / 2] / 1e3, (double)v[n * 99 / 100] / 1e3};
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)v[i];
+    struct lat l = {(double)pct(v, n, 50), (double)pct(v, n, 99), (double)v[0],
+                    (double)v[n - 1], sum / (double)n, n, warmup};
     return l;
 }
 
-/* mode: 0 spin (poll with timeout 0), 1 default, 2 sleep (no spin) */
-static int lat_recv(shmlink_channel *ch, uint8_t *buf, int mode)
+/* Round trip: the pinger stamps and sends a message of `size` bytes, the
+ * echo process receives, checks and sends it back, the pinger receives and
+ * checks it. Times warmup + iters round trips, keeps the last iters. */
+static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup, uint64_t iters)
 {
-    size_t len;
-    int rc;
-    if (mode == 0) {
-        while ((rc = shmlink_channel_recv(ch, buf, 64, &len, 0)) == -ETIMEDOUT)
-            ;
+    struct ep out = {k, mode, NULL, -1}, in = out;
+    char a1[64] = "", a2[64] = "";
+    int a[2], b[2], rc;
+    if (k == T_SHMLINK) {
+        snprintf(a1, sizeof a1, "%s", new_addr());
+        snprintf(a2, sizeof a2, "%s", new_addr());
+        if ((rc = shmlink_channel_create(a1, chan_cap(size), 0600, SHMLINK_WRITER, &out.ch)) < 0 ||
+            (rc = shmlink_channel_create(a2, chan_cap(size), 0600, SHMLINK_READER, &in.ch)) < 0)
+            die("create", rc);
     } else {
-        rc = shmlink_channel_recv(ch, buf, 64, &len, SHMLINK_FOREVER);
+        fd_link(k, a); /* ping: a[1] -> a[0] */
+        fd_link(k, b); /* pong: b[1] -> b[0] */
+        out.fd = a[1];
+        in.fd = b[0];
     }
-    return rc;
-}
-
-static struct lat shmlink_rtt(int mode, size_t iters)
-{
-    char a1[64], a2[64];
-    snprintf(a1, sizeof a1, "%s", new_addr());
-    snprintf(a2, sizeof a2, "%s", new_addr());
-    shmlink_channel *ping, *pong;
-    int rc;
-    if ((rc = shmlink_channel_create(a1, 4096, 0600, SHMLINK_WRITER, &ping)) < 0 ||
-        (rc = shmlink_channel_create(a2, 4096, 0600, SHMLINK_READER, &pong)) < 0)
-        die("create", rc);
     pid_t pid = fork();
+    if (pid < 0)
+        die_errno("fork");
     if (pid == 0) {
         pin(0);
-        shmlink_channel *in, *out;
-        if ((rc = shmlink_channel_open(a1, SHMLINK_READER, &in)) < 0 ||
-            (rc = shmlink_channel_open(a2, SHMLINK_WRITER, &out)) < 0)
-            die("open", rc);
-        if (mode == 2) {
-            shmlink__channel_set_spin(in, 0);
-            shmlink__channel_set_spin(out, 0);
+        struct ep cin = {k, mode, NULL, -1}, cout = cin;
+        if (k == T_SHMLINK) {
+            if ((rc = shmlink_channel_open(a1, SHMLINK_READER, &cin.ch)) < 0 ||
+                (rc = shmlink_channel_open(a2, SHMLINK_WRITER, &cout.ch)) < 0)
+                die("open", rc);
+        } else {
+            close(a[1]);
+            close(b[0]);
+            cin.fd = a[0];
+            cout.fd = b[1];
         }
-        uint8_t buf[64];
-        for (;;) {
-            rc = lat_recv(in, buf, mode);
-            if (rc == -ENODATA)
-                break;
-            if (rc < 0 || (rc = shmlink_channel_send(out, buf, 8, SHMLINK_FOREVER)) < 0)
-                die("echo", rc);
+        set_spin_mode(&cin);
+        set_spin_mode(&cout);
+        uint8_t *buf = balloc(size);
+        for (uint64_t i = 0; ep_recv(&cin, buf, size); i++) {
+            check(buf, size, i);
+            ep_send(&cout, buf, size);
         }
-        shmlink_channel_close(in);
-        shmlink_channel_close(out);
+        ep_close(&cin);
+        ep_close(&cout);
         _exit(0);
     }
     pin(1);
-    if (mode == 2) {
-        shmlink__channel_set_spin(ping, 0);
-        shmlink__channel_set_spin(pong, 0);
+    if (k != T_SHMLINK) {
+        close(a[0]);
+        close(b[1]);
     }
+    set_spin_mode(&out);
+    set_spin_mode(&in);
     uint64_t *v = malloc(iters * sizeof(*v));
-    uint8_t buf[64] = {0};
-    size_t warm = iters / 10;
-    for (size_t i = 0; i < iters + warm; i++) {
-        uint64_t t0 = now_ns();
-        if ((rc = shmlink_channel_send(ping, buf, 8, SHMLINK_FOREVER)) < 0 ||
-            (rc = lat_recv(pong, buf, mode)) < 0)
-            die("ping", rc);
-        if (i >= warm)
-            v[i - warm] = now_ns() - t0;
-    }
-    shmlink_channel_close(ping);
-    child_wait(pid);
-    shmlink_channel_close(pong);
-    shmlink_remove(a1);
-    shmlink_remove(a2);
-    struct lat l = summarize(v, iters);
-    free(v);
-    return l;
-}
-
-static struct lat fd_rtt(int kind, size_t iters)
-{
-    int a[2], b[2];
-    if (kind == 0 ? (pipe(a) || pipe(b))
-                  : (socketpair(AF_UNIX, SOCK_STREAM, 0, a) ||
-                     socketpair(AF_UNIX, SOCK_STREAM, 0, b))) {
-        perror("bench: pipe/socketpair");
+    uint8_t *buf = balloc(size);
+    if (!v) {
+        fprintf(stderr, "bench: out of memory\n");
         exit(1);
     }
-    /* pipe: a[1] -> a[0]; socket: either end */
-    pid_t pid = fork();
-    if (pid == 0) {
-        pin(0);
-        close(a[1]);
-        close(b[0]);
-        uint8_t buf[8];
-        while (read_full(a[0], buf, 8) == 1)
-            if (write_full(b[1], buf, 8) < 0)
-                _exit(1);
-        _exit(0);
-    }
-    pin(1);
-    close(a[0]);
-    close(b[1]);
-    uint64_t *v = malloc(iters * sizeof(*v));
-    uint8_t buf[8] = {0};
-    size_t warm = iters / 10;
-    for (size_t i = 0; i < iters + warm; i++) {
+    memset(buf, 0, size);
+    for (uint64_t i = 0; i < warmup + iters; i++) {
+        stamp(buf, size, i);
         uint64_t t0 = now_ns();
-        if (write_full(a[1], buf, 8) < 0 || read_full(b[0], buf, 8) != 1) {
-            perror("bench: ping");
+        ep_send(&out, buf, size);
+        if (!ep_recv(&in, buf, size)) {
+            fprintf(stderr, "bench: echo process ended early\n");
             exit(1);
         }
-        if (i >= warm)
-            v[i - warm] = now_ns() - t0;
+        uint64_t t = now_ns() - t0;
+        check(buf, size, i);
+        if (i >= warmup)
+            v[i - warmup] = t;
     }
-    close(a[1]); /* the echo process reads end of file */
+    ep_close(&out); /* the echo process sees the end of the stream */
     child_wait(pid);
-    close(b[0]);
-    struct lat l = summarize(v, iters);
+    ep_close(&in);
+    if (k == T_SHMLINK) {
+        shmlink_remove(a1);
+        shmlink_remove(a2);
+    }
+    free(buf);
+    struct lat l = summarize(v, iters, warmup);
     free(v);
     return l;
 }
 
 /* Two processes bounce one cache line: the floor for any shared-memory
  * round trip. */
-static struct lat cacheline_rtt(size_t iters)
+static struct lat cacheline_rtt(uint64_t warmup, uint64_t iters)
 {
     volatile uint64_t *x = &sh->line[0];
     *x = 0;
-    size_t warm = iters / 10, total = iters + warm;
+    uint64_t total = iters + warmup;
     pid_t pid = fork();
+    if (pid < 0)
+        die_errno("fork");
     if (pid == 0) {
         pin(0);
         for (uint64_t k = 0; k < total; k++) {
@@ -432,92 +544,325 @@ static struct lat cacheline_rtt(size_t iters)
     }
     pin(1);
     uint64_t *v = malloc(iters * sizeof(*v));
+    if (!v) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
     for (uint64_t k = 0; k < total; k++) {
         uint64_t t0 = now_ns();
         __atomic_store_n(x, 2 * k + 1, __ATOMIC_RELEASE);
         while (__atomic_load_n(x, __ATOMIC_ACQUIRE) != 2 * k + 2)
             shm_cpu_relax();
-        if (k >= warm)
-            v[k - warm] = now_ns() - t0;
+        if (k >= warmup)
+            v[k - warmup] = now_ns() - t0;
     }
     child_wait(pid);
-    struct lat l = summarize(v, iters);
+    struct lat l = summarize(v, iters, warmup);
     free(v);
     return l;
 }
 
 /* ------------------------------------------------------------------------ */
 
+static const size_t sizes[] = {8, 64, 1024, 65536, 1048576};
+static const char *const size_names[] = {"8 B", "64 B", "1 KiB", "64 KiB", "1 MiB"};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+/* Warm-up before a count of n (as bench/run.py: a tenth, at least 10). */
+static uint64_t warm_of(uint64_t n)
+{
+    return n / 10 > 10 ? n / 10 : 10;
+}
+
+/* Round trips per latency cell (bench/run.py's full-mode counts at the
+ * default 0.5 s), scaled by the seconds argument. */
+static uint64_t lat_iters(size_t size)
+{
+    double base = size <= 1024 ? 20000 : size <= 65536 ? 5000 : 1000;
+    double n = base * cell_seconds / 0.5;
+    return n < 100 ? 100 : (uint64_t)n;
+}
+
+static void human(void)
+{
+    printf("shmlink C-to-C benchmark: %ld CPUs, %.2f s per throughput cell, "
+           "default spin %lld ns\n\n",
+           sysconf(_SC_NPROCESSORS_ONLN), cell_seconds, (long long)shmlink__spin_ns());
+    printf("Throughput (MB/s of payload; msg/s)\n");
+    printf("%-7s %10s %11s %9s %9s %9s %9s %9s %7s %7s %8s %8s\n", "size", "shmlink",
+           "msg/s", "sys/msg", "pipe", "unix", "memcpy", "memcpy-r", "x pipe", "x unix",
+           "/memcpy", "/mcpy-r");
+    for (size_t i = 0; i < NSIZES; i++) {
+        /* best of three runs each: other load on the machine only ever
+         * slows a run down */
+        struct tput s = {0}, p = {0}, u = {0};
+        double m = 0, mr = 0;
+        for (int rep = 0; rep < 3; rep++) {
+            struct tput x = stream(T_SHMLINK, sizes[i], 1, 0, cell_seconds);
+            if (x.bytes_s > s.bytes_s)
+                s = x;
+            x = stream(T_PIPE, sizes[i], 1, 0, cell_seconds);
+            if (x.bytes_s > p.bytes_s)
+                p = x;
+            x = stream(T_UNIX, sizes[i], 1, 0, cell_seconds);
+            if (x.bytes_s > u.bytes_s)
+                u = x;
+            double y = memcpy_bps(sizes[i], sizes[i], cell_seconds) / 1e6;
+            if (y > m)
+                m = y;
+            y = memcpy_bps(sizes[i], chan_cap(sizes[i]), cell_seconds) / 1e6;
+            if (y > mr)
+                mr = y;
+        }
+        double smb = s.bytes_s / 1e6, pmb = p.bytes_s / 1e6, umb = u.bytes_s / 1e6;
+        printf("%-7s %10.1f %11.0f %9.4f %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %7.0f%% %7.0f%%\n",
+               size_names[i], smb, s.msg_s, s.sys_per_msg, pmb, umb, m, mr, smb / pmb,
+               smb / umb, 100.0 * smb / m, 100.0 * smb / mr);
+        fflush(stdout);
+    }
+    printf("memcpy: cache-hot copy of one message; memcpy-r: copies walking a ring-sized\n"
+           "region (4 MiB, 8 MiB for 1 MiB), as the channel's writer does. sys/msg: futex\n"
+           "calls of both processes per message (counted in the core).\n");
+
+    printf("\nRound trip, 8-byte message (us)\n");
+    printf("%-34s %9s %9s %12s\n", "", "p50", "p99", "p50 ratio");
+    struct lat cl = cacheline_rtt(20000, 200000);
+    struct lat pp = rtt(T_PIPE, RX_DEFAULT, 8, 2000, 20000);
+    struct lat us = rtt(T_UNIX, RX_DEFAULT, 8, 2000, 20000);
+    struct lat spin = rtt(T_SHMLINK, RX_SPIN, 8, 20000, 200000);
+    struct lat dflt = rtt(T_SHMLINK, RX_DEFAULT, 8, 5000, 50000);
+    struct lat slp = rtt(T_SHMLINK, RX_SLEEP, 8, 2000, 20000);
+    printf("%-34s %9.3f %9.3f %12s\n", "raw cache-line ping-pong", cl.p50_ns / 1e3,
+           cl.p99_ns / 1e3, "1.00 x line");
+    printf("%-34s %9.3f %9.3f %7.2f x line\n", "shmlink, spinning peer (poll)", spin.p50_ns / 1e3,
+           spin.p99_ns / 1e3, spin.p50_ns / cl.p50_ns);
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, default (spin, then sleep)",
+           dflt.p50_ns / 1e3, dflt.p99_ns / 1e3, dflt.p50_ns / pp.p50_ns);
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, sleeping peer (futex)", slp.p50_ns / 1e3,
+           slp.p99_ns / 1e3, slp.p50_ns / pp.p50_ns);
+    printf("%-34s %9.3f %9.3f %12s\n", "pipe", pp.p50_ns / 1e3, pp.p99_ns / 1e3, "1.00 x pipe");
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "unix socket", us.p50_ns / 1e3, us.p99_ns / 1e3,
+           us.p50_ns / pp.p50_ns);
+    fflush(stdout);
+
+    printf("\nRound trip by message size (us; shmlink with default waiting)\n");
+    printf("%-7s %8s %9s %9s %9s %9s %9s %9s %8s %8s\n", "size", "trips", "shm p50", "shm p99",
+           "pipe p50", "pipe p99", "unix p50", "unix p99", "pipe/shm", "unix/shm");
+    for (size_t i = 0; i < NSIZES; i++) {
+        uint64_t n = lat_iters(sizes[i]), w = warm_of(n);
+        struct lat s = rtt(T_SHMLINK, RX_DEFAULT, sizes[i], w, n);
+        struct lat p = rtt(T_PIPE, RX_DEFAULT, sizes[i], w, n);
+        struct lat u = rtt(T_UNIX, RX_DEFAULT, sizes[i], w, n);
+        printf("%-7s %8llu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f\n", size_names[i],
+               (unsigned long long)n, s.p50_ns / 1e3, s.p99_ns / 1e3, p.p50_ns / 1e3,
+               p.p99_ns / 1e3, u.p50_ns / 1e3, u.p99_ns / 1e3, p.p50_ns / s.p50_ns,
+               u.p50_ns / s.p50_ns);
+        fflush(stdout);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* --json                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void jnum(const char *key, double v, int ok)
+{
+    if (ok && isfinite(v))
+        printf("\"%s\": %.10g", key, v);
+    else
+        printf("\"%s\": null", key);
+}
+
+static void jlat_fields(const struct lat *l)
+{
+    printf("\"count\": %llu, \"warmup\": %llu, ", (unsigned long long)l->round_trips,
+           (unsigned long long)l->warmup);
+    jnum("p50_ns", l->p50_ns, 1);
+    printf(", ");
+    jnum("p99_ns", l->p99_ns, 1);
+    printf(", ");
+    jnum("min_ns", l->min_ns, 1);
+    printf(", ");
+    jnum("max_ns", l->max_ns, 1);
+    printf(", ");
+    jnum("mean_ns", l->mean_ns, 1);
+}
+
+static void json_mode(void)
+{
+    static struct tput tp[NSIZES][T_COUNT];
+    static struct lat lt[NSIZES][T_COUNT];
+    static double calib[NSIZES][T_COUNT], mhot[NSIZES], mring[NSIZES];
+    const double cs = cell_seconds;
+
+    for (size_t i = 0; i < NSIZES; i++) {
+        /* Calibration: a short time-based stream per transport. The count
+         * makes the slowest transport run about cs seconds and the fastest
+         * at least cs / 10, but the slowest at most 10 * cs. */
+        double lo = 0, hi = 0;
+        for (int k = 0; k < T_COUNT; k++) {
+            calib[i][k] = stream((enum tkind)k, sizes[i], 1, 0, cs / 10).msg_s;
+            if (k == 0 || calib[i][k] < lo)
+                lo = calib[i][k];
+            if (calib[i][k] > hi)
+                hi = calib[i][k];
+        }
+        double c = lo * cs > hi * cs / 10 ? lo * cs : hi * cs / 10;
+        if (c > lo * cs * 10)
+            c = lo * cs * 10;
+        uint64_t count = c < 100 ? 100 : (uint64_t)c, w = warm_of(count);
+        for (int k = 0; k < T_COUNT; k++)
+            tp[i][k] = stream((enum tkind)k, sizes[i], w, count, 0);
+        mhot[i] = memcpy_bps(sizes[i], sizes[i], cs / 5);
+        mring[i] = memcpy_bps(sizes[i], chan_cap(sizes[i]), cs / 5);
+        fprintf(stderr, "bench: throughput %s: %llu messages per transport\n", size_names[i],
+                (unsigned long long)count);
+    }
+    for (size_t i = 0; i < NSIZES; i++) {
+        uint64_t n = lat_iters(sizes[i]), w = warm_of(n);
+        for (int k = 0; k < T_COUNT; k++)
+            lt[i][k] = rtt((enum tkind)k, RX_DEFAULT, sizes[i], w, n);
+        fprintf(stderr, "bench: latency %s: %llu round trips per transport\n", size_names[i],
+                (unsigned long long)n);
+    }
+    uint64_t n8 = lat_iters(8), w8 = warm_of(n8);
+    struct lat cl = cacheline_rtt(w8, n8);
+    struct lat spin = rtt(T_SHMLINK, RX_SPIN, 8, w8, n8);
+    struct lat slp = rtt(T_SHMLINK, RX_SLEEP, 8, w8, n8);
+
+    printf("{\n \"benchmark\": \"bench/c/bench_channel --json\",\n \"format\": 1,\n");
+    printf(" \"cpus\": %ld,\n \"pinned\": %s,\n \"seconds_per_cell\": %.10g,\n"
+           " \"default_spin_ns\": %lld,\n",
+           sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? "true" : "false",
+           cs, (long long)shmlink__spin_ns());
+    printf(" \"method\": \"Writer/pinger and reader/echo are separate processes (pinned to CPUs 0 "
+           "and 1 when there are two). Throughput: one-way stream; every transport moves the "
+           "same count of messages per size after the same warm-up; the reader times the "
+           "count. Latency: ping-pong, the same round trips per size for every transport, after "
+           "a warm-up; p50/p99 nearest rank. The sender stamps the sequence number into the "
+           "first and last 8 bytes of every message, the receiver checks both. shmlink: "
+           "shmlink_channel_send/recv (copying), ring 4 MiB (8 MiB for 1 MiB messages), default "
+           "waiting (spin, then sleep) unless the mode says otherwise; pipe: pipe(2); unix: "
+           "socketpair(AF_UNIX, SOCK_STREAM); pipe and socket messages are unframed "
+           "read/write loops of the fixed size.\",\n");
+    printf(" \"cells\": [\n");
+    int first = 1;
+    for (size_t i = 0; i < NSIZES; i++) {
+        for (int k = 0; k < T_COUNT; k++) {
+            const struct tput *t = &tp[i][k];
+            printf("%s  {\"transport\": \"%s\", \"kind\": \"throughput\", \"size\": %zu, "
+                   "\"count\": %llu, \"warmup\": %llu, \"ns\": %llu, ",
+                   first ? "" : ",\n", tkind_name[k], sizes[i],
+                   (unsigned long long)t->messages, (unsigned long long)t->warmup,
+                   (unsigned long long)t->ns);
+            first = 0;
+            jnum("msgs_per_s", t->msg_s, 1);
+            printf(", ");
+            jnum("bytes_per_s", t->bytes_s, 1);
+            printf(", \"p50_ns\": null, \"p99_ns\": null, ");
+            jnum("futex_calls_per_msg", t->sys_per_msg, t->sys_per_msg >= 0);
+            printf(", ");
+            jnum("calibration_msgs_per_s", calib[i][k], 1);
+            if (k == T_SHMLINK)
+                printf(", \"ring_bytes\": %zu", chan_cap(sizes[i]));
+            printf("}");
+        }
+    }
+    for (size_t i = 0; i < NSIZES; i++) {
+        for (int k = 0; k < T_COUNT; k++) {
+            printf(",\n  {\"transport\": \"%s\", \"kind\": \"latency\", \"size\": %zu, "
+                   "\"msgs_per_s\": null, \"bytes_per_s\": null, ",
+                   tkind_name[k], sizes[i]);
+            jlat_fields(&lt[i][k]);
+            if (k == T_SHMLINK)
+                printf(", \"mode\": \"default\", \"ring_bytes\": %zu", chan_cap(sizes[i]));
+            printf("}");
+        }
+    }
+    printf("\n ],\n \"memcpy\": [\n");
+    for (size_t i = 0; i < NSIZES; i++) {
+        printf("  {\"size\": %zu, ", sizes[i]);
+        jnum("hot_bytes_per_s", mhot[i], 1);
+        printf(", ");
+        jnum("ring_bytes_per_s", mring[i], 1);
+        printf(", \"ring_region_bytes\": %zu}%s\n", chan_cap(sizes[i]),
+               i + 1 < NSIZES ? "," : "");
+    }
+    printf(" ],\n \"memcpy_note\": \"one core; hot: the same two buffers over and over; ring: "
+           "the destination walks a region as large as the channel's ring\",\n");
+    printf(" \"cacheline_rtt\": {\"size\": 8, ");
+    jlat_fields(&cl);
+    printf("},\n \"shmlink_rtt_modes\": [\n");
+    const struct lat *modes[] = {&spin, &lt[0][T_SHMLINK], &slp};
+    for (int m = 0; m < 3; m++) {
+        printf("  {\"mode\": \"%s\", \"size\": 8, ", rx_name[m]);
+        jlat_fields(modes[m]);
+        printf("}%s\n", m < 2 ? "," : "");
+    }
+    printf(" ],\n \"shmlink_rtt_modes_note\": \"spin: the receiving side polls with timeout 0; "
+           "default: spins, then sleeps on a futex; sleep: spin disabled on every handle "
+           "(every wait is a futex sleep)\"\n}\n");
+    fflush(stdout);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_channel [--json] [SECONDS]\n"
+            "       bench_channel --help\n"
+            "\n"
+            "C-to-C benchmark of the shmlink channel beside a pipe and a Unix socket\n"
+            "(throughput and round-trip latency for 8 B, 64 B, 1 KiB, 64 KiB and 1 MiB\n"
+            "messages), with memcpy bandwidth, a cache-line ping-pong and futex calls\n"
+            "per message for reference.\n"
+            "\n"
+            "  SECONDS   time per throughput cell (default 0.5); with --json it sets the\n"
+            "            per-size message counts (the slowest transport runs about this\n"
+            "            long) and scales the round-trip counts\n"
+            "  --json    print one JSON document instead of the tables: per transport\n"
+            "            (shmlink, pipe, unix), kind (throughput, latency) and size:\n"
+            "            count, warmup, msgs_per_s, bytes_per_s, p50_ns, p99_ns (null\n"
+            "            where not measured); plus memcpy, cacheline_rtt and\n"
+            "            shmlink_rtt_modes. Progress goes to stderr. Used by bench/run.py\n"
+            "            (bench/peers/cbench.py) for the C-to-C rows.\n"
+            "  --help    this text\n");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        cell_seconds = atof(argv[1]);
-    if (cell_seconds <= 0)
-        cell_seconds = 0.5;
+    int json = 0, have_seconds = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1] != '.' &&
+                   !(argv[i][1] >= '0' && argv[i][1] <= '9')) {
+            fprintf(stderr, "bench_channel: unknown option '%s' (see --help)\n", argv[i]);
+            return 2;
+        } else {
+            char *end;
+            errno = 0;
+            double s = strtod(argv[i], &end);
+            if (have_seconds || errno || end == argv[i] || *end || !(s > 0) || s > 3600) {
+                fprintf(stderr, "bench_channel: SECONDS must be one number in (0, 3600], "
+                                "got '%s' (see --help)\n", argv[i]);
+                return 2;
+            }
+            cell_seconds = s;
+            have_seconds = 1;
+        }
+    }
     sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         perror("bench: mmap");
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    printf("shmlink C-to-C benchmark: %ld CPUs, %.2f s per throughput cell, "
-           "default spin %lld ns\n\n",
-           sysconf(_SC_NPROCESSORS_ONLN), cell_seconds, (long long)shmlink__spin_ns());
-
-    static const size_t sizes[] = {8, 64, 1024, 65536, 1048576};
-    static const char *names[] = {"8 B", "64 B", "1 KiB", "64 KiB", "1 MiB"};
-    printf("Throughput (MB/s of payload; msg/s)\n");
-    printf("%-7s %10s %11s %9s %9s %9s %9s %9s %7s %7s %8s %8s\n", "size", "shmlink",
-           "msg/s", "sys/msg", "pipe", "unix", "memcpy", "memcpy-r", "x pipe", "x unix",
-           "/memcpy", "/mcpy-r");
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        /* best of three runs each: other load on the machine only ever
-         * slows a run down */
-        struct tput s = {0, 0, 0}, p = {0, 0, 0}, u = {0, 0, 0};
-        double m = 0, mr = 0;
-        for (int rep = 0; rep < 3; rep++) {
-            struct tput x = shmlink_tput(sizes[i]);
-            if (x.mb_s > s.mb_s)
-                s = x;
-            x = fd_tput(0, sizes[i]);
-            if (x.mb_s > p.mb_s)
-                p = x;
-            x = fd_tput(1, sizes[i]);
-            if (x.mb_s > u.mb_s)
-                u = x;
-            double y = memcpy_mb_s(sizes[i], sizes[i]);
-            if (y > m)
-                m = y;
-            y = memcpy_mb_s(sizes[i], sizes[i] >= (1u << 20) ? (8u << 20) : (4u << 20));
-            if (y > mr)
-                mr = y;
-        }
-        printf("%-7s %10.1f %11.0f %9.4f %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %7.0f%% %7.0f%%\n",
-               names[i], s.mb_s, s.msg_s, s.sys_per_msg, p.mb_s, u.mb_s, m, mr,
-               s.mb_s / p.mb_s, s.mb_s / u.mb_s, 100.0 * s.mb_s / m, 100.0 * s.mb_s / mr);
-        fflush(stdout);
-    }
-
-    printf("memcpy: cache-hot copy of one message; memcpy-r: copies walking a ring-sized\n"
-           "region (4 MiB, 8 MiB for 1 MiB), as the channel's writer does. sys/msg: futex\n"
-           "calls of both processes per message (counted in the core).\n");
-    printf("\nRound trip, 8-byte message (us)\n");
-    printf("%-34s %9s %9s %12s\n", "", "p50", "p99", "p50 ratio");
-    struct lat cl = cacheline_rtt(200000);
-    struct lat pp = fd_rtt(0, 20000);
-    struct lat us = fd_rtt(1, 20000);
-    struct lat spin = shmlink_rtt(0, 200000);
-    struct lat dflt = shmlink_rtt(1, 50000);
-    struct lat slp = shmlink_rtt(2, 20000);
-    printf("%-34s %9.3f %9.3f %12s\n", "raw cache-line ping-pong", cl.p50_us, cl.p99_us, "1.00 x line");
-    printf("%-34s %9.3f %9.3f %7.2f x line\n", "shmlink, spinning peer (poll)", spin.p50_us,
-           spin.p99_us, spin.p50_us / cl.p50_us);
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, default (spin, then sleep)",
-           dflt.p50_us, dflt.p99_us, dflt.p50_us / pp.p50_us);
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, sleeping peer (futex)", slp.p50_us,
-           slp.p99_us, slp.p50_us / pp.p50_us);
-    printf("%-34s %9.3f %9.3f %12s\n", "pipe", pp.p50_us, pp.p99_us, "1.00 x pipe");
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "unix socket", us.p50_us, us.p99_us,
-           us.p50_us / pp.p50_us);
+    if (json)
+        json_mode();
+    else
+        human();
     return 0;
 }
