@@ -1,0 +1,174 @@
+package shmlink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	shmlink "github.com/shmlink/shmlink/bindings/go"
+)
+
+// A writer and a reader, here in one process; normally each is in its own.
+func ExampleCreateWriter() {
+	addr := exampleAddr("chan-writer")
+	w, err := shmlink.CreateWriter(addr, 1<<16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shmlink.Remove(addr) // the creator removes the segment when done
+
+	r, err := shmlink.OpenReader(addr) // another process would do this
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	for _, s := range []string{"one", "two", "three"} {
+		if err := w.Send([]byte(s)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	w.Close() // end of stream
+
+	buf := make([]byte, r.MaxMessage())
+	for {
+		n, err := r.Recv(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(buf[:n]))
+	}
+	// Output:
+	// one
+	// two
+	// three
+}
+
+// The reader may create the channel and wait for a writer.
+func ExampleCreateReader() {
+	addr := exampleAddr("chan-reader")
+	r, err := shmlink.CreateReader(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shmlink.Remove(addr)
+	defer r.Close()
+
+	go func() {
+		w, err := shmlink.OpenWriter(addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer w.Close()
+		w.Send([]byte("hello from the writer"))
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg, err := r.RecvContext(ctx)
+	fmt.Printf("%s %v\n", msg, err)
+	_, err = r.RecvContext(ctx)
+	fmt.Println(err == io.EOF)
+	// Output:
+	// hello from the writer <nil>
+	// true
+}
+
+// Zero copy on both sides: fill the ring in place, read it in place.
+func ExampleWriter_Reserve() {
+	addr := exampleAddr("chan-reserve")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shmlink.Remove(addr)
+	defer w.Close()
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	p, err := w.Reserve(64) // room for up to 64 bytes, inside the ring
+	if err != nil {
+		log.Fatal(err)
+	}
+	n := copy(p, "built in place")
+	w.Commit(n) // publish n bytes; p must not be used any more
+
+	m, err := r.Peek() // the message in place
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(m), len(m))
+	r.Release() // m must not be used any more
+	// Output: built in place 14
+}
+
+func ExampleReader_RecvBatch() {
+	addr := exampleAddr("chan-batch")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shmlink.Remove(addr)
+	defer w.Close()
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	for _, s := range []string{"a", "bb", "ccc"} {
+		w.Send([]byte(s))
+	}
+	buf := make([]byte, 1024)
+	sizes := make([]int, 16)
+	k, err := r.RecvBatch(buf, sizes) // everything already there, in one call
+	if err != nil {
+		log.Fatal(err)
+	}
+	off := 0
+	for _, n := range sizes[:k] {
+		fmt.Printf("%q ", buf[off:off+n])
+		off += n
+	}
+	fmt.Println(k)
+	// Output: "a" "bb" "ccc" 3
+}
+
+func ExampleReader_Recv_errors() {
+	addr := exampleAddr("chan-errors")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shmlink.Remove(addr)
+	defer w.Close()
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	_, err = r.RecvTimeout(make([]byte, 16), 10*time.Millisecond)
+	fmt.Println("empty:", errors.Is(err, os.ErrDeadlineExceeded))
+
+	w.Send([]byte("a message of 25 bytes ..."))
+	n, err := r.Recv(make([]byte, 4))
+	fmt.Println("small buffer:", n, errors.Is(err, io.ErrShortBuffer))
+
+	_, err = shmlink.OpenWriter(addr)
+	fmt.Println("second writer:", errors.Is(err, shmlink.ErrBusy))
+	// Output:
+	// empty: true
+	// small buffer: 25 true
+	// second writer: true
+}
