@@ -1,9 +1,3 @@
-// The build tag keeps this program out of `go vet ./...` and `go test ./...`
-// until the Go channel binding (CreateReader, OpenWriter, ...) exists;
-// scripts/bench.sh builds it with -tags shmlinkbench. Remove the tag once
-// bindings/go has the channel API, so the repository's Go checks cover it.
-
-//go:build shmlinkbench
 
 // Command shmlink-bench-go is the Go side of the Go→Python benchmark rows
 // (bench/run.py starts it; it is not meant to be run by hand).
