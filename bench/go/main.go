@@ -1,4 +1,3 @@
-
 // Command shmlink-bench-go is the Go side of the Go→Python benchmark rows
 // (bench/run.py starts it; it is not meant to be run by hand).
 //
