@@ -15,6 +15,23 @@
 // A malformed address is an error that names it and wraps syscall.EINVAL;
 // it never reaches the kernel.
 //
+// # Channels
+//
+// A channel is a single-writer, single-reader queue of messages (0 to
+// MaxMessage bytes, about half the ring) in a segment of either backend,
+// laid out as docs/PROTOCOL.md describes, so C, Go and Python programs
+// talk through it. CreateWriter or CreateReader makes one, OpenWriter or
+// OpenReader joins it; Writer.Send / Reader.Recv copy (one cgo call per
+// message, no allocation), Reserve/Commit and Peek/Release work in place,
+// RecvBatch takes many messages in one call. Writer.Close ends the stream:
+// Recv returns io.EOF after the last message. A dead peer (even after
+// SIGKILL) is reported as ErrPeerDead within a second; its role can be
+// taken over by a new process. Send and Recv wait without limit,
+// SendTimeout/RecvTimeout at most a duration (os.ErrDeadlineExceeded), and
+// SendContext/RecvContext/PeekContext until the context is done (its error,
+// within about 20 ms). Closing a channel does not remove its segment; the
+// creator calls Remove.
+//
 // # Errors
 //
 // Failures from the operating system wrap a syscall.Errno, so
