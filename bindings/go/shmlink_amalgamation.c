@@ -89,7 +89,9 @@ int shmlink__sysv_open(const shmlink_address *addr, int readonly,
 void shmlink__sysv_close(shmlink_segment *seg);
 int shmlink__sysv_remove_id(int shmid);
 int shmlink__sysv_resolve(const shmlink_address *addr, int *shmid);
-int shmlink__sysv_stat_id(int shmid, shmlink_stat *st);
+/* removed_ok: 1 to stat a segment already marked for removal (by handle),
+ * 0 to report it as -ENOENT (by address: its name is gone). */
+int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st);
 
 /* 1 if name is a valid POSIX object name ("/" + 1..255 bytes, no other '/',
  * not "/." or "/.."), else 0. */
@@ -382,6 +384,10 @@ static inline void shm_cpu_relax(void)
 int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
                             shmlink_channel **out);
 
+/* Sets how long this handle spins before it sleeps (ns, 0 = sleep at
+ * once), overriding SHMLINK_SPIN_NS; the benchmark measures both modes. */
+void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
+
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
 #line 20 "../../core/src/channel.c"
 
@@ -442,7 +448,7 @@ int shmlink__futex_wake(uint32_t *word, int n);
 uint64_t shmlink__wait_syscalls(void);
 
 /* How long a side spins before it sleeps, in ns: SHMLINK_SPIN_NS from the
- * environment (read once; 0 disables spinning), default 20000. */
+ * environment (read once; 0 disables spinning), default 50000. */
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
@@ -537,6 +543,17 @@ struct shmlink_channel {
 /* Header checks (section 2)                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* 1 while the magic is either all zeros or complete (a creator may still be
+ * writing the header), 0 once it is anything else (not a channel). */
+static int chan_header_pending(const uint8_t *mem)
+{
+    static const uint8_t zeros[sizeof(chan_magic)];
+    uint8_t magic[sizeof(chan_magic)];
+    memcpy(magic, mem + CHAN_OFF_MAGIC, sizeof(magic));
+    return memcmp(magic, zeros, sizeof(magic)) == 0 ||
+           memcmp(magic, chan_magic, sizeof(magic)) == 0;
+}
+
 /* Checks the identity fields of a channel header of size bytes. wait_init:
  * poll for a version still 0 (creator initialising) for up to 1 s. Sets
  * *cap. Returns 0 or -EPROTO. */
@@ -545,17 +562,22 @@ static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
 {
     if (size < CHAN_HEADER_SIZE)
         return -EPROTO;
-    if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
-        return -EPROTO;
+    /* A creator writes magic and the other fields, then the version. Until
+     * the version is stored the header reads either all zeros (the segment
+     * was just made) or the magic with version 0: an opener that may wait
+     * polls both for up to 1 s (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    if (version == 0 && wait_init) {
+    if (version == 0 && wait_init && chan_header_pending(mem)) {
         uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
-        while (version == 0 && shmlink__now_ns() < until) {
+        while (version == 0 && chan_header_pending(mem) &&
+               shmlink__now_ns() < until) {
             struct timespec ts = {0, 1000000}; /* 1 ms */
             nanosleep(&ts, NULL);
             version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
         }
     }
+    if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
+        return -EPROTO;
     if (version != CHAN_VERSION)
         return -EPROTO;
     if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
@@ -942,8 +964,25 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
+    shmlink_address addr;
+    int rc = shmlink_address_parse(address, &addr);
+    if (rc < 0)
+        return rc;
+    /* A POSIX creator makes the object empty and sizes it a moment later;
+     * the segment layer refuses to map an empty object (-EINVAL). Give a
+     * creator the same 1 s as for the header (section 2), then call the
+     * empty object what it is: not a channel. */
     shmlink_segment *seg;
-    int rc = shmlink_segment_open(address, 0, &seg);
+    uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
+    for (;;) {
+        rc = shmlink_segment_open(address, 0, &seg);
+        if (rc != -EINVAL || addr.backend != SHMLINK_BACKEND_POSIX)
+            break;
+        if (shmlink__now_ns() >= until)
+            return -EPROTO;
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+    }
     if (rc < 0)
         return rc;
     return chan_attach(seg, 1, role, out);
@@ -958,6 +997,12 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
     return chan_attach(seg, 0, role, out);
+}
+
+void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
+{
+    if (ch)
+        ch->spin_ns = spin_ns < 0 ? 0 : spin_ns;
 }
 
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
@@ -1669,7 +1714,7 @@ SHMLINK_EXTERN int shmlink_segment_stat(const shmlink_segment *seg,
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         rc = shmlink__posix_stat_fd(seg->fd, &s);
     else
-        rc = shmlink__sysv_stat_id(seg->shmid, &s);
+        rc = shmlink__sysv_stat_id(seg->shmid, 1, &s);
     if (rc < 0)
         return rc;
     memcpy(s.address, seg->address, sizeof(s.address));
@@ -1694,7 +1739,7 @@ SHMLINK_EXTERN int shmlink_stat_address(const char *address, shmlink_stat *st)
     } else {
         rc = shmlink__sysv_resolve(&addr, &id);
         if (rc == 0)
-            rc = shmlink__sysv_stat_id(id, &s);
+            rc = shmlink__sysv_stat_id(id, 0, &s);
     }
     if (rc < 0)
         return rc;
@@ -1780,6 +1825,8 @@ int shmlink__sysv_open(const shmlink_address *addr, int readonly,
         return rc;
     if ((rc = sysv_ipc_stat(id, &ds)) < 0)
         return rc;
+    if (ds.shm_perm.mode & SHM_DEST)
+        return -ENOENT; /* removed: only existing attachments keep it */
     if (ds.shm_segsz == 0)
         return -EINVAL;
     void *p = shmat(id, NULL, readonly ? SHM_RDONLY : 0);
@@ -1816,12 +1863,14 @@ int shmlink__sysv_remove_id(int shmid)
     return 0;
 }
 
-int shmlink__sysv_stat_id(int shmid, shmlink_stat *st)
+int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st)
 {
     struct shmid_ds ds;
     int rc = sysv_ipc_stat(shmid, &ds);
     if (rc < 0)
         return rc;
+    if (!removed_ok && (ds.shm_perm.mode & SHM_DEST))
+        return -ENOENT; /* by address, a removed segment is gone */
     st->backend = SHMLINK_BACKEND_SYSV;
     st->size = (uint64_t)ds.shm_segsz;
     st->mode = (uint32_t)(ds.shm_perm.mode & 0777);
@@ -1908,7 +1957,7 @@ int64_t shmlink__spin_ns(void)
     int64_t v = __atomic_load_n(&wait_spin_cached, __ATOMIC_RELAXED);
     if (v >= 0)
         return v;
-    v = 20000;
+    v = 50000;
     const char *env = getenv("SHMLINK_SPIN_NS");
     if (env && *env) {
         char *end;
