@@ -13,7 +13,7 @@
  *               spinning peer (polling with timeout 0) and with a sleeping
  *               peer (no spin), and a raw cache-line ping-pong
  *
- * Usage: bench_channel [--json] [seconds per cell, default 0.5]
+ * Usage: bench_channel [--json [--counts N,N,N,N,N]] [seconds per cell, default 0.5]
  *        bench_channel --help
  *
  * Without --json it prints a human table (throughput cells run for the
@@ -21,7 +21,8 @@
  * (see print_json_doc) for bench/run.py: each throughput cell moves the same
  * number of messages through every transport (calibrated per size so the
  * slowest transport runs about the given seconds and the fastest at least a
- * tenth of it), each latency cell the same number of round trips (20000 up
+ * tenth of it; --counts gives the five counts instead, e.g. those of an
+ * earlier run), each latency cell the same number of round trips (20000 up
  * to 1 KiB, 5000 at 64 KiB, 1000 at 1 MiB, scaled by seconds / 0.5), each
  * after a warm-up of a tenth of the count.
  *
@@ -55,6 +56,8 @@
 #include "wait.h"
 
 static double cell_seconds = 0.5;
+static uint64_t fixed_counts[5]; /* --counts: throughput messages per size */
+static int have_counts;
 
 static uint64_t now_ns(void)
 {
@@ -700,7 +703,7 @@ static void json_mode(void)
          * makes the slowest transport run about cs seconds and the fastest
          * at least cs / 10, but the slowest at most 10 * cs. */
         double lo = 0, hi = 0;
-        for (int k = 0; k < T_COUNT; k++) {
+        for (int k = 0; k < T_COUNT && !have_counts; k++) {
             calib[i][k] = stream((enum tkind)k, sizes[i], 1, 0, cs / 10).msg_s;
             if (k == 0 || calib[i][k] < lo)
                 lo = calib[i][k];
@@ -710,7 +713,8 @@ static void json_mode(void)
         double c = lo * cs > hi * cs / 10 ? lo * cs : hi * cs / 10;
         if (c > lo * cs * 10)
             c = lo * cs * 10;
-        uint64_t count = c < 100 ? 100 : (uint64_t)c, w = warm_of(count);
+        uint64_t count = have_counts ? fixed_counts[i] : c < 100 ? 100 : (uint64_t)c;
+        uint64_t w = warm_of(count);
         for (int k = 0; k < T_COUNT; k++)
             tp[i][k] = stream((enum tkind)k, sizes[i], w, count, 0);
         mhot[i] = memcpy_bps(sizes[i], sizes[i], cs / 5);
@@ -731,6 +735,7 @@ static void json_mode(void)
     struct lat slp = rtt(T_SHMLINK, RX_SLEEP, 8, w8, n8);
 
     printf("{\n \"benchmark\": \"bench/c/bench_channel --json\",\n \"format\": 1,\n");
+    printf(" \"counts_given\": %s,\n", have_counts ? "true" : "false");
     printf(" \"cpus\": %ld,\n \"pinned\": %s,\n \"seconds_per_cell\": %.10g,\n"
            " \"default_spin_ns\": %lld,\n",
            sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? "true" : "false",
@@ -762,7 +767,7 @@ static void json_mode(void)
             printf(", \"p50_ns\": null, \"p99_ns\": null, ");
             jnum("futex_calls_per_msg", t->sys_per_msg, t->sys_per_msg >= 0);
             printf(", ");
-            jnum("calibration_msgs_per_s", calib[i][k], 1);
+            jnum("calibration_msgs_per_s", calib[i][k], !have_counts);
             if (k == T_SHMLINK)
                 printf(", \"ring_bytes\": %zu", chan_cap(sizes[i]));
             printf("}");
@@ -808,7 +813,7 @@ static void json_mode(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench_channel [--json] [SECONDS]\n"
+            "usage: bench_channel [--json [--counts N,N,N,N,N]] [SECONDS]\n"
             "       bench_channel --help\n"
             "\n"
             "C-to-C benchmark of the shmlink channel beside a pipe and a Unix socket\n"
@@ -825,6 +830,9 @@ static void usage(FILE *f)
             "            where not measured); plus memcpy, cacheline_rtt and\n"
             "            shmlink_rtt_modes. Progress goes to stderr. Used by bench/run.py\n"
             "            (bench/peers/cbench.py) for the C-to-C rows.\n"
+            "  --counts  with --json: messages per throughput cell for 8 B, 64 B, 1 KiB,\n"
+            "            64 KiB and 1 MiB (instead of calibrating; e.g. an earlier run's\n"
+            "            counts, so repetitions move the same messages)\n"
             "  --help    this text\n");
 }
 
@@ -834,6 +842,31 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "--counts") == 0) {
+            const char *p = i + 1 < argc ? argv[++i] : "";
+            size_t n = 0;
+            for (;;) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(p, &end, 10);
+                if (end == p || errno || v < 10 || v > 1000000000ull || n == NSIZES ||
+                    (*end != ',' && *end != 0) || *p == '-') {
+                    fprintf(stderr, "bench_channel: --counts wants %zu comma-separated "
+                                    "counts in [10, 1e9], got '%s' (see --help)\n",
+                            (size_t)NSIZES, argv[i]);
+                    return 2;
+                }
+                fixed_counts[n++] = v;
+                if (*end == 0)
+                    break;
+                p = end + 1;
+            }
+            if (n != NSIZES) {
+                fprintf(stderr, "bench_channel: --counts wants %zu counts, got %zu\n",
+                        (size_t)NSIZES, n);
+                return 2;
+            }
+            have_counts = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -853,6 +886,10 @@ int main(int argc, char **argv)
             cell_seconds = s;
             have_seconds = 1;
         }
+    }
+    if (have_counts && !json) {
+        fprintf(stderr, "bench_channel: --counts applies to --json only (see --help)\n");
+        return 2;
     }
     sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {

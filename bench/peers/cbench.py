@@ -20,8 +20,10 @@ cell loop, timeouts and error reporting stay as they are.
 Counts: the C benchmark chooses its own counts (C moves messages one to two
 orders of magnitude faster than the Python rows, so the Python counts would
 time a few milliseconds): every C transport moves the same count per cell,
-after a warm-up of a tenth of it. The counts used are in each run's figures
-("messages" / "samples") and in the cell's "count".
+after a warm-up of a tenth of it. The first run calibrates the throughput
+counts; later runs (repetitions) are given the same counts (--counts), so
+every repetition moves the same messages. The counts used are in each run's
+figures ("messages" / "samples") and in the cell's "count".
 """
 
 from __future__ import annotations
@@ -85,11 +87,14 @@ class _Runs:
         self.error = None     # or why the current run failed
         self.used = set()     # (transport, kind, size) handed out from it
         self.count = 0
+        self.stream_counts = None  # the first run's throughput counts, by size
 
     def _run(self):
         self.doc, self.error, self.used = None, None, set()
         self.count += 1
         argv = [self.binary, "--json", str(SECONDS)]
+        if self.stream_counts:
+            argv += ["--counts", ",".join(str(n) for _s, n in self.stream_counts)]
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
@@ -112,6 +117,10 @@ class _Runs:
         try:
             self.doc = json.loads(out)
             self.cells = {(c["transport"], c["kind"], c["size"]): c for c in self.doc["cells"]}
+            if self.stream_counts is None:
+                self.stream_counts = sorted((c["size"], c["count"]) for c in self.doc["cells"]
+                                            if c["kind"] == "throughput"
+                                            and c["transport"] == "shmlink")
         except (ValueError, KeyError, TypeError) as exc:
             self.doc = None
             self.error = f"{' '.join(argv)} printed no valid JSON document ({exc})"
