@@ -767,16 +767,26 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
         lens[0] = n;
         return -EMSGSIZE;
     }
-    size_t count = 0, used = 0;
+    size_t count = 0, used = 0, unpublished = 0;
     uint64_t pos = ch->rp;
     for (;;) {
         if (n)
             memcpy((uint8_t *)buf + used, ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
         used += n;
         lens[count++] = n;
+        unpublished++;
         pos = rec + CHAN_REC_HDR + chan_align8(n);
         if (count == max || count > INT32_MAX - 1)
             break;
+        /* Hand room back to the writer every capacity/8 bytes, so that it
+         * refills the ring while this batch is still copying (one store
+         * per batch for small messages; large ones would otherwise stall
+         * the writer for a whole ring's worth of copying). */
+        if (pos - ch->rp >= ch->cap / 8) {
+            ch->rp = pos;
+            chan_publish_rp(ch, unpublished);
+            unpublished = 0;
+        }
         /* Only what is already committed: no new wait, no reload unless
          * the cached write position is exhausted. A corrupt record after
          * good ones ends the batch; the next call reports it. */
@@ -785,7 +795,7 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     }
     ch->rp = pos;
     ch->peek_active = 0;
-    chan_publish_rp(ch, count);
+    chan_publish_rp(ch, unpublished);
     return (int)count;
 }
 

@@ -218,6 +218,31 @@ def test_recv_batch(chan):
         r.recv_batch()
 
 
+def test_recv_batch_large_messages(address: str):
+    # A batch holds about 256 KiB at most; a single larger message comes
+    # alone (taken in place); order and contents are kept throughout.
+    w = shmlink.Writer.create(address, capacity=4 << 20)
+    r = shmlink.Reader.open(address)
+    try:
+        mid = [bytes([i]) * (64 << 10) for i in range(1, 10)]
+        big = [bytes([100 + i]) * ((1 << 20) + 3) for i in range(2)]
+        for m in [*mid, *big, b"tail"]:
+            w.send(m)
+        w.close()
+        got: list[list[bytes]] = []
+        while True:
+            try:
+                got.append(r.recv_batch(1024, timeout=5))
+            except EOFError:
+                break
+        assert [m for batch in got for m in batch] == [*mid, *big, b"tail"]
+        assert all(sum(map(len, b)) <= 256 << 10 for b in got if len(b) > 1)
+        assert [b"".join(b) for b in got if len(b[0]) > (256 << 10)] == big
+    finally:
+        w.close()
+        r.close()
+
+
 def test_peek(chan):
     w, r = chan
     w.send(b"peeked")

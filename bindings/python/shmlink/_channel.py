@@ -383,7 +383,12 @@ class Reader(_chan.ReaderBase):
             """Copy the next message into ``buffer``; returns its length."""
 
         def recv_batch(self, n: int = 1024, timeout: float | None = None) -> list[bytes]:
-            """Wait for one message, return up to ``n`` already there."""
+            """Wait for one message, return up to ``n`` already there.
+
+            A batch holds at most about 256 KiB of messages (a single larger
+            message comes alone), so that large messages do not make one call
+            hold a whole ring's worth of memory.
+            """
 
         def __iter__(self) -> Iterator[bytes]: ...
 
