@@ -37,4 +37,42 @@ for example in sysv-private sysv-key posix; do
         exit 1
     fi
 done
+echo "== a consumer module vendoring the package (the C core comes with it)"
+consumer="$bindir/consumer"
+mkdir -p "$consumer"
+cat >"$consumer/go.mod" <<MOD
+module example.com/consumer
+
+go 1.24
+
+require github.com/shmlink/shmlink v0.0.0
+
+replace github.com/shmlink/shmlink => $PWD
+MOD
+cat >"$consumer/main.go" <<'SRC'
+package main
+
+import (
+	"fmt"
+	"os"
+
+	shmlink "github.com/shmlink/shmlink/bindings/go"
+)
+
+func main() {
+	addr := fmt.Sprintf("posix:/shmlink-example-consumer-%d", os.Getpid())
+	seg, err := shmlink.Create(addr, 4096)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer shmlink.Remove(addr)
+	defer seg.Close()
+	copy(seg.Bytes(), "vendored")
+	fmt.Println(string(seg.Bytes()[:8]))
+}
+SRC
+( cd "$consumer" && go mod tidy && go mod vendor && go build -mod=vendor -o consumer . )
+test -f "$consumer/vendor/github.com/shmlink/shmlink/bindings/go/shmlink_amalgamation.c"
+[ "$("$consumer/consumer")" = vendored ] || { echo "vendored consumer did not run" >&2; exit 1; }
 echo "go: all passed"
