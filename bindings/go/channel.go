@@ -19,7 +19,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -247,12 +246,9 @@ func createChannel(op, addr string, capacity int, role C.shmlink_role, opts []Op
 	if err := checkCapacity(full, capacity); err != nil {
 		return nil, err
 	}
-	mode := fs.FileMode(0o600)
-	if o.modeSet {
-		if o.mode&^fs.FileMode(0o777) != 0 {
-			return nil, invalid(full, fmt.Sprintf("mode %#o (%v) has bits outside the permission bits 0777", uint32(o.mode), o.mode))
-		}
-		mode = o.mode
+	mode, err := o.createMode(full)
+	if err != nil {
+		return nil, err
 	}
 	cs := C.CString(addr)
 	defer C.free(unsafe.Pointer(cs))

@@ -29,6 +29,18 @@ type options struct {
 	readOnly bool
 }
 
+// createMode is the mode a create applies: WithMode's, checked to hold only
+// permission bits, or the default 0600. op names the call in the error.
+func (o *options) createMode(op string) (fs.FileMode, error) {
+	if !o.modeSet {
+		return 0o600, nil
+	}
+	if o.mode&^fs.FileMode(0o777) != 0 {
+		return 0, invalid(op, fmt.Sprintf("mode %#o (%v) has bits outside the permission bits 0777", uint32(o.mode), o.mode))
+	}
+	return o.mode, nil
+}
+
 // WithMode sets the permission bits of a segment made by Create (default
 // 0600). They are applied exactly, whatever the umask. Only the bits 0777
 // are allowed. Open rejects this option.
@@ -116,12 +128,9 @@ func Create(addr string, size int, opts ...Option) (*Segment, error) {
 	if size <= 0 {
 		return nil, invalid(op, fmt.Sprintf("size %d must be > 0", size))
 	}
-	mode := fs.FileMode(0o600)
-	if o.modeSet {
-		if o.mode&^fs.FileMode(0o777) != 0 {
-			return nil, invalid(op, fmt.Sprintf("mode %#o (%v) has bits outside the permission bits 0777", uint32(o.mode), o.mode))
-		}
-		mode = o.mode
+	mode, err := o.createMode(op)
+	if err != nil {
+		return nil, err
 	}
 	cs := C.CString(addr)
 	defer C.free(unsafe.Pointer(cs))
