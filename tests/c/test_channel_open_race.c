@@ -5,6 +5,7 @@
  * empty POSIX object, a zero-filled segment) is a protocol error, not an
  * argument error. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -31,10 +32,15 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The opener finds an empty object first; the creator then replaces it
- * with a real channel (as a creator's posix_fallocate would size it). */
+/* A creator's steps done by hand on one object, in the order of
+ * docs/PROTOCOL.md section 2: an empty object, then sized (zero-filled),
+ * then the header fields, then version = 1 (release), no role claimed.
+ * The opener may arrive at any of those moments (the sleeps only make the
+ * early ones likely); whichever it sees, it must end up with the channel.
+ * (The name is never missing, so no moment gives ENOENT.) */
 static void test_open_during_create(void)
 {
+    enum { CAP = 4096, HDR = 512 };
     char addr[SHMLINK_ADDRESS_MAX];
     t_addr(SHMLINK_BACKEND_POSIX, addr, "race");
     const char *name = addr + strlen("posix:");
@@ -45,13 +51,30 @@ static void test_open_during_create(void)
     struct opener o = {addr, 1, NULL};
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, open_reader, &o), 0);
-    sleep_ms(100);
-    ASSERT_EQ(shm_unlink(name), 0);
+    sleep_ms(50); /* the opener most likely finds size 0 */
+    ASSERT_EQ(ftruncate(fd, HDR + CAP), 0);
+    uint8_t *b = mmap(NULL, HDR + CAP, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ASSERT_TRUE(b != MAP_FAILED);
     close(fd);
-    shmlink_channel *w = NULL;
-    ASSERT_OK(shmlink_channel_create(addr, 4096, 0600, SHMLINK_WRITER, &w));
+    sleep_ms(50); /* ... or an all-zero header */
+    uint32_t u32;
+    uint64_t u64;
+    memcpy(b + 0, "SHMLCHAN", 8);
+    u32 = HDR;
+    memcpy(b + 12, &u32, 4); /* header_size */
+    u64 = CAP;
+    memcpy(b + 16, &u64, 8); /* capacity */
+    u64 = CAP / 2 - 8;
+    memcpy(b + 24, &u64, 8); /* max_message */
+    u32 = 8;
+    memcpy(b + 36, &u32, 4); /* record_align (flags at 32 stay 0) */
+    __atomic_store_n((uint32_t *)(void *)(b + 8), 1u, __ATOMIC_RELEASE); /* version */
+    ASSERT_EQ(munmap(b, HDR + CAP), 0);
+
     ASSERT_EQ(pthread_join(th, NULL), 0);
     ASSERT_OK(o.rc);
+    shmlink_channel *w = NULL;
+    ASSERT_OK(shmlink_channel_open(addr, SHMLINK_WRITER, &w));
 
     char buf[16];
     size_t n = 0;
