@@ -307,7 +307,8 @@ func (s *Segment) Stat() (Stat, error) {
 // Remove removes the segment's name (shm_unlink / IPC_RMID). This and
 // other mappings stay valid until closed; the memory is freed after the
 // last one goes. It fails with an error matching fs.ErrNotExist if the
-// name is gone already.
+// name is gone already, also when a newer segment has taken the name since
+// (that one is left alone).
 func (s *Segment) Remove() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

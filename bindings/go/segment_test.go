@@ -457,6 +457,36 @@ func TestRemoveKeepsMappings(t *testing.T) {
 	}
 }
 
+// A handle whose name was removed and taken by a newer segment must not
+// remove the newer one.
+func TestRemoveByOldHandleSparesNewer(t *testing.T) {
+	for _, b := range backends {
+		if b.name == "sysv-private" {
+			continue // no name to be taken again
+		}
+		t.Run(b.name, func(t *testing.T) {
+			old := create(t, b.newAddr, 4096)
+			addr := old.Address()
+			if err := old.Remove(); err != nil {
+				t.Fatal(err)
+			}
+			newer, err := Create(addr, 8192)
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeOnCleanup(t, addr)
+			defer newer.Close()
+			if err := old.Remove(); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("Remove by the old handle: %v, want fs.ErrNotExist", err)
+			}
+			st, err := StatAddress(addr)
+			if err != nil || st.Size != 8192 {
+				t.Fatalf("the newer segment after the old handle's Remove: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
 func TestRemoveByAddress(t *testing.T) {
 	for _, b := range backends {
 		seg := create(t, b.newAddr, 4096)

@@ -143,7 +143,8 @@ SHMLINK_EXTERN int shmlink_segment_readonly(const shmlink_segment *seg);
 SHMLINK_EXTERN const char *shmlink_segment_address(const shmlink_segment *seg);
 
 /* Removes the segment's name (shm_unlink / IPC_RMID); this and other
- * mappings stay valid until closed. Returns 0, -ENOENT (already removed),
+ * mappings stay valid until closed. Returns 0, -ENOENT (already removed,
+ * also when the name now belongs to a newer segment, which is left alone),
  * -EACCES / -EPERM. */
 SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg);
 

@@ -79,6 +79,7 @@ int shmlink__posix_open(const shmlink_address *addr, int readonly,
                         shmlink_segment *seg);
 void shmlink__posix_close(shmlink_segment *seg);
 int shmlink__posix_unlink(const char *name);
+int shmlink__posix_unlink_own(const char *name, int fd);
 int shmlink__posix_stat_fd(int fd, shmlink_stat *st);
 int shmlink__posix_stat_name(const char *name, shmlink_stat *st);
 
@@ -1456,6 +1457,29 @@ int shmlink__posix_unlink(const char *name)
     return 0;
 }
 
+/* Removes the name only while it still names the object behind fd: once
+ * the name was removed and created again by someone else, our segment has
+ * no name left (-ENOENT) and the new one is not ours to remove. The check
+ * uses an O_PATH descriptor (no read permission needed, as for stat). A
+ * remove and re-create by another process between the check and the
+ * unlink is not caught; the window is a few system calls wide. */
+int shmlink__posix_unlink_own(const char *name, int fd)
+{
+    struct stat mine, named;
+    if (fstat(fd, &mine) == -1)
+        return -errno;
+    int nfd = shm_open(name, O_PATH | O_CLOEXEC, 0);
+    if (nfd == -1)
+        return -errno;
+    int rc = fstat(nfd, &named) == -1 ? -errno : 0;
+    posix_close_fd(nfd);
+    if (rc < 0)
+        return rc;
+    if (named.st_dev != mine.st_dev || named.st_ino != mine.st_ino)
+        return -ENOENT;
+    return shmlink__posix_unlink(name);
+}
+
 int shmlink__posix_stat_fd(int fd, shmlink_stat *st)
 {
     struct stat s;
@@ -1694,7 +1718,7 @@ SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg)
     if (seg == NULL)
         return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
-        return shmlink__posix_unlink(seg->name);
+        return shmlink__posix_unlink_own(seg->name, seg->fd);
     return shmlink__sysv_remove_id(seg->shmid);
 }
 

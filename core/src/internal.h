@@ -52,6 +52,7 @@ int shmlink__posix_open(const shmlink_address *addr, int readonly,
                         shmlink_segment *seg);
 void shmlink__posix_close(shmlink_segment *seg);
 int shmlink__posix_unlink(const char *name);
+int shmlink__posix_unlink_own(const char *name, int fd);
 int shmlink__posix_stat_fd(int fd, shmlink_stat *st);
 int shmlink__posix_stat_name(const char *name, shmlink_stat *st);
 

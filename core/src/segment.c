@@ -116,7 +116,7 @@ SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg)
     if (seg == NULL)
         return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
-        return shmlink__posix_unlink(seg->name);
+        return shmlink__posix_unlink_own(seg->name, seg->fd);
     return shmlink__sysv_remove_id(seg->shmid);
 }
 

@@ -1,6 +1,7 @@
 /* Removing a segment while it is mapped: the name is gone at once (open and
  * remove say -ENOENT, a new create at the address succeeds and is a fresh
- * segment), while every existing mapping stays valid until closed. */
+ * segment), while every existing mapping stays valid until closed; removing
+ * an old handle never removes the new segment that took the name. */
 #include "helpers.h"
 
 static void run(shmlink_backend backend)
@@ -35,6 +36,13 @@ static void run(shmlink_backend backend)
     ASSERT_EQ(pf[0], 0);
     pf[0] = 'F';
     ASSERT_EQ(pa[0], 'B');
+    /* Removing the old segment by its handle now must not remove the new
+     * segment that has taken its name: it says -ENOENT, and the new one
+     * is still there. */
+    ASSERT_ERR(shmlink_segment_remove(a), -ENOENT);
+    ASSERT_ERR(shmlink_segment_remove(b), -ENOENT);
+    ASSERT_OK(shmlink_stat_address(addr, &st));
+    ASSERT_UEQ(st.size, 4096);
 
     shmlink_segment_close(b);
     ASSERT_EQ(pa[1], 'A');

@@ -251,6 +251,19 @@ def test_remove_keeps_mappings_valid(address):
         assert info.value.filename == address
 
 
+def test_remove_by_old_handle_spares_a_newer_segment(address):
+    with Segment.create(address, 4096) as old:
+        old.remove()
+        with Segment.create(address, 8192) as new:
+            new.buf[0:3] = b"new"
+            with pytest.raises(FileNotFoundError):
+                old.remove()
+            with Segment.open(address) as again:
+                assert again.size == 8192
+                assert bytes(again.buf[0:3]) == b"new"
+            new.remove()
+
+
 def test_module_remove(address):
     Segment.create(address, 4096).close()
     shmlink.remove(address)

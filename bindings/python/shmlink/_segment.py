@@ -273,7 +273,8 @@ class Segment:
     def remove(self) -> None:
         """Remove the segment's name; this mapping stays valid until closed.
 
-        Raises FileNotFoundError if it was removed already.
+        Raises FileNotFoundError if it was removed already, also when a
+        newer segment has taken the name since (that one is left alone).
         """
         check(lib.shmlink_segment_remove(self._live_handle()), self._address)
 
