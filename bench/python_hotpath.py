@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -130,7 +131,9 @@ def solo(mode: str, count: int, size: int, capacity: int) -> tuple[float, float,
                 for _ in range(n):
                     send(msg)
                 t_py += time.perf_counter() - t0
-                r.recv_batch(n)  # untimed
+                left = n  # untimed; a batch holds at most ~256 KiB
+                while left:
+                    left -= len(r.recv_batch(left))
                 done += n
         finally:
             r.close()
@@ -163,7 +166,12 @@ def drain(r: shmlink.Reader, mode: str, n: int, buf: bytearray) -> float:
     return time.perf_counter() - t0
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM like Ctrl-C: the finally blocks remove the segments
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=3_000_000)
     ap.add_argument("--size", type=int, default=64)

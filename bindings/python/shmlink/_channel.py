@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from . import _chan
 from ._errors import check
@@ -152,15 +152,60 @@ class _Views:
             )
 
 
-def _exit_close(obj: Any, exc_type: type[BaseException] | None) -> None:
+def _leave_block(finish: Callable[[], None], exc_type: type[BaseException] | None) -> None:
+    """End a ``with`` block by calling ``finish``; when the block raised, a
+    BufferError from ``finish`` (views still held by the failing frames)
+    must not hide the original exception."""
     if exc_type is None:
-        obj.close()
+        finish()
         return
     with contextlib.suppress(BufferError):
-        obj.close()
+        finish()
 
 
-class Writer(_chan.WriterBase):
+_EndT = TypeVar("_EndT", bound="_End")
+
+if TYPE_CHECKING:
+    _EndBase = _chan._Base  # the C bases' common part (stub only)
+else:
+    _EndBase = object
+
+
+class _End(_EndBase):
+    """What Writer and Reader share around their C base: making one from a
+    core handle, the close guard against live views, ``with`` and repr."""
+
+    __slots__ = ()
+    _views: _Views  # a slot of each subclass (a C base allows no slots here)
+
+    @classmethod
+    def _make(cls: type[_EndT], handle: int, address: str) -> _EndT:
+        self = cls.__new__(cls)
+        self._views = _Views()
+        self._attach(handle, address)
+        return self
+
+    def _close_views(self) -> None:
+        if not self.closed:
+            self._views.check_close(self.address)
+
+    def __enter__(self: _EndT) -> _EndT:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _leave_block(self.close, exc_type)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<shmlink.{type(self).__name__} {self.address!r} capacity={self.capacity} {state}>"
+
+
+class Writer(_End, _chan.WriterBase):
     """The writing end of a channel (one live writer per channel).
 
     ``send`` copies a bytes-like object in as one message, waiting while the
@@ -179,13 +224,6 @@ class Writer(_chan.WriterBase):
 
     def __init__(self) -> None:
         raise TypeError("use Writer.create(address, capacity) or Writer.open(address)")
-
-    @classmethod
-    def _make(cls, handle: int, address: str) -> Writer:
-        self = cls.__new__(cls)
-        self._views = _Views()
-        self._attach(handle, address)
-        return self
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
@@ -238,24 +276,8 @@ class Writer(_chan.WriterBase):
         An uncommitted reservation is dropped. Raises BufferError (and stays
         open) while a view into the ring is still alive.
         """
-        if not self.closed:
-            self._views.check_close(self.address)
+        self._close_views()
         super().close()
-
-    def __enter__(self) -> Writer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _exit_close(self, exc_type)
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<shmlink.Writer {self.address!r} capacity={self.capacity} {state}>"
 
 
 class Reservation:
@@ -332,7 +354,7 @@ class Reservation:
             self.abort()
 
 
-class Reader(_chan.ReaderBase):
+class Reader(_End, _chan.ReaderBase):
     """The reading end of a channel (one live reader per channel).
 
     ``recv`` returns the next message as bytes (a copy), ``recv_into``
@@ -350,13 +372,6 @@ class Reader(_chan.ReaderBase):
 
     def __init__(self) -> None:
         raise TypeError("use Reader.open(address) or Reader.create(address, capacity)")
-
-    @classmethod
-    def _make(cls, handle: int, address: str) -> Reader:
-        self = cls.__new__(cls)
-        self._views = _Views()
-        self._attach(handle, address)
-        return self
 
     @classmethod
     def open(cls, address: str) -> Reader:
@@ -412,24 +427,8 @@ class Reader(_chan.ReaderBase):
         Unconsumed messages stay in the channel for a later reader. Raises
         BufferError (and stays open) while a view into the ring is alive.
         """
-        if not self.closed:
-            self._views.check_close(self.address)
+        self._close_views()
         super().close()
-
-    def __enter__(self) -> Reader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _exit_close(self, exc_type)
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<shmlink.Reader {self.address!r} capacity={self.capacity} {state}>"
 
 
 class PeekedMessage:
@@ -481,8 +480,4 @@ class PeekedMessage:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.release()
-            return
-        with contextlib.suppress(BufferError):
-            self.release()
+        _leave_block(self.release, exc_type)
