@@ -6,7 +6,9 @@ line of an external worker (the Go program, the C benchmark). Objects that
 must exist before the workers start (pipes, socket pairs, multiprocessing
 queues, faster-fifo queues, POSIX message queues) are made by the driver and
 closed or removed by the driver after the measurement; shmlink channels are
-created by the side that reads them and removed by the driver afterwards.
+created by the side that reads them and removed by the driver afterwards;
+iceoryx2 services are opened or created by both workers and whatever they
+leave behind is removed by the driver.
 
 Every end has open() (called in the worker), send(buf), recv() -> bytes and
 close(). Buffer sizes are the transports' defaults unless a message would not
@@ -560,19 +562,249 @@ class ShmGoPy(Transport):
                      0, addresses=[a, b])
 
 
+# --------------------------------------------------------------------------
+# iceoryx2 (Python package of Eclipse iceoryx2)
+# --------------------------------------------------------------------------
+
+ICEORYX2_WAIT_S = 0.5  # Listener.timed_wait slice; the reader re-checks, then waits again
+
+
+def _iox2_config(prefix):
+    """The default iceoryx2 config with a file-name prefix of its own, so that
+    everything one cell makes (in /dev/shm and under the root path,
+    /tmp/iceoryx2) carries it and the driver can find it afterwards."""
+    import iceoryx2 as iox2
+    cfg = iox2.config.default()
+    cfg.global_cfg.prefix = iox2.FileName.new(prefix)  # a view: sets it in cfg
+    return cfg
+
+
+def _iox2_depth(size):
+    """Subscriber buffer (samples in flight) holding about CAPACITY payload
+    bytes, like the shmlink ring; at least 2."""
+    return max(2, CAPACITY // max(size, 1))
+
+
+class Iox2End(Closing):
+    """One direction of an iceoryx2 channel: a publish-subscribe service with
+    a dynamic byte payload (Slice[c_uint8]) plus an event service of the same
+    name. The writer end has a Publisher and a Notifier, the reader end a
+    Subscriber and a Listener. Both ends open_or_create the two services with
+    the same settings (whichever starts first creates them)."""
+
+    def __init__(self, prefix, name, size, writer):
+        self.prefix, self.name, self.size, self.writer = prefix, name, size, writer
+        self.depth = _iox2_depth(size)
+
+    def open(self):
+        import ctypes
+
+        import iceoryx2 as iox2
+        iox2.set_log_level_from_env_or(iox2.LogLevel.Warn)
+        self.node = iox2.NodeBuilder.new().config(_iox2_config(self.prefix)).create(
+            iox2.ServiceType.Ipc)
+        name = iox2.ServiceName.new(self.name)
+        self.pubsub = (self.node.service_builder(name)
+                       .publish_subscribe(iox2.Slice[ctypes.c_uint8])
+                       .enable_safe_overflow(False)      # a full buffer never drops
+                       .subscriber_max_buffer_size(self.depth)
+                       .subscriber_max_borrowed_samples(1)
+                       .history_size(0)
+                       .max_publishers(1)
+                       .max_subscribers(1)
+                       .open_or_create())
+        self.event = (self.node.service_builder(name).event()
+                      .max_notifiers(1)
+                      .max_listeners(1)
+                      .open_or_create())
+        self.ports = []
+        if self.writer:
+            self._open_writer(ctypes, iox2)
+        else:
+            self._open_reader(ctypes, iox2)
+
+    def _open_writer(self, ctypes, iox2):
+        pub = (self.pubsub.publisher_builder()
+               .initial_max_slice_len(max(self.size, 1))
+               .allocation_strategy(iox2.AllocationStrategy.Static)
+               .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
+               .max_loaned_samples(1)
+               .create())
+        notifier = self.event.notifier_builder().create()
+        self.ports = [notifier, pub]
+        # A publisher delivers only to subscribers connected at send time:
+        # wait for the reader's Subscriber and Listener.
+        deadline = time.monotonic() + OPEN_RETRY_S
+        while (self.pubsub.dynamic_config.number_of_subscribers < 1
+               or self.event.dynamic_config.number_of_listeners < 1):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"iceoryx2 reader of {self.name!r} did not appear "
+                                   f"within {OPEN_RETRY_S} s")
+            time.sleep(0.001)
+        pub.update_connections()
+
+        loan = pub.loan_slice_uninit
+        notify = notifier.notify
+        views = {}  # payload length -> ctypes array type
+
+        def put(buf):
+            """Loans a sample of len(buf) bytes, copies buf in, sends it;
+            returns the number of subscribers it was delivered to."""
+            n = len(buf)
+            sample = loan(n)
+            view = views.get(n) or views.setdefault(n, ctypes.c_uint8 * n)
+            memoryview(view.from_address(sample.payload_ptr)).cast("B")[:] = buf
+            return sample.assume_init().send()
+
+        def resend(buf):
+            # send() delivers to 0 subscribers (the sample is dropped, not
+            # queued) until the subscriber has attached to the connection the
+            # publisher made (it does so in receive()): wake it and
+            # send this message again until it is delivered.
+            deadline = time.monotonic() + OPEN_RETRY_S
+            while True:
+                notify()
+                time.sleep(0.0005)
+                pub.update_connections()
+                if put(buf) == 1:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"iceoryx2 subscriber of {self.name!r} did not "
+                                       f"connect within {OPEN_RETRY_S} s")
+
+        def send(buf):
+            if put(buf) != 1:
+                resend(buf)
+            notify()
+        self.send = send
+
+    def _open_reader(self, ctypes, iox2):
+        listener = self.event.listener_builder().create()
+        sub = self.pubsub.subscriber_builder().buffer_size(self.depth).create()
+        self.ports = [sub, listener]
+        receive = sub.receive
+        timed_wait = listener.timed_wait
+        timeout = iox2.Duration.from_secs_f64(ICEORYX2_WAIT_S)
+        string_at = ctypes.string_at
+
+        def recv():
+            while True:
+                sample = receive()
+                if sample is not None:
+                    data = string_at(sample.payload_ptr, sample.header.number_of_elements)
+                    sample.delete()  # hand the slot back to the publisher now
+                    return data
+                # Nothing buffered: sleep until the writer's Notifier fires
+                # (or the timeout, then look again). Collects every pending
+                # notification; the samples are drained by the next calls.
+                timed_wait(timeout)
+        self.recv = recv
+
+    def close(self):
+        for port in getattr(self, "ports", ()):
+            port.delete()
+        self.ports = []
+        self.pubsub = self.event = self.node = None  # dropping the node removes its services
+
+
+def _iox2_cleanup(prefix, root, made_dirs):
+    """Removes what a cell's iceoryx2 nodes left behind, run by the driver
+    after the workers exited or were killed: first the documented way (the
+    stale resources of dead nodes), then every file that carries the cell's
+    prefix, in /dev/shm and under the root path (/tmp/iceoryx2), the node
+    directories that held them, and the directories of the root path this
+    cell created."""
+    def run():
+        try:
+            import iceoryx2 as iox2
+            for state in iox2.Node.list(iox2.ServiceType.Ipc, _iox2_config(prefix)):
+                if isinstance(state, iox2.NodeState.Dead):
+                    state._0.try_remove_stale_resources()
+        except Exception:  # noqa: BLE001 - the sweep below removes the files
+            pass
+        for n in os.listdir("/dev/shm"):
+            if n.startswith(prefix):
+                _unlink(os.path.join("/dev/shm", n))
+        ours = set()
+        if os.path.isdir(root):
+            for dirpath, _dirs, files in os.walk(root):
+                for n in files:
+                    if n.startswith(prefix):
+                        _unlink(os.path.join(dirpath, n))
+                        ours.add(dirpath)
+        ours -= {root, f"{root}/services", f"{root}/nodes"}
+        for p in sorted(ours | set(made_dirs), key=len, reverse=True):
+            try:
+                os.rmdir(p)  # only if empty
+            except OSError:
+                pass
+    return run
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _size_label(n):
+    return f"{n >> 20}MiB" if n >= 1 << 20 else f"{n >> 10}KiB" if n >= 1024 else f"{n}B"
+
+
 class Iceoryx2(Transport):
-    """Optional peer. Reported, not measured: see unavailable()."""
+    """Eclipse iceoryx2 through its Python package: publish-subscribe with a
+    dynamic byte payload, plus an event service to wake the reader."""
 
     key, label = "iceoryx2", "iceoryx2 (Python)"
-    note = "optional peer"
+
+    @property
+    def note(self):
+        depths = ", ".join(f"{_size_label(s)}:{_iox2_depth(s)}"
+                           for s in (8, 64, 1024, 65536, 1 << 20))
+        return ("publish-subscribe service, payload Slice[c_uint8], "
+                "enable_safe_overflow(False) and publisher BackpressureStrategy."
+                "RetryUntilDelivered (a full subscriber buffer makes send() wait, "
+                "nothing is dropped); subscriber buffer of about 4 MiB of payload "
+                f"({depths} samples), publisher initial_max_slice_len = message size. "
+                "Writer: loan_slice_uninit(len), copy in (memoryview over payload_ptr), "
+                "assume_init().send() (on a full buffer iceoryx2 waits itself: yield, then "
+                "nanosleep), then Notifier.notify() on an event service of the same name; "
+                "the writer starts once Subscriber and Listener exist and resends a message "
+                "that reached 0 subscribers while the connection is still being set up. "
+                "Reader: Subscriber.receive(), ctypes.string_at(payload_ptr, "
+                "header.number_of_elements) -> bytes, sample.delete(); when nothing is "
+                "buffered it blocks in Listener.timed_wait(0.5 s) (no spinning), then "
+                "drains what arrived. Per-cell service names and config prefix; "
+                "leftovers of killed workers removed via Node.list dead-node cleanup")
 
     def unavailable(self, kind, size):
         try:
-            from importlib import metadata
-            version = metadata.version("iceoryx2")
+            import iceoryx2 as iox2
         except Exception as exc:  # noqa: BLE001 - any failure means absent
-            return f"iceoryx2 Python package not installed ({exc})"
-        return (f"iceoryx2 {version} installs, but is not wired into this harness yet: its "
-                "Python Subscriber.receive() never blocks (a blocking reader needs a "
-                "separate event service and a WaitSet) and its default overflow policy "
-                "drops messages, so a like-for-like reader is more than a few lines")
+            return f"iceoryx2 Python package not importable ({exc})"
+        missing = [n for n in ("BackpressureStrategy", "Slice", "NodeState", "config")
+                   if not hasattr(iox2, n)]
+        if missing:
+            from importlib import metadata
+            return (f"iceoryx2 {metadata.version('iceoryx2')} lacks {', '.join(missing)} "
+                    "(this peer is written against the 0.10 Python API)")
+        return None
+
+    def setup(self, kind, size, tag):
+        prefix = f"iox2_slbench_{tag}_"
+        root = _iox2_config(prefix).global_cfg.root_path.to_string().rstrip("/")
+        made = [p for p in (root, f"{root}/services", f"{root}/nodes")
+                if not os.path.exists(p)]
+        cleanup = [_iox2_cleanup(prefix, root, made)]
+        if kind == "stream":
+            n = f"shmlink-bench/{tag}"
+            return Setup([PyWorker("stream_writer", Iox2End(prefix, n, size, True)),
+                          PyWorker("stream_reader", Iox2End(prefix, n, size, False))],
+                         1, cleanup)
+        a, b = f"shmlink-bench/{tag}/req", f"shmlink-bench/{tag}/rep"
+        return Setup([PyWorker("ping", Duplex(Iox2End(prefix, a, size, True),
+                                              Iox2End(prefix, b, size, False))),
+                      PyWorker("pong", Duplex(Iox2End(prefix, b, size, True),
+                                              Iox2End(prefix, a, size, False)))],
+                     0, cleanup)
