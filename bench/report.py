@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Tables and chart from a benchmark result file.
 
-    python bench/report.py bench/results/full.json   # rewrites .md, .csv, .png
+    python bench/report.py bench/results/full.json   # rewrites .md, -summary.md, .csv, .png
+
+full-summary.md holds the README's tables (medians only).
 
 Ratios: every Python-reader row is compared with shmlink Python→Python
 (Reader.recv), every C→C row with shmlink C→C: throughput ratio =
@@ -116,21 +118,8 @@ def markdown(doc):
     out.append("")
     out.append("Batch rows (recv_batch, get_many) have no latency of their own: a round trip "
                "carries one message.")
-    tg = []
-    for num, den, size, target, text in TARGETS:
-        a, b = idx.get((num, "stream", size)), idx.get((den, "stream", size))
-        if not a or not b or _na(a) or _na(b):
-            tg.append(f"| {text} ({size_text(size)}) | not measured | "
-                      f"{'≥ %d×' % target if target else '–'} | – |")
-            continue
-        r = a["msgs_per_s"] / b["msgs_per_s"]
-        verdict = "–" if target is None else ("met" if r >= target else "missed")
-        tg.append(f"| {text} ({size_text(size)}) | {r:.1f}× | "
-                  f"{'≥ %d×' % target if target else '–'} | {verdict} |")
     out.append("")
-    out.append("| issue target (throughput ratio) | measured | target | |")
-    out.append("|---|---:|---:|---|")
-    out.extend(tg)
+    out.extend(targets_table(idx))
     if notes:
         out.append("")
         out.append("Not measured:")
@@ -143,6 +132,49 @@ def markdown(doc):
         out.extend(f"- {t['label']}: {t['note']}" for t in tnotes)
     if m.get("mqueue_note"):
         out.append(f"- POSIX message queues: {m['mqueue_note']}")
+    return "\n".join(out) + "\n"
+
+
+def targets_table(idx):
+    """The issue's throughput targets as a markdown table (lines)."""
+    out = ["| issue target (throughput ratio) | measured | target | |", "|---|---:|---:|---|"]
+    for num, den, size, target, text in TARGETS:
+        want = f"≥ {target}×" if target else "–"
+        a, b = idx.get((num, "stream", size)), idx.get((den, "stream", size))
+        if not a or not b or _na(a) or _na(b):
+            out.append(f"| {text} ({size_text(size)}) | not measured | {want} | – |")
+            continue
+        r = a["msgs_per_s"] / b["msgs_per_s"]
+        verdict = "–" if target is None else ("met" if r >= target else "missed")
+        out.append(f"| {text} ({size_text(size)}) | {r:.1f}× | {want} | {verdict} |")
+    return out
+
+
+def summary(doc):
+    """The README's benchmark tables: medians only, one row per transport."""
+    idx = _index(doc)
+    sizes = doc["sizes"]
+    head = "| transport | " + " | ".join(size_text(s) for s in sizes) + " |"
+    rule = "|---|" + "---:|" * len(sizes)
+    thr, lat = [head, rule], [head, rule]
+    for t in doc["transports"]:
+        key = t["key"]
+        row = []
+        for size in sizes:
+            c = idx.get((key, "stream", size))
+            row.append(_na(c) or _num(c["msgs_per_s"]))
+        thr.append(f"| {t['label']} | " + " | ".join(row) + " |")
+        cells = [idx.get((key, "latency", size)) for size in sizes]
+        if all(c is None for c in cells):
+            continue  # batch rows: a round trip carries one message
+        row = [_na(c) or f"{c['p50_ns'] / 1e3:.1f}" for c in cells]
+        lat.append(f"| {t['label']} | " + " | ".join(row) + " |")
+    out = ["Streaming throughput, messages per second (writer process → reader process):", ""]
+    out += thr
+    out += ["", "Round-trip latency p50, µs (ping → pong):", ""]
+    out += lat
+    out += ["", "Targets for Go → Python, 64 B messages, as ratios of throughput:", ""]
+    out += targets_table(idx)
     return "\n".join(out) + "\n"
 
 
@@ -214,6 +246,10 @@ def write_all(doc, outdir, stem):
     p = os.path.join(outdir, f"{stem}.md")
     with open(p, "w") as f:
         f.write(markdown(doc))
+    paths.append(p)
+    p = os.path.join(outdir, f"{stem}-summary.md")
+    with open(p, "w") as f:
+        f.write(summary(doc))
     paths.append(p)
     p = os.path.join(outdir, f"throughput-{stem}.png")
     try:

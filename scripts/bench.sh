@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one benchmark command: shmlink beside its peers, one table, one chart.
 #   scripts/bench.sh            quick smoke run (~2 min), results in bench/results/quick.*
-#   scripts/bench.sh --full     the published figures (bench/results/full.*; ~20 min)
+#   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
 # Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
