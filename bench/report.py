@@ -184,7 +184,7 @@ def write_csv(doc, path):
             "bytes_per_s_min", "bytes_per_s_max", "p50_ns", "p50_ns_min", "p50_ns_max",
             "p99_ns", "p99_ns_min", "p99_ns_max", "error", "unavailable"]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for c in doc["cells"]:
             w.writerow(c)
