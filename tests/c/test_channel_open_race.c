@@ -32,6 +32,17 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* A creator's first step: a new, empty POSIX object (registered for
+ * cleanup). Returns its read-write descriptor. */
+static int empty_object(char addr[SHMLINK_ADDRESS_MAX], const char *tag)
+{
+    t_addr(SHMLINK_BACKEND_POSIX, addr, tag);
+    int fd = shm_open(addr + strlen("posix:"), O_CREAT | O_EXCL | O_RDWR, 0600);
+    ASSERT_GE(fd, 0);
+    t_register(addr);
+    return fd;
+}
+
 /* A creator's steps done by hand on one object, in the order of
  * docs/PROTOCOL.md section 2: an empty object, then sized (zero-filled),
  * then the header fields, then version = 1 (release), no role claimed.
@@ -42,11 +53,7 @@ static void test_open_during_create(void)
 {
     enum { CAP = 4096, HDR = 512 };
     char addr[SHMLINK_ADDRESS_MAX];
-    t_addr(SHMLINK_BACKEND_POSIX, addr, "race");
-    const char *name = addr + strlen("posix:");
-    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-    ASSERT_GE(fd, 0);
-    t_register(addr);
+    int fd = empty_object(addr, "race");
 
     struct opener o = {addr, 1, NULL};
     pthread_t th;
@@ -92,12 +99,7 @@ static void test_open_during_create(void)
 static void test_stale_empty_object(void)
 {
     char addr[SHMLINK_ADDRESS_MAX];
-    t_addr(SHMLINK_BACKEND_POSIX, addr, "empty");
-    const char *name = addr + strlen("posix:");
-    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-    ASSERT_GE(fd, 0);
-    t_register(addr);
-    close(fd);
+    close(empty_object(addr, "empty"));
     shmlink_channel *ch = NULL;
     uint64_t t0 = cu_now_ns();
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
