@@ -57,10 +57,19 @@ func ReadOnly() Option {
 // Backend is the operating-system API behind a segment.
 type Backend int
 
+// The values are those of the C core's shmlink_backend (a test checks
+// them); they are written as numbers so that the documentation shows no
+// cgo names.
 const (
-	BackendPOSIX Backend = C.SHMLINK_BACKEND_POSIX // shm_open / mmap
-	BackendSysV  Backend = C.SHMLINK_BACKEND_SYSV  // shmget / shmat
+	BackendPOSIX Backend = 1 // shm_open / mmap
+	BackendSysV  Backend = 2 // shmget / shmat
 )
+
+// cBackends returns the C core's values of BackendPOSIX and BackendSysV
+// (test files cannot use cgo).
+func cBackends() (posix, sysv Backend) {
+	return C.SHMLINK_BACKEND_POSIX, C.SHMLINK_BACKEND_SYSV
+}
 
 func (b Backend) String() string {
 	switch b {

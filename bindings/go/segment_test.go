@@ -592,3 +592,15 @@ func TestErrorSentinels(t *testing.T) {
 		t.Errorf("EACCES error: %v", err)
 	}
 }
+
+// The exported constants are plain numbers (so go doc shows no cgo names);
+// they must stay equal to the C core's.
+func TestBackendConstantsMatchC(t *testing.T) {
+	posix, sysv := cBackends()
+	if BackendPOSIX != posix || BackendSysV != sysv {
+		t.Fatalf("BackendPOSIX = %d, BackendSysV = %d; the C core has %d, %d", BackendPOSIX, BackendSysV, posix, sysv)
+	}
+	if BackendPOSIX.String() != "posix" || BackendSysV.String() != "sysv" || Backend(9).String() != "Backend(9)" {
+		t.Fatalf("String: %v %v %v", BackendPOSIX, BackendSysV, Backend(9))
+	}
+}
