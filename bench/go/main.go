@@ -143,7 +143,7 @@ func streamWriter(p params) (map[string]any, error) {
 	for i := uint64(0); i < total; i++ {
 		stamp(buf, i)
 		if err := w.Send(buf); err != nil {
-			w.Close()
+			_ = w.Close() // the error of Send is the one to report
 			return nil, fmt.Errorf("send %d: %w", i, err)
 		}
 	}
@@ -154,17 +154,17 @@ func streamWriter(p params) (map[string]any, error) {
 	return map[string]any{"writer_ns": elapsed.Nanoseconds()}, nil
 }
 
-func ping(p params) (map[string]any, error) {
+func ping(p params) (res map[string]any, err error) {
 	r, err := shmlink.CreateReader(p.recv, p.capacity)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { err = errors.Join(err, r.Close()) }()
 	w, err := openWriter(p.send)
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	defer func() { err = errors.Join(err, w.Close()) }()
 	buf := make([]byte, p.size)
 	in := make([]byte, p.size)
 	samples := make([]int64, 0, p.count)

@@ -84,7 +84,9 @@ func BenchmarkZeroCopy64(b *testing.B) {
 				return
 			}
 			p[0] = byte(i)
-			w.Commit(64)
+			if err := w.Commit(64); err != nil {
+				return
+			}
 		}
 	}()
 	for i := 0; i < b.N; i++ {
@@ -92,7 +94,9 @@ func BenchmarkZeroCopy64(b *testing.B) {
 		if err != nil || p[0] != byte(i) {
 			b.Fatal(err)
 		}
-		r.Release()
+		if err := r.Release(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
@@ -125,8 +129,11 @@ func BenchmarkCgoCall(b *testing.B) {
 // The cost of the guard each channel call takes.
 func BenchmarkMutexUncontended(b *testing.B) {
 	var mu sync.Mutex
+	n := 0
 	for i := 0; i < b.N; i++ {
 		mu.Lock()
+		n++
 		mu.Unlock()
 	}
+	_ = n
 }

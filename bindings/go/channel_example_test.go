@@ -14,6 +14,20 @@ import (
 	shmlink "github.com/shmlink/shmlink/bindings/go"
 )
 
+// closeAndRemove ends the examples below that make a writer and a reader
+// in one process: both close, then the segment is removed.
+func closeAndRemove(w *shmlink.Writer, r *shmlink.Reader) {
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(w.Address()); err != nil {
+		log.Fatal(err)
+	}
+}
+
 // A writer and a reader, here in one process; normally each is in its own.
 func ExampleCreateWriter() {
 	addr := exampleAddr("chan-writer")
@@ -21,20 +35,19 @@ func ExampleCreateWriter() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr) // the creator removes the segment when done
-
 	r, err := shmlink.OpenReader(addr) // another process would do this
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 
 	for _, s := range []string{"one", "two", "three"} {
 		if err := w.Send([]byte(s)); err != nil {
 			log.Fatal(err)
 		}
 	}
-	w.Close() // end of stream
+	if err := w.Close(); err != nil { // end of stream
+		log.Fatal(err)
+	}
 
 	buf := make([]byte, r.MaxMessage())
 	for {
@@ -46,6 +59,13 @@ func ExampleCreateWriter() {
 			log.Fatal(err)
 		}
 		fmt.Println(string(buf[:n]))
+	}
+
+	if err := r.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil { // the creator removes the segment when done
+		log.Fatal(err)
 	}
 	// Output:
 	// one
@@ -60,16 +80,17 @@ func ExampleCreateReader() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer r.Close()
-
-	go func() {
+	go func() { // another process would do this
 		w, err := shmlink.OpenWriter(addr)
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer w.Close()
-		w.Send([]byte("hello from the writer"))
+		if err := w.Send([]byte("hello from the writer")); err != nil {
+			log.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			log.Fatal(err)
+		}
 	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -78,6 +99,13 @@ func ExampleCreateReader() {
 	fmt.Printf("%s %v\n", msg, err)
 	_, err = r.RecvContext(ctx)
 	fmt.Println(err == io.EOF)
+
+	if err := r.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
 	// Output:
 	// hello from the writer <nil>
 	// true
@@ -90,27 +118,30 @@ func ExampleWriter_Reserve() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer w.Close()
 	r, err := shmlink.OpenReader(addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 
 	p, err := w.Reserve(64) // room for up to 64 bytes, inside the ring
 	if err != nil {
 		log.Fatal(err)
 	}
 	n := copy(p, "built in place")
-	w.Commit(n) // publish n bytes; p must not be used any more
+	if err := w.Commit(n); err != nil { // publish n bytes; p must not be used any more
+		log.Fatal(err)
+	}
 
 	m, err := r.Peek() // the message in place
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(string(m), len(m))
-	r.Release() // m must not be used any more
+	if err := r.Release(); err != nil { // m must not be used any more
+		log.Fatal(err)
+	}
+
+	closeAndRemove(w, r)
 	// Output: built in place 14
 }
 
@@ -120,16 +151,15 @@ func ExampleReader_RecvBatch() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer w.Close()
 	r, err := shmlink.OpenReader(addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 
 	for _, s := range []string{"a", "bb", "ccc"} {
-		w.Send([]byte(s))
+		if err := w.Send([]byte(s)); err != nil {
+			log.Fatal(err)
+		}
 	}
 	buf := make([]byte, 1024)
 	sizes := make([]int, 16)
@@ -143,6 +173,8 @@ func ExampleReader_RecvBatch() {
 		off += n
 	}
 	fmt.Println(k)
+
+	closeAndRemove(w, r)
 	// Output: "a" "bb" "ccc" 3
 }
 
@@ -152,23 +184,24 @@ func ExampleReader_Recv_errors() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer w.Close()
 	r, err := shmlink.OpenReader(addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 
 	_, err = r.RecvTimeout(make([]byte, 16), 10*time.Millisecond)
 	fmt.Println("empty:", errors.Is(err, os.ErrDeadlineExceeded))
 
-	w.Send([]byte("a message of 25 bytes ..."))
+	if err := w.Send([]byte("a message of 25 bytes ...")); err != nil {
+		log.Fatal(err)
+	}
 	n, err := r.Recv(make([]byte, 4))
 	fmt.Println("small buffer:", n, errors.Is(err, io.ErrShortBuffer))
 
 	_, err = shmlink.OpenWriter(addr)
 	fmt.Println("second writer:", errors.Is(err, shmlink.ErrBusy))
+
+	closeAndRemove(w, r)
 	// Output:
 	// empty: true
 	// small buffer: 25 true

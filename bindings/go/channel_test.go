@@ -47,7 +47,7 @@ func newTestWriter(t testing.TB, newAddr func() string, capacity int) *Writer {
 			t.Fatalf("CreateWriter(%q, %d): %v", addr, capacity, err)
 		}
 		removeOnCleanup(t, w.Address())
-		t.Cleanup(func() { w.Close() })
+		closeAtEnd(t, w)
 		return w
 	}
 }
@@ -64,7 +64,7 @@ func newTestReader(t testing.TB, newAddr func() string, capacity int) *Reader {
 			t.Fatalf("CreateReader(%q, %d): %v", addr, capacity, err)
 		}
 		removeOnCleanup(t, r.Address())
-		t.Cleanup(func() { r.Close() })
+		closeAtEnd(t, r)
 		return r
 	}
 }
@@ -75,7 +75,7 @@ func openTestReader(t testing.TB, addr string) *Reader {
 	if err != nil {
 		t.Fatalf("OpenReader(%q): %v", addr, err)
 	}
-	t.Cleanup(func() { r.Close() })
+	closeAtEnd(t, r)
 	return r
 }
 
@@ -85,7 +85,7 @@ func openTestWriter(t testing.TB, addr string) *Writer {
 	if err != nil {
 		t.Fatalf("OpenWriter(%q): %v", addr, err)
 	}
-	t.Cleanup(func() { w.Close() })
+	closeAtEnd(t, w)
 	return w
 }
 
@@ -176,7 +176,7 @@ func TestChannelSysVPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeOnCleanup(t, w.Address())
-	defer w.Close()
+	defer mustClose(t, w)
 	if !strings.HasPrefix(w.Address(), "sysv-id:") {
 		t.Fatalf("address %q, want sysv-id:N", w.Address())
 	}
@@ -260,8 +260,8 @@ func TestChannelShortBuffer(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			w, r := newPair(t, b.newAddr, 4096)
 			msg := []byte("twenty bytes long!!!")
-			w.Send(msg)
-			w.Send([]byte("next"))
+			mustSend(t, w, msg)
+			mustSend(t, w, []byte("next"))
 			n, err := r.Recv(make([]byte, 5))
 			if n != len(msg) || !errors.Is(err, io.ErrShortBuffer) || !errors.Is(err, syscall.EMSGSIZE) {
 				t.Fatalf("Recv into 5 bytes: %d, %v; want %d and ErrShortBuffer/EMSGSIZE", n, err, len(msg))
@@ -330,7 +330,7 @@ func TestChannelRecvBatch(t *testing.T) {
 				t.Fatalf("RecvBatch of the rest: %d, %v", k, err)
 			}
 			check(k, err)
-			w.Close()
+			mustClose(t, w)
 			if k, err := r.RecvBatch(buf, sizes); k != 0 || err != io.EOF {
 				t.Fatalf("RecvBatch at end of stream: %d, %v", k, err)
 			}
@@ -345,9 +345,9 @@ func TestChannelPeekRelease(t *testing.T) {
 			if err := r.Release(); !errors.Is(err, syscall.EINVAL) {
 				t.Fatalf("Release without Peek: %v", err)
 			}
-			w.Send([]byte("one"))
-			w.Send(nil)
-			w.Send([]byte("three"))
+			mustSend(t, w, []byte("one"))
+			mustSend(t, w, nil)
+			mustSend(t, w, []byte("three"))
 			p, err := r.Peek()
 			if err != nil || string(p) != "one" {
 				t.Fatalf("Peek: %q, %v", p, err)
@@ -372,12 +372,14 @@ func TestChannelPeekRelease(t *testing.T) {
 			if err != nil || len(p) != 0 {
 				t.Fatalf("PeekContext of the empty message: %q, %v", p, err)
 			}
-			r.Release()
+			if err := r.Release(); err != nil {
+				t.Fatal(err)
+			}
 			msg, err := r.RecvContext(context.Background())
 			if err != nil || string(msg) != "three" {
 				t.Fatalf("RecvContext: %q, %v", msg, err)
 			}
-			w.Close()
+			mustClose(t, w)
 			if p, err := r.Peek(); err != io.EOF || p != nil {
 				t.Fatalf("Peek at end of stream: %q, %v", p, err)
 			}
@@ -443,7 +445,7 @@ func TestChannelReserveCommit(t *testing.T) {
 			// A reservation open at Close is dropped; the stream ends.
 			p, _ = w.Reserve(5)
 			copy(p, "never")
-			w.Close()
+			mustClose(t, w)
 			if n, err := r.Recv(buf); err != io.EOF {
 				t.Fatalf("Recv after Close with an open reservation: %q, %v", buf[:n], err)
 			}
@@ -578,9 +580,9 @@ func TestChannelBusy(t *testing.T) {
 				t.Fatalf("helper: %v\n%s", err, out)
 			}
 			// After Close the role is free again.
-			r.Close()
+			mustClose(t, r)
 			r2 := openTestReader(t, w.Address())
-			w.Send([]byte("after"))
+			mustSend(t, w, []byte("after"))
 			buf := make([]byte, 16)
 			if n, err := r2.Recv(buf); err != nil || string(buf[:n]) != "after" {
 				t.Fatalf("new reader: %q, %v", buf[:n], err)
@@ -658,8 +660,8 @@ func TestChannelCloseUnblocks(t *testing.T) {
 	go func() { _, err := w.Reserve(1000); done <- result{"Reserve", err, time.Now()} }()
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
-	w.Close()
-	r.Close()
+	mustClose(t, w)
+	mustClose(t, r)
 	for i := 0; i < 2; i++ {
 		select {
 		case res := <-done:
@@ -695,7 +697,7 @@ func TestChannelConcurrentUse(t *testing.T) {
 			}
 		}(g)
 	}
-	go func() { wg.Wait(); w.Close() }()
+	go func() { wg.Wait(); mustClose(t, w) }()
 	var mu sync.Mutex
 	next := [2]uint64{}
 	var rg sync.WaitGroup
@@ -758,8 +760,12 @@ func TestChannelStream(t *testing.T) {
 
 // streamWrite sends count messages (see fillMessage) and closes w; variant
 // selection is random with the given seed.
-func streamWrite(w *Writer, count int, seed uint64) error {
-	defer w.Close() // also on error, so that the reader does not wait forever
+func streamWrite(w *Writer, count int, seed uint64) (err error) {
+	defer func() { // also on error, so that the reader does not wait forever
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	buf := make([]byte, w.MaxMessage())
 	ctx := context.Background()
@@ -786,7 +792,7 @@ func streamWrite(w *Writer, count int, seed uint64) error {
 			return fmt.Errorf("message %d: %w", i, err)
 		}
 	}
-	return w.Close()
+	return nil
 }
 
 // streamRead receives and checks count messages, then expects io.EOF.
@@ -897,7 +903,9 @@ func TestChannelHelperProcess(t *testing.T) {
 		if _, err := streamRead(r, count, 8); err != nil {
 			fail(4, err)
 		}
-		r.Close()
+		if err := r.Close(); err != nil {
+			fail(4, err)
+		}
 	case "write-then-hang": // send COUNT messages, say so, wait to be killed
 		count, _ := strconv.Atoi(os.Getenv("SHMLINK_CHAN_COUNT"))
 		w, err := OpenWriter(addr)
@@ -962,13 +970,17 @@ func startHelper(t *testing.T, cmd *exec.Cmd) (line string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		// Usually gone already; the exit status of a killed helper is no news.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
 	lines := make(chan string, 1)
 	go func() {
 		s := bufio.NewScanner(out)
 		s.Scan()
 		lines <- s.Text()
-		io.Copy(io.Discard, out)
+		_, _ = io.Copy(io.Discard, out) // drain until the helper exits
 	}()
 	select {
 	case line = <-lines:
@@ -976,7 +988,7 @@ func startHelper(t *testing.T, cmd *exec.Cmd) (line string) {
 		t.Fatalf("helper said nothing within a minute; stderr: %s", stderr.String())
 	}
 	if line == "" {
-		cmd.Wait()
+		_ = cmd.Wait() // the exit status is in the message below via stderr
 		t.Fatalf("helper ended without output; stderr: %s", stderr.String())
 	}
 	return line
@@ -1037,7 +1049,7 @@ func TestChannelWriterKilled(t *testing.T) {
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			cmd.Wait()
+			_ = cmd.Wait() // "signal: killed"
 			killed := time.Now()
 			buf := make([]byte, r.MaxMessage())
 			for i := 0; i < count; i++ {
@@ -1076,7 +1088,7 @@ func TestChannelReaderKilled(t *testing.T) {
 			w := newTestWriter(t, b.newAddr, 4096)
 			msg := make([]byte, 500)
 			binary.LittleEndian.PutUint64(msg, 0)
-			w.Send(msg)
+			mustSend(t, w, msg)
 			cmd := chanHelper(t, "read-one-then-hang", w.Address())
 			if line := startHelper(t, cmd); line != "got 500" {
 				t.Fatalf("helper said %q", line)
@@ -1103,8 +1115,10 @@ func TestChannelReaderKilled(t *testing.T) {
 			go func() { err := w.Send(msg); done <- result{err, time.Now()} }()
 			time.Sleep(100 * time.Millisecond)
 			killed := time.Now()
-			cmd.Process.Signal(syscall.SIGKILL)
-			cmd.Wait()
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait() // "signal: killed"
 			var res result
 			select {
 			case res = <-done:
