@@ -137,3 +137,104 @@ func BenchmarkMutexUncontended(b *testing.B) {
 	}
 	_ = n
 }
+
+// Streaming 64-byte messages from a writer goroutine to a reader goroutine
+// through a 1 MiB channel, each side either a loop in C (one cgo call for
+// the whole run: the cost of the channel itself) or the Go API. The side
+// that is slower sets the rate, so "Go writer, C reader" shows what the
+// Go writer costs per message against "C writer, C reader". Run with
+//
+//	go test -run xxx -bench Stream -benchtime=2000000x ./bindings/go
+func BenchmarkStream64(b *testing.B) {
+	const size = 64
+	cWrite := func(w *Writer, n int) error { return cbenchSend(w, make([]byte, size), n) }
+	cRead := func(r *Reader, n int) error { return cbenchRecv(r, make([]byte, size), n) }
+	goSend := func(w *Writer, n int) error {
+		msg := make([]byte, size)
+		for i := 0; i < n; i++ {
+			if err := w.Send(msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	goRecv := func(r *Reader, n int) error {
+		buf := make([]byte, size)
+		for i := 0; i < n; i++ {
+			if _, err := r.Recv(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	goRecvBatch := func(r *Reader, n int) error {
+		buf := make([]byte, 64<<10)
+		sizes := make([]int, 1024)
+		for n > 0 {
+			k, err := r.RecvBatch(buf, sizes[:min(n, len(sizes))])
+			if err != nil {
+				return err
+			}
+			n -= k
+		}
+		return nil
+	}
+	cases := []struct {
+		name  string
+		write func(*Writer, int) error
+		read  func(*Reader, int) error
+	}{
+		{"C-C", cWrite, cRead},
+		{"Send-C", goSend, cRead},
+		{"C-Recv", cWrite, goRecv},
+		{"C-RecvBatch", cWrite, goRecvBatch},
+		{"Send-Recv", goSend, goRecv},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			w, r := newPair(b, posixAddr, 1<<20)
+			b.SetBytes(size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			errc := make(chan error, 1)
+			go func() { errc <- c.write(w, b.N) }()
+			if err := c.read(r, b.N); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := <-errc; err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+		})
+	}
+}
+
+// One goroutine sends and receives 64-byte messages without ever waiting:
+// what the calls cost, without a second thread. "C" is the same loop in C
+// (one cgo call), "Go" a Send and a Recv per message.
+func BenchmarkPair64(b *testing.B) {
+	const size = 64
+	b.Run("C", func(b *testing.B) {
+		w, r := newPair(b, posixAddr, 1<<20)
+		buf := make([]byte, size)
+		b.ResetTimer()
+		if err := cbenchSendRecv(w, r, buf, b.N); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("Go", func(b *testing.B) {
+		w, r := newPair(b, posixAddr, 1<<20)
+		msg, buf := make([]byte, size), make([]byte, size)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := w.Send(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Recv(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

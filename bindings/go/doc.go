@@ -29,8 +29,9 @@
 // taken over by a new process. Send and Recv wait without limit,
 // SendTimeout/RecvTimeout at most a duration (os.ErrDeadlineExceeded), and
 // SendContext/RecvContext/PeekContext until the context is done (its error,
-// within about 20 ms). Closing a channel does not remove its segment; the
-// creator calls Remove.
+// at once). Close from another goroutine ends a waiting call at once
+// (ErrClosed). Closing a channel does not remove its segment; the creator
+// calls Remove.
 //
 // # Errors
 //
