@@ -3,6 +3,7 @@
 package shmlink
 
 import (
+	"context"
 	"sync"
 	"testing"
 )
@@ -158,6 +159,20 @@ func BenchmarkStream64(b *testing.B) {
 		}
 		return nil
 	}
+	goSendBatch := func(w *Writer, n int) error {
+		msgs := make([][]byte, 64)
+		for i := range msgs {
+			msgs[i] = make([]byte, size)
+		}
+		for n > 0 {
+			k, err := w.SendBatch(msgs[:min(n, len(msgs))])
+			if err != nil {
+				return err
+			}
+			n -= k
+		}
+		return nil
+	}
 	goRecv := func(r *Reader, n int) error {
 		buf := make([]byte, size)
 		for i := 0; i < n; i++ {
@@ -179,6 +194,20 @@ func BenchmarkStream64(b *testing.B) {
 		}
 		return nil
 	}
+	goMessages := func(r *Reader, n int) error {
+		if n == 0 {
+			return nil
+		}
+		for _, err := range r.Messages(context.Background()) {
+			if err != nil {
+				return err
+			}
+			if n--; n == 0 {
+				break
+			}
+		}
+		return nil
+	}
 	cases := []struct {
 		name  string
 		write func(*Writer, int) error
@@ -186,9 +215,12 @@ func BenchmarkStream64(b *testing.B) {
 	}{
 		{"C-C", cWrite, cRead},
 		{"Send-C", goSend, cRead},
+		{"SendBatch-C", goSendBatch, cRead},
 		{"C-Recv", cWrite, goRecv},
 		{"C-RecvBatch", cWrite, goRecvBatch},
+		{"C-Messages", cWrite, goMessages},
 		{"Send-Recv", goSend, goRecv},
+		{"SendBatch-RecvBatch", goSendBatch, goRecvBatch},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -212,9 +244,10 @@ func BenchmarkStream64(b *testing.B) {
 
 // One goroutine sends and receives 64-byte messages without ever waiting:
 // what the calls cost, without a second thread. "C" is the same loop in C
-// (one cgo call), "Go" a Send and a Recv per message.
+// (one cgo call), "Go" a Send and a Recv per message, "Batch" a SendBatch
+// of 64 messages and a RecvBatch taking them. Per message.
 func BenchmarkPair64(b *testing.B) {
-	const size = 64
+	const size, batch = 64, 64
 	b.Run("C", func(b *testing.B) {
 		w, r := newPair(b, posixAddr, 1<<20)
 		buf := make([]byte, size)
@@ -235,6 +268,26 @@ func BenchmarkPair64(b *testing.B) {
 			if _, err := r.Recv(buf); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("Batch", func(b *testing.B) {
+		w, r := newPair(b, posixAddr, 1<<20)
+		msgs := make([][]byte, batch)
+		for i := range msgs {
+			msgs[i] = make([]byte, size)
+		}
+		buf, sizes := make([]byte, batch*size), make([]int, batch)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for n := b.N; n > 0; {
+			k, err := w.SendBatch(msgs[:min(n, batch)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got, err := r.RecvBatch(buf, sizes[:k]); err != nil || got != k {
+				b.Fatalf("RecvBatch: %d of %d, %v", got, k, err)
+			}
+			n -= k
 		}
 	})
 }

@@ -207,3 +207,135 @@ func ExampleReader_Recv_errors() {
 	// small buffer: 25 true
 	// second writer: true
 }
+
+// Receiving in a range loop: the loop ends at the end of the stream, and
+// any failure (here none) comes as err.
+func ExampleReader_Messages() {
+	addr := exampleAddr("chan-messages")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range []string{"alpha", "beta", "gamma"} {
+		if err := w.Send([]byte(s)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil { // end of stream: the loop below ends
+		log.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for msg, err := range r.Messages(ctx) {
+		if err != nil {
+			log.Fatal(err) // ctx done, writer dead, Close, ...
+		}
+		fmt.Println(string(msg)) // msg is reused by the next message: copy it to keep it
+	}
+
+	if err := r.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// alpha
+	// beta
+	// gamma
+}
+
+// Many messages with one call, crossing into C once per 16 messages.
+func ExampleWriter_SendBatch() {
+	addr := exampleAddr("chan-sendbatch")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	msgs := [][]byte{[]byte("a"), []byte("bb"), []byte("ccc")}
+	n, err := w.SendBatch(msgs)
+	fmt.Println(n, err)
+
+	buf, sizes := make([]byte, 64), make([]int, 8)
+	k, err := r.RecvBatch(buf, sizes) // the mirror: many messages in one call
+	fmt.Println(k, sizes[:k], string(buf[:6]), err)
+
+	closeAndRemove(w, r)
+	// Output:
+	// 3 <nil>
+	// 3 [1 2 3] abbccc <nil>
+}
+
+// RecvInto waits until its context is done and receives into the caller's
+// buffer; a message that arrives later stays in the channel.
+func ExampleReader_RecvInto() {
+	addr := exampleAddr("chan-recvinto")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	buf := make([]byte, 64)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = r.RecvInto(ctx, buf) // nothing comes in time
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+
+	if err := w.Send([]byte("late")); err != nil {
+		log.Fatal(err)
+	}
+	n, err := r.RecvInto(context.Background(), buf)
+	fmt.Println(string(buf[:n]), err)
+
+	closeAndRemove(w, r)
+	// Output:
+	// true
+	// late <nil>
+}
+
+// A Writer is an io.Writer that sends each Write as one message, so
+// fmt.Fprintf writes one message.
+func ExampleWriter_Write() {
+	addr := exampleAddr("chan-write")
+	w, err := shmlink.CreateWriter(addr, 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := shmlink.OpenReader(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	for i := 1; i <= 2; i++ {
+		if _, err := fmt.Fprintf(w, "job %d", i); err != nil {
+			log.Fatal(err)
+		}
+	}
+	buf := make([]byte, 64)
+	for i := 0; i < 2; i++ {
+		n, err := r.Recv(buf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%q\n", buf[:n])
+	}
+
+	closeAndRemove(w, r)
+	// Output:
+	// "job 1"
+	// "job 2"
+}

@@ -627,12 +627,18 @@ func TestChannelClosed(t *testing.T) {
 	calls["Send"] = w.Send(nil)
 	calls["SendTimeout"] = w.SendTimeout(nil, time.Second)
 	calls["SendContext"] = w.SendContext(ctx, nil)
+	_, calls["Write"] = w.Write(nil)
+	_, calls["SendBatch"] = w.SendBatch([][]byte{nil})
 	_, calls["Reserve"] = w.Reserve(1)
 	calls["Commit"] = w.Commit(0)
 	calls["Abort"] = w.Abort()
 	_, calls["Recv"] = r.Recv(nil)
 	_, calls["RecvTimeout"] = r.RecvTimeout(nil, time.Second)
 	_, calls["RecvContext"] = r.RecvContext(ctx)
+	_, calls["RecvInto"] = r.RecvInto(ctx, nil)
+	for _, err := range r.Messages(ctx) {
+		calls["Messages"] = err
+	}
 	_, calls["Peek"] = r.Peek()
 	_, calls["PeekContext"] = r.PeekContext(ctx)
 	calls["Release"] = r.Release()
@@ -652,14 +658,31 @@ func TestChannelCloseUnblocks(t *testing.T) {
 	readers := map[string]func(r *Reader) error{
 		"Recv":        func(r *Reader) error { _, err := r.Recv(make([]byte, 8)); return err },
 		"RecvTimeout": func(r *Reader) error { _, err := r.RecvTimeout(make([]byte, 8), time.Hour); return err },
+		"RecvInto":    func(r *Reader) error { _, err := r.RecvInto(ctx, make([]byte, 8)); return err },
 		"RecvContext": func(r *Reader) error { _, err := r.RecvContext(ctx); return err },
 		"Peek":        func(r *Reader) error { _, err := r.Peek(); return err },
 		"RecvBatch":   func(r *Reader) error { _, err := r.RecvBatch(make([]byte, 64), make([]int, 4)); return err },
+		"Messages": func(r *Reader) error {
+			cctx, cancel := context.WithCancel(ctx) // one that can be cancelled: the AfterFunc path
+			defer cancel()
+			for _, err := range r.Messages(cctx) {
+				return err
+			}
+			return errors.New("Messages ended without an error")
+		},
 	}
 	writers := map[string]func(w *Writer) error{
 		"Send":        func(w *Writer) error { return w.Send(make([]byte, 1000)) },
 		"SendContext": func(w *Writer) error { return w.SendContext(ctx, make([]byte, 1000)) },
+		"Write":       func(w *Writer) error { _, err := w.Write(make([]byte, 1000)); return err },
 		"Reserve":     func(w *Writer) error { _, err := w.Reserve(1000); return err },
+		"SendBatch": func(w *Writer) error {
+			n, err := w.SendBatch([][]byte{make([]byte, 1000), make([]byte, 1000)})
+			if n != 0 {
+				return fmt.Errorf("SendBatch sent %d messages into a full channel", n)
+			}
+			return err
+		},
 	}
 	check := func(t *testing.T, call func() error, closer io.Closer) {
 		done := make(chan error, 1)
@@ -789,16 +812,35 @@ func streamWrite(w *Writer, count int, seed uint64) (err error) {
 	ctx := context.Background()
 	ctxc, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var batch [][]byte
 	for i := 0; i < count; i++ {
 		m := fillMessage(buf, uint64(i), w.MaxMessage())
 		var err error
-		switch rng.IntN(5) {
+		switch rng.IntN(7) {
 		case 0:
 			err = w.Send(m)
 		case 1:
 			err = w.SendContext(ctxc, m)
 		case 2:
 			err = w.SendTimeout(m, time.Minute)
+		case 3:
+			var n int
+			if n, err = w.Write(m); err == nil && n != len(m) {
+				err = fmt.Errorf("Write of %d bytes returned %d", len(m), n)
+			}
+		case 4: // this and up to 40 more messages in one SendBatch
+			k := min(1+rng.IntN(41), count-i)
+			for len(batch) < k {
+				batch = append(batch, make([]byte, w.MaxMessage()))
+			}
+			for j := range k {
+				batch[j] = fillMessage(batch[j][:cap(batch[j])], uint64(i+j), w.MaxMessage())
+			}
+			var n int
+			if n, err = w.SendBatch(batch[:k]); err == nil && n != k {
+				err = fmt.Errorf("SendBatch of %d messages returned %d", k, n)
+			}
+			i += k - 1
 		default:
 			var p []byte
 			if p, err = w.Reserve(min(len(m)+rng.IntN(8), w.MaxMessage())); err == nil {
@@ -823,7 +865,32 @@ func streamRead(r *Reader, count int, seed uint64) (int64, error) {
 	var total int64
 	next := uint64(0)
 	for next < uint64(count) {
-		switch rng.IntN(6) {
+		switch rng.IntN(8) {
+		case 6:
+			n, err := r.RecvInto(ctx, buf)
+			if err != nil {
+				return total, fmt.Errorf("RecvInto at %d: %w", next, err)
+			}
+			if err := checkMessage(buf[:n], next); err != nil {
+				return total, err
+			}
+			total += int64(n)
+			next++
+		case 7: // a few messages through the iterator, then break
+			k := min(uint64(1+rng.IntN(20)), uint64(count)-next)
+			for m, err := range r.Messages(ctx) {
+				if err != nil {
+					return total, fmt.Errorf("Messages at %d: %w", next, err)
+				}
+				if err := checkMessage(m, next); err != nil {
+					return total, err
+				}
+				total += int64(len(m))
+				next++
+				if k--; k == 0 {
+					break
+				}
+			}
 		case 0:
 			n, err := r.Recv(buf)
 			if err != nil {

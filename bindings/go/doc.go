@@ -23,15 +23,18 @@
 // talk through it. CreateWriter or CreateReader makes one, OpenWriter or
 // OpenReader joins it; Writer.Send / Reader.Recv copy (one cgo call per
 // message, no allocation), Reserve/Commit and Peek/Release work in place,
-// RecvBatch takes many messages in one call. Writer.Close ends the stream:
-// Recv returns io.EOF after the last message. A dead peer (even after
-// SIGKILL) is reported as ErrPeerDead within a second; its role can be
-// taken over by a new process. Send and Recv wait without limit,
+// SendBatch and RecvBatch move many messages per cgo call (for streams of
+// small messages, where the cgo call would cost more than the message).
+// Reader.Messages is an iterator for range loops, and a Writer is an
+// io.Writer that sends one message per Write. Writer.Close ends the
+// stream: Recv returns io.EOF after the last message. A dead peer (even
+// after SIGKILL) is reported as ErrPeerDead within a second; its role can
+// be taken over by a new process. Send and Recv wait without limit,
 // SendTimeout/RecvTimeout at most a duration (os.ErrDeadlineExceeded), and
-// SendContext/RecvContext/PeekContext until the context is done (its error,
-// at once). Close from another goroutine ends a waiting call at once
-// (ErrClosed). Closing a channel does not remove its segment; the creator
-// calls Remove.
+// SendContext/RecvInto/RecvContext/PeekContext/Messages until the context
+// is done (they then return its error at once). Close from another
+// goroutine ends a waiting call at once (ErrClosed). Closing a channel
+// does not remove its segment; the creator calls Remove.
 //
 // # Errors
 //
