@@ -157,6 +157,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -357,6 +358,9 @@ func createChannel(op, addr string, capacity int, role C.shmlink_role, opts []Op
 	if o.readOnly {
 		return nil, invalid(full, "the ReadOnly option does not apply to channels")
 	}
+	if o.anyOwner {
+		return nil, invalid(full, "the AnyOwner option applies to OpenWriter and OpenReader")
+	}
 	if err := checkCapacity(full, capacity); err != nil {
 		return nil, err
 	}
@@ -373,21 +377,50 @@ func createChannel(op, addr string, capacity int, role C.shmlink_role, opts []Op
 	return h, nil
 }
 
-func openChannel(op, addr string, role C.shmlink_role) (*C.shmlink_channel, error) {
+func openChannel(op, addr string, role C.shmlink_role, opts []Option) (*C.shmlink_channel, error) {
+	o := collect(opts)
+	full := op + " " + addr
 	kind, err := parseAddress(op, addr)
 	if err != nil {
 		return nil, err
 	}
 	if kind == C.SHMLINK_ADDR_SYSV_PRIVATE {
-		return nil, invalid(op+" "+addr, "\"sysv:private\" can only be created; open a private channel by its \"sysv-id:N\" address")
+		return nil, invalid(full, "\"sysv:private\" can only be created; open a private channel by its \"sysv-id:N\" address")
+	}
+	if o.readOnly {
+		return nil, invalid(full, "the ReadOnly option does not apply to channels")
+	}
+	if o.modeSet {
+		return nil, invalid(full, "the WithMode option applies to creating a channel, not opening one")
+	}
+	var flags C.unsigned
+	if o.anyOwner {
+		flags |= C.SHMLINK_ANY_OWNER
 	}
 	cs := C.CString(addr)
 	defer C.free(unsafe.Pointer(cs))
 	var h *C.shmlink_channel
-	if rc := int(C.shmlink_channel_open(cs, role, &h)); rc < 0 {
+	rc := int(C.shmlink_channel_open_flags(cs, role, flags, &h))
+	if rc == -int(syscall.EPERM) && !o.anyOwner {
+		return nil, ownerError(op, addr)
+	}
+	if rc < 0 {
 		return nil, opError(op, addr, rc)
 	}
 	return h, nil
+}
+
+// ownerError explains the refusal of a channel that belongs to another
+// user, and how to open it anyway.
+func ownerError(op, addr string) error {
+	owner := "another user"
+	if st, err := StatAddress(addr); err == nil {
+		owner = fmt.Sprintf("uid %d", st.UID)
+	}
+	return fmt.Errorf("shmlink: %s %s: the channel belongs to %s, not to this process's user (uid %d) or root, "+
+		"and a channel of another user could feed forged messages or take what is sent; "+
+		"if that user is trusted, open it with the shmlink.AnyOwner() option: %w",
+		op, addr, owner, os.Geteuid(), errnoError{syscall.EPERM})
 }
 
 // ---------------------------------------------------------------------------
@@ -444,10 +477,11 @@ func CreateWriter(addr string, capacity int, opts ...Option) (*Writer, error) {
 // OpenWriter opens the existing channel at addr and takes the writer's
 // role. A role whose holder died is taken over; sending continues after the
 // last committed message. Errors match fs.ErrNotExist, ErrBusy (a live
-// writer holds the role) and ErrProtocol (not a shmlink channel, or another
-// protocol version).
-func OpenWriter(addr string) (*Writer, error) {
-	h, err := openChannel("open writer", addr, C.SHMLINK_WRITER)
+// writer holds the role), ErrProtocol (not a shmlink channel, or another
+// protocol version) and fs.ErrPermission (no access, or the channel
+// belongs to another user: see AnyOwner). Options: AnyOwner.
+func OpenWriter(addr string, opts ...Option) (*Writer, error) {
+	h, err := openChannel("open writer", addr, C.SHMLINK_WRITER, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -687,9 +721,9 @@ func CreateReader(addr string, capacity int, opts ...Option) (*Reader, error) {
 
 // OpenReader opens the existing channel at addr and takes the reader's
 // role. A role whose holder died is taken over; receiving continues at the
-// first unconsumed message. Errors as OpenWriter.
-func OpenReader(addr string) (*Reader, error) {
-	h, err := openChannel("open reader", addr, C.SHMLINK_READER)
+// first unconsumed message. Errors and options as OpenWriter.
+func OpenReader(addr string, opts ...Option) (*Reader, error) {
+	h, err := openChannel("open reader", addr, C.SHMLINK_READER, opts)
 	if err != nil {
 		return nil, err
 	}

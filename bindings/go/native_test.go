@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // recvAll receives every message until the end of the stream.
@@ -405,6 +407,105 @@ func TestCloseRacesCalls(t *testing.T) {
 		close(errs)
 		for err := range errs {
 			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
+// giveAway makes the segment at addr belong to uid (root only).
+func giveAway(t *testing.T, addr string, uid int) {
+	t.Helper()
+	st, err := StatAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch st.Backend {
+	case BackendPOSIX:
+		name := strings.TrimPrefix(addr, "posix:")
+		if err := os.Chown("/dev/shm"+name, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+	case BackendSysV:
+		var desc unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(st.ShmID, unix.IPC_STAT, &desc); err != nil {
+			t.Fatal(err)
+		}
+		desc.Perm.Uid = uint32(uid)
+		if _, err := unix.SysvShmCtl(st.ShmID, unix.IPC_SET, &desc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := StatAddress(addr); err != nil || st.UID != uint32(uid) {
+		t.Fatalf("owner after the change: %d, %v", st.UID, err)
+	}
+}
+
+// A channel whose segment belongs to another user opens only with
+// AnyOwner; the error says why and how.
+func TestAnyOwner(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root to make a channel of another user")
+	}
+	const nobody = 65534
+	for _, b := range chanBackends {
+		t.Run(b.name, func(t *testing.T) {
+			w := newTestWriter(t, b.newAddr, 4096)
+			addr := w.Address()
+			mustSend(t, w, []byte("from nobody"))
+			mustClose(t, w)
+			giveAway(t, addr, nobody)
+			for name, open := range map[string]func(...Option) error{
+				"OpenReader": func(o ...Option) error { _, err := OpenReader(addr, o...); return err },
+				"OpenWriter": func(o ...Option) error { _, err := OpenWriter(addr, o...); return err },
+			} {
+				err := open()
+				if !errors.Is(err, fs.ErrPermission) || !errors.Is(err, syscall.EPERM) {
+					t.Fatalf("%s of a channel of uid %d: %v, want fs.ErrPermission", name, nobody, err)
+				}
+				for _, want := range []string{addr, fmt.Sprint("uid ", nobody), "AnyOwner()"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("%s: %q does not say %q", name, err, want)
+					}
+				}
+				t.Logf("%s: %v", name, err)
+			}
+			r, err := OpenReader(addr, AnyOwner())
+			if err != nil {
+				t.Fatalf("OpenReader with AnyOwner: %v", err)
+			}
+			closeAtEnd(t, r)
+			buf := make([]byte, 32)
+			if n, err := r.Recv(buf); err != nil || string(buf[:n]) != "from nobody" {
+				t.Fatalf("Recv: %q, %v", buf[:n], err)
+			}
+			w2, err := OpenWriter(addr, AnyOwner())
+			if err != nil {
+				t.Fatalf("OpenWriter with AnyOwner: %v", err)
+			}
+			mustClose(t, w2)
+		})
+	}
+}
+
+// Options that do not apply are refused, naming the option.
+func TestChannelOptionsThatDoNotApply(t *testing.T) {
+	w := newTestWriter(t, posixAddr, 4096)
+	addr, unused := w.Address(), posixAddr()
+	removeOnCleanup(t, unused) // should a refused create make it after all
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"CreateWriter AnyOwner", second(CreateWriter(unused, 4096, AnyOwner())), "AnyOwner"},
+		{"CreateReader AnyOwner", second(CreateReader(unused, 4096, AnyOwner())), "AnyOwner"},
+		{"Create AnyOwner", second(Create(unused, 4096, AnyOwner())), "AnyOwner"},
+		{"Open AnyOwner", second(Open(addr, AnyOwner())), "AnyOwner"},
+		{"OpenReader WithMode", second(OpenReader(addr, WithMode(0o600))), "WithMode"},
+		{"OpenWriter ReadOnly", second(OpenWriter(addr, ReadOnly())), "ReadOnly"},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, syscall.EINVAL) || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: %v; want EINVAL naming %s", c.name, c.err, c.want)
 		}
 	}
 }

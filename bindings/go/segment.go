@@ -29,6 +29,7 @@ type options struct {
 	mode     fs.FileMode
 	modeSet  bool
 	readOnly bool
+	anyOwner bool
 }
 
 // createMode is the mode a create applies: WithMode's, checked to hold only
@@ -54,6 +55,18 @@ func WithMode(mode fs.FileMode) Option {
 // WriteAt fails, and writing through Bytes faults. Create rejects this option.
 func ReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
+}
+
+// AnyOwner makes OpenWriter and OpenReader open a channel whatever user
+// owns its segment. Without it they open only a channel whose segment
+// belongs to the caller's effective user or to root, and refuse any other
+// with an error matching fs.ErrPermission (syscall.EPERM): a channel that
+// another user made could feed a reader forged messages, or take what a
+// writer sends. Pass AnyOwner when the other user is trusted (a service
+// account feeding this program, say). The creates and Open reject this
+// option.
+func AnyOwner() Option {
+	return func(o *options) { o.anyOwner = true }
 }
 
 // Backend is the operating-system API behind a segment.
@@ -136,6 +149,9 @@ func Create(addr string, size int, opts ...Option) (*Segment, error) {
 	if o.readOnly {
 		return nil, invalid(op, "the ReadOnly option applies to Open, not Create")
 	}
+	if o.anyOwner {
+		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader")
+	}
 	if size <= 0 {
 		return nil, invalid(op, fmt.Sprintf("size %d must be > 0", size))
 	}
@@ -166,6 +182,9 @@ func Open(addr string, opts ...Option) (*Segment, error) {
 	}
 	if o.modeSet {
 		return nil, invalid(op, "the WithMode option applies to Create, not Open")
+	}
+	if o.anyOwner {
+		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader (a raw segment has no owner check)")
 	}
 	var flags C.unsigned
 	if o.readOnly {
