@@ -25,6 +25,9 @@ typedef struct shmlink_go_state {
 	// shmlink_channel_interrupt, read after shmlink_channel_interrupts:
 	// either the wait sees the bit, or the interrupt ends the wait.
 	uint32_t stop;
+	// An address inside the channel's mapping, once Peek or Reserve handed
+	// out a slice of it (0 before): Close puts zero pages there (tomb.go).
+	uintptr_t zc;
 } shmlink_go_state;
 
 enum { GO_STOP_CLOSE = 1, GO_STOP_CTX = 2 };
@@ -219,8 +222,23 @@ type chanCleanupArg struct {
 }
 
 func chanCleanup(a chanCleanupArg) {
-	C.shmlink_channel_close(a.h)
+	closeChannel(a.h, a.st)
 	C.free(unsafe.Pointer(a.st))
+}
+
+// closeChannel closes the handle and, if Peek or Reserve handed out a
+// slice of its mapping, maps zero pages where it was (tomb.go).
+func closeChannel(h *C.shmlink_channel, st *C.shmlink_go_state) int {
+	var start, end uintptr
+	var writable, found bool
+	if st.zc != 0 {
+		start, end, writable, found = mappingAt(uintptr(st.zc))
+	}
+	rc := int(C.shmlink_channel_close(h))
+	if found {
+		tombFill(start, end-start, writable)
+	}
+	return rc
 }
 
 func (b *chanBase) init(h *C.shmlink_channel) {
@@ -326,7 +344,7 @@ func (b *chanBase) close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.cleanup.Stop()
-	rc := int(C.shmlink_channel_close(b.h))
+	rc := closeChannel(b.h, b.st)
 	C.free(unsafe.Pointer(b.st))
 	if b.lens != nil {
 		C.free(unsafe.Pointer(b.lens))
@@ -618,7 +636,10 @@ func (w *Writer) reservationOpen(op string) error {
 //
 // The slice is shared memory: it is valid only until Commit, Abort or Close,
 // and only while the Writer is reachable. Do not keep it, or any slice of
-// it, past that point.
+// it, past that point. (If it is used after Close all the same, it reads
+// zeros and its writes reach nobody, as Segment.Bytes describes; between
+// Commit and Close it still points into the ring, where writes corrupt
+// later messages.)
 func (w *Writer) Reserve(n int) ([]byte, error) {
 	if n < 0 {
 		return nil, invalid("reserve "+w.addr, fmt.Sprintf("negative size %d", n))
@@ -639,6 +660,9 @@ func (w *Writer) Reserve(n int) ([]byte, error) {
 		return nil, w.waitError(opReserve, rc, err)
 	}
 	w.resv = n
+	if w.st.zc == 0 {
+		w.st.zc = C.uintptr_t(uintptr(w.st.wptr))
+	}
 	return unsafe.Slice((*byte)(w.st.wptr), n), nil
 }
 
@@ -889,7 +913,9 @@ func (r *Reader) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 // The slice is shared memory that the writer reuses after Release: it is
 // valid only until Release or Close, and only while the Reader is
 // reachable. Do not write to it, and do not keep it, or any slice of it,
-// past Release. End of stream and peer death are reported as by Recv.
+// past Release: until Close it shows whatever the writer puts there next.
+// (After Close it reads zeros, as Segment.Bytes describes.) End of stream
+// and peer death are reported as by Recv.
 func (r *Reader) Peek() ([]byte, error) { return r.peek(context.Background()) }
 
 // PeekContext is Peek waiting until ctx is done (see RecvInto).
@@ -912,6 +938,9 @@ func (r *Reader) peek(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	r.peeking = true
+	if r.st.zc == 0 {
+		r.st.zc = C.uintptr_t(uintptr(r.st.rptr))
+	}
 	return unsafe.Slice((*byte)(r.st.rptr), int(r.st.len)), nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -508,4 +509,118 @@ func TestChannelOptionsThatDoNotApply(t *testing.T) {
 			t.Errorf("%s: %v; want EINVAL naming %s", c.name, c.err, c.want)
 		}
 	}
+}
+
+// Slices over shared memory used after Close (a bug) read zeros, and their
+// writes reach neither the segment nor anything mapped later.
+func TestStaleSlicesAfterClose(t *testing.T) {
+	for _, b := range backends {
+		t.Run("Bytes/"+b.name, func(t *testing.T) {
+			seg := create(t, b.newAddr, 3*4096+100)
+			other, err := Open(seg.Address(), ReadOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeAtEnd(t, other)
+			stale := seg.Bytes()
+			copy(stale, "kept")
+			stale[len(stale)-1] = 7
+			ro, err := Open(seg.Address(), ReadOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			staleRO := ro.Bytes()
+			mustClose(t, seg)
+			mustClose(t, ro)
+			if string(stale[:4]) != "\x00\x00\x00\x00" || stale[len(stale)-1] != 0 || staleRO[0] != 0 {
+				t.Fatalf("stale slices read %q ... %d and %d, want zeros", stale[:4], stale[len(stale)-1], staleRO[0])
+			}
+			copy(stale, "lost") // goes nowhere
+			if got := string(other.Bytes()[:4]); got != "kept" {
+				t.Fatalf("the segment holds %q: a stale write reached it", got)
+			}
+			if st, err := other.Stat(); err == nil && st.Backend == BackendSysV && st.Attached != 1 {
+				t.Fatalf("%d attachments after closing two of three", st.Attached)
+			}
+		})
+	}
+	for _, b := range chanBackends {
+		t.Run("Peek+Reserve/"+b.name, func(t *testing.T) {
+			w, r := newPair(t, b.newAddr, 4096)
+			mustSend(t, w, []byte("peeked"))
+			p, err := r.Peek()
+			if err != nil || string(p) != "peeked" {
+				t.Fatalf("Peek: %q, %v", p, err)
+			}
+			q, err := w.Reserve(100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(q, "reserved")
+			mustClose(t, r)
+			mustClose(t, w)
+			if string(p) != "\x00\x00\x00\x00\x00\x00" || q[0] != 0 {
+				t.Fatalf("stale slices read %q and %q, want zeros", p, q[:8])
+			}
+			copy(p, "XXXXXX")
+			copy(q, "YYYY")
+			// The channel is intact: a new reader gets the message, then the
+			// end of the stream (the reservation was dropped).
+			r2 := openTestReader(t, w.Address())
+			buf := make([]byte, 16)
+			if n, err := r2.Recv(buf); err != nil || string(buf[:n]) != "peeked" {
+				t.Fatalf("Recv after the stale writes: %q, %v", buf[:n], err)
+			}
+			if _, err := r2.Recv(buf); err != io.EOF {
+				t.Fatalf("Recv: %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// Zero pages are kept for the last tombMaxCount closes (and tombMaxBytes);
+// older ones are unmapped.
+func TestTombstonesAreBounded(t *testing.T) {
+	tombs.Lock()
+	oldCount, oldBytes := tombMaxCount, tombMaxBytes
+	tombMaxCount, tombMaxBytes = 2, 1<<30
+	tombs.Unlock()
+	t.Cleanup(func() {
+		tombs.Lock()
+		tombMaxCount, tombMaxBytes = oldCount, oldBytes
+		tombs.Unlock()
+	})
+	var addrs []uintptr
+	for i := 0; i < 3; i++ {
+		seg := create(t, posixAddr, 4096)
+		addrs = append(addrs, uintptr(unsafe.Pointer(unsafe.SliceData(seg.Bytes()))))
+		mustClose(t, seg)
+	}
+	for i, a := range addrs {
+		line := mapsLine(t, a)
+		// A tombstone is private, anonymous (no path) and readable and
+		// writable (adjacent ones may be merged into one mapping).
+		f := strings.Fields(line)
+		kept := len(f) == 5 && strings.HasPrefix(f[1], "rw-p")
+		if kept != (i > 0) {
+			t.Errorf("tombstone %d of 3: kept %v (mapping %q), want the last two kept", i+1, kept, line)
+		}
+	}
+}
+
+// mapsLine returns the line of /proc/self/maps for the mapping that holds
+// addr, or "".
+func mapsLine(t *testing.T, addr uintptr) string {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		var lo, hi uintptr
+		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err == nil && lo <= addr && addr < hi {
+			return line
+		}
+	}
+	return ""
 }

@@ -127,9 +127,39 @@ type Segment struct {
 
 	mu      sync.RWMutex // Close takes it exclusively, every other method shared
 	h       *C.shmlink_segment
-	data    unsafe.Pointer
+	data    unsafe.Pointer // what Bytes returns: see release
 	size    int
+	rel     segRelease
 	cleanup runtime.Cleanup
+}
+
+// segRelease is what it takes to close a segment's handle and leave zero
+// pages where Bytes pointed (see tomb.go).
+type segRelease struct {
+	h        *C.shmlink_segment
+	data     uintptr // the mapping Bytes returns
+	size     uintptr
+	own      bool // data is the binding's second mapping (POSIX), not the core's
+	sysv     bool
+	writable bool
+}
+
+func (r segRelease) release() {
+	switch {
+	case r.own:
+		if !tombReplace(r.data, r.size, r.writable) {
+			unmap(r.data, r.size)
+		}
+		C.shmlink_segment_close(r.h)
+	case r.sysv:
+		// Replacing the attachment detaches it; the core's shmdt then
+		// finds nothing to detach. Without the zero pages, it detaches.
+		tombReplace(r.data, r.size, r.writable)
+		C.shmlink_segment_close(r.h)
+	default: // POSIX without a second mapping: the core unmaps first
+		C.shmlink_segment_close(r.h)
+		tombFill(r.data, r.size, r.writable)
+	}
 }
 
 // Create makes a new segment of size bytes (> 0) at addr and maps it
@@ -217,9 +247,18 @@ func newSegment(h *C.shmlink_segment) *Segment {
 		data:     C.shmlink_segment_data(h),
 		size:     int(C.shmlink_segment_size(h)),
 	}
+	s.rel = segRelease{h: h, size: uintptr(s.size), sysv: !strings.HasPrefix(s.addr, "posix:"), writable: !s.readOnly}
+	if !s.rel.sysv {
+		// The core unmaps its mapping on close; Bytes uses a second one,
+		// which Close can turn into zero pages without a gap.
+		if d := dupMapping(s.data, uintptr(s.size)); d != nil {
+			s.data, s.rel.own = d, true
+		}
+	}
+	s.rel.data = uintptr(s.data)
 	// Safety net only: a Segment dropped without Close is unmapped when the
 	// garbage collector finds it unreachable.
-	s.cleanup = runtime.AddCleanup(s, func(h *C.shmlink_segment) { C.shmlink_segment_close(h) }, h)
+	s.cleanup = runtime.AddCleanup(s, segRelease.release, s.rel)
 	return s
 }
 
@@ -261,6 +300,12 @@ func (s *Segment) Size() int {
 // collector's cleanup. For a segment opened ReadOnly the memory is mapped
 // read-only and writing through the slice crashes the program; use
 // WriteAt, which returns an error instead.
+//
+// Using the slice after Close is a bug, but not a crash: Close leaves
+// private zero pages at its address, so a stale slice reads zeros and its
+// writes reach nobody (neither the segment nor memory mapped later). This
+// holds for the slices of the last 1024 closed mappings (up to 16 GiB of
+// address space); older ones fault like any unmapped memory.
 func (s *Segment) Bytes() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -352,7 +397,8 @@ func (s *Segment) Remove() error {
 }
 
 // Close unmaps (detaches) this process's view; the segment itself lives on
-// until removed. Close is idempotent and always returns nil.
+// until removed. Slices returned by Bytes then read zeros (see Bytes).
+// Close is idempotent and always returns nil.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -360,7 +406,7 @@ func (s *Segment) Close() error {
 		return nil
 	}
 	s.cleanup.Stop()
-	C.shmlink_segment_close(s.h)
+	s.rel.release()
 	s.h, s.data, s.size = nil, nil, 0
 	return nil
 }
