@@ -113,11 +113,12 @@ static void run_pidns(shmlink_backend backend)
     shmlink_channel *r;
     uint8_t buf[16];
     size_t n;
-    int fds[2];
+    int pidpipe[2], okpipe[2];
     t_addr(backend, addr, "pidns");
     t_register(addr);
     ASSERT_OK(shmlink_channel_create(addr, 4096, 0600, SHMLINK_READER, &r));
-    ASSERT_SYS(pipe(fds));
+    ASSERT_SYS(pipe(pidpipe));
+    ASSERT_SYS(pipe(okpipe));
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -126,28 +127,30 @@ static void run_pidns(shmlink_backend backend)
         if (unshare(CLONE_NEWPID) == 0)
             inner = fork();
         if (inner == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             shmlink_channel *w;
             int ok = getpid() == 1 && shmlink_channel_open(addr, SHMLINK_WRITER, &w) == 0 &&
                      shmlink_channel_send(w, "ns", 2, 0) == 0;
-            pid_t msg = ok ? 1 : 0;
-            if (write(fds[1], &msg, sizeof msg) != sizeof msg)
+            if (write(okpipe[1], &ok, sizeof ok) != sizeof ok)
                 _exit(1);
             for (;;)
                 pause();
         }
-        /* report the writer's pid as this namespace sees it (0: cannot) */
-        pid_t msg = inner > 0 ? inner : -1;
-        if (write(fds[1], &msg, sizeof msg) != sizeof msg)
+        /* the writer's pid as this namespace sees it (-1: cannot) */
+        if (write(pidpipe[1], &inner, sizeof inner) != sizeof inner)
             _exit(1);
         for (;;)
             pause();
     }
-    pid_t inner = 0, ok = 0;
-    ASSERT_EQ(read(fds[0], &inner, sizeof inner), (ssize_t)sizeof inner);
+    pid_t inner = 0;
+    int ok = 0;
+    ASSERT_EQ(read(pidpipe[0], &inner, sizeof inner), (ssize_t)sizeof inner);
     if (inner > 0)
-        ASSERT_EQ(read(fds[0], &ok, sizeof ok), (ssize_t)sizeof ok);
-    close(fds[0]);
-    close(fds[1]);
+        ASSERT_EQ(read(okpipe[0], &ok, sizeof ok), (ssize_t)sizeof ok);
+    close(pidpipe[0]);
+    close(pidpipe[1]);
+    close(okpipe[0]);
+    close(okpipe[1]);
     if (inner <= 0) {
         printf("  pid namespace: skipped (unshare(CLONE_NEWPID) not allowed)\n");
     } else {
