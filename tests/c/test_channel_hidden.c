@@ -32,7 +32,8 @@ static int hide_proc_and_drop(pid_t writer)
         return SKIP;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
         return SKIP;
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") == -1)
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "hidepid=2") == -1)
         return SKIP;
     if (setgroups(0, NULL) || setgid(nobody_gid) || setuid(nobody_uid))
         return SKIP;
@@ -58,7 +59,8 @@ static int hidden_reader(const char *addr, pid_t writer)
     /* the writer lives: wait (time out), never -EPIPE */
     rc = shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000);
     if (rc != -ETIMEDOUT) {
-        fprintf(stderr, "hidden reader: recv %d (%s), want -ETIMEDOUT\n", rc, shmlink_strerror(rc));
+        fprintf(stderr, "hidden reader: recv %d (%s), want -ETIMEDOUT\n", rc,
+                shmlink_strerror(rc));
         return 12;
     }
     if (shmlink_channel_open(addr, SHMLINK_WRITER, &w2) != -EBUSY)
@@ -92,7 +94,8 @@ static void run_hidden(shmlink_backend backend, int version1)
     int st = t_wait(child);
     ASSERT_TRUE(WIFEXITED(st));
     if (WEXITSTATUS(st) == SKIP) {
-        printf("  hidepid: skipped (mount namespace or hidepid not available)\n");
+        printf(
+            "  hidepid: skipped (mount namespace or hidepid not available)\n");
     } else {
         ASSERT_EQ(WEXITSTATUS(st), 0);
         /* the reader left with close: the writer sees it gone */
@@ -113,11 +116,12 @@ static void run_pidns(shmlink_backend backend)
     shmlink_channel *r;
     uint8_t buf[16];
     size_t n;
-    int fds[2];
+    int pidpipe[2], okpipe[2];
     t_addr(backend, addr, "pidns");
     t_register(addr);
     ASSERT_OK(shmlink_channel_create(addr, 4096, 0600, SHMLINK_READER, &r));
-    ASSERT_SYS(pipe(fds));
+    ASSERT_SYS(pipe(pidpipe));
+    ASSERT_SYS(pipe(okpipe));
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -126,43 +130,51 @@ static void run_pidns(shmlink_backend backend)
         if (unshare(CLONE_NEWPID) == 0)
             inner = fork();
         if (inner == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             shmlink_channel *w;
-            int ok = getpid() == 1 && shmlink_channel_open(addr, SHMLINK_WRITER, &w) == 0 &&
+            int ok = getpid() == 1 &&
+                     shmlink_channel_open(addr, SHMLINK_WRITER, &w) == 0 &&
                      shmlink_channel_send(w, "ns", 2, 0) == 0;
-            pid_t msg = ok ? 1 : 0;
-            if (write(fds[1], &msg, sizeof msg) != sizeof msg)
+            if (write(okpipe[1], &ok, sizeof ok) != sizeof ok)
                 _exit(1);
             for (;;)
                 pause();
         }
-        /* report the writer's pid as this namespace sees it (0: cannot) */
-        pid_t msg = inner > 0 ? inner : -1;
-        if (write(fds[1], &msg, sizeof msg) != sizeof msg)
+        /* the writer's pid as this namespace sees it (-1: cannot) */
+        if (write(pidpipe[1], &inner, sizeof inner) != sizeof inner)
             _exit(1);
         for (;;)
             pause();
     }
-    pid_t inner = 0, ok = 0;
-    ASSERT_EQ(read(fds[0], &inner, sizeof inner), (ssize_t)sizeof inner);
+    pid_t inner = 0;
+    int ok = 0;
+    ASSERT_EQ(read(pidpipe[0], &inner, sizeof inner), (ssize_t)sizeof inner);
     if (inner > 0)
-        ASSERT_EQ(read(fds[0], &ok, sizeof ok), (ssize_t)sizeof ok);
-    close(fds[0]);
-    close(fds[1]);
+        ASSERT_EQ(read(okpipe[0], &ok, sizeof ok), (ssize_t)sizeof ok);
+    close(pidpipe[0]);
+    close(pidpipe[1]);
+    close(okpipe[0]);
+    close(okpipe[1]);
     if (inner <= 0) {
-        printf("  pid namespace: skipped (unshare(CLONE_NEWPID) not allowed)\n");
+        printf(
+            "  pid namespace: skipped (unshare(CLONE_NEWPID) not allowed)\n");
     } else {
         ASSERT_EQ(ok, 1);
-        ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
+        ASSERT_OK(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
         ASSERT_UEQ(n, 2);
         /* alive, though its recorded pid (1) is another process here */
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000), -ETIMEDOUT);
+        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000),
+                   -ETIMEDOUT);
         shmlink_channel_info info;
         ASSERT_OK(shmlink_channel_stat(addr, &info));
         ASSERT_EQ(info.writer_pid, 1);
         ASSERT_EQ(info.writer_alive, 1);
         kill(inner, SIGKILL);
         uint64_t t0 = cu_now_ns();
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPIPE);
+        ASSERT_ERR(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+            -EPIPE);
         ASSERT_LT(cu_now_ns() - t0, 5000000000ull);
     }
     kill(child, SIGKILL);
@@ -175,7 +187,8 @@ int main(void)
 {
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || pw == NULL) {
-        printf("test_channel_hidden: skipped (needs root and a 'nobody' user)\n");
+        printf(
+            "test_channel_hidden: skipped (needs root and a 'nobody' user)\n");
         return T_EXIT_SKIP;
     }
     nobody_uid = pw->pw_uid;
