@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # V segments nobody is attached to. (Other suites may run at the same time;
 # their live, attached segments are not counted.)
 shm_snapshot() {
-    { ls -1 /dev/shm 2>/dev/null | { grep '^shmlink-example' || true; } | sed 's/^/posix /'
+    { find /dev/shm -maxdepth 1 -name 'shmlink-example*' -printf 'posix %f\n' 2>/dev/null || true
       ipcs -m 2>/dev/null | awk '$1 ~ /^0x/ && $6 == 0 {print "sysv", $1, $2}'; } | sort
 }
 before=$(mktemp)
@@ -34,7 +34,7 @@ tool() { # NAME MODULE/PATH VERSION
     local exe="$gobin/$1"
     if ! [ -x "$exe" ] || ! go version -m "$exe" 2>/dev/null | grep -q "[[:space:]]$3[[:space:]]"; then
         echo "installing $2@$3" >&2
-        GOFLAGS= go install "$2@$3" >&2
+        GOFLAGS='' go install "$2@$3" >&2
     fi
     echo "$exe"
 }
