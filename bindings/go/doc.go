@@ -34,15 +34,24 @@
 // SendContext/RecvInto/RecvContext/PeekContext/Messages until the context
 // is done (they then return its error at once). Close from another
 // goroutine ends a waiting call at once (ErrClosed). Closing a channel
-// does not remove its segment; the creator calls Remove.
+// does not remove its segment; the creator calls Remove. OpenWriter and
+// OpenReader refuse a channel whose segment belongs to another user (not
+// the caller, not root) unless given the AnyOwner option.
+//
+// # Zero-copy slices
+//
+// Segment.Bytes, Reader.Peek and Writer.Reserve return slices over the
+// shared memory itself. Using one after Close is a bug, but it does not
+// crash the program or write into memory mapped later: Close leaves zero
+// pages at that address (see Segment.Bytes for the bounds).
 //
 // # Errors
 //
 // Failures from the operating system wrap a syscall.Errno, so
 // errors.Is(err, fs.ErrExist), fs.ErrNotExist and fs.ErrPermission work.
-// Methods of a closed Segment return an error wrapping ErrClosed.
-// ErrPeerDead, ErrProtocol and ErrBusy are the sentinels of the message
-// channel.
+// Methods of a closed Segment, Writer or Reader return an error wrapping
+// ErrClosed. ErrPeerDead, ErrProtocol and ErrBusy are the sentinels of the
+// message channel.
 //
 // # The C core
 //
