@@ -4,8 +4,10 @@ package shmlink
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Go→Go throughput through one channel: a writer goroutine, the reader in
@@ -290,4 +292,54 @@ func BenchmarkPair64(b *testing.B) {
 			n -= k
 		}
 	})
+}
+
+// How long a Recv waiting on an empty channel takes to return once another
+// goroutine calls Close (WakeOnClose) or cancels its context
+// (WakeOnCancel): the mean, as "µs/wake". Each wait starts about a
+// millisecond before the Close or cancel, so the receiving side is asleep
+// in the core's wait by then.
+func BenchmarkWakeOnClose(b *testing.B) {
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		_, r := newPair(b, posixAddr, 4096)
+		done := make(chan time.Time, 1)
+		go func() {
+			_, err := r.Recv(make([]byte, 8))
+			if !errors.Is(err, ErrClosed) {
+				b.Errorf("Recv: %v", err)
+			}
+			done <- time.Now()
+		}()
+		time.Sleep(time.Millisecond)
+		b.StartTimer()
+		start := time.Now()
+		if err := r.Close(); err != nil {
+			b.Fatal(err)
+		}
+		total += (<-done).Sub(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/wake")
+}
+
+func BenchmarkWakeOnCancel(b *testing.B) {
+	_, r := newPair(b, posixAddr, 4096)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan time.Time, 1)
+		go func() {
+			_, err := r.RecvContext(ctx)
+			if !errors.Is(err, context.Canceled) {
+				b.Errorf("RecvContext: %v", err)
+			}
+			done <- time.Now()
+		}()
+		time.Sleep(time.Millisecond)
+		start := time.Now()
+		cancel()
+		total += (<-done).Sub(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/wake")
 }
