@@ -5,7 +5,9 @@ The C core has no separate install step: ``pip install .`` compiles every
 out-of-line API mode). The builder is ``bindings/python/shmlink_build.py``.
 """
 
-import os
+import atexit
+import shutil
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -24,10 +26,14 @@ class BuildExtAlways(build_ext):
         self.force = True
 
 
-# Keep setuptools' scratch files out of the source tree's build/ (the CMake
-# build tree) and out of bindings/python/: everything goes to build/python.
-BUILD_BASE = os.path.join("build", "python")
-os.makedirs(BUILD_BASE, exist_ok=True)
+# Keep setuptools' scratch files (object files, the generated cffi source,
+# egg-info) out of the source tree entirely: `pip install .` builds in place,
+# and a build/ or *.egg-info left behind would be packed into the next sdist
+# and show in `git status`. Every build (each PEP 517 hook runs in a process
+# of its own) gets a fresh directory under the system's temporary directory,
+# removed when the hook ends.
+BUILD_BASE = tempfile.mkdtemp(prefix="shmlink-build-")
+atexit.register(shutil.rmtree, BUILD_BASE, ignore_errors=True)
 
 setup(
     options={"build": {"build_base": BUILD_BASE}, "egg_info": {"egg_base": BUILD_BASE}},
