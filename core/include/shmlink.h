@@ -206,6 +206,11 @@ typedef enum shmlink_role {
  * fails the call; see PROTOCOL.md, trust model). */
 #define SHMLINK_FOREVER ((int64_t)-1)
 
+/* Ring capacity bounds in bytes (a requested capacity is rounded up to a
+ * power of two, at least SHMLINK_MIN_CAPACITY). */
+#define SHMLINK_MIN_CAPACITY ((size_t)4096)
+#define SHMLINK_MAX_CAPACITY ((size_t)1 << 30)
+
 /* Creates a new segment at address holding an empty channel whose ring has
  * room for capacity bytes (rounded up to a power of two, at least 4096, at
  * most 1 GiB), and takes the given role in it. The largest message is
