@@ -52,7 +52,13 @@ _counter = itertools.count(1)
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 _libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+_libc.semctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
 IPC_RMID = 0
+GETVAL = 12
+# shmids of the System V channels made here: the C core gives each one a
+# semaphore set for its role locks, tagged with the shmid mod 32768 (3
+# semaphores: writer, reader, tag), which must not be left behind either.
+_sysv_channel_ids: set[int] = set()
 
 
 def sysv_remove_id(shmid: int) -> None:
@@ -67,7 +73,12 @@ def sysv_remove_key(key: int) -> None:
 
 def remove_address(address: str | bytes) -> None:
     """Removes a segment by address, ignoring 'not there'. Independent of the
-    tool under test."""
+    tool under test: the library's remove first (for a System V channel it
+    also removes the channel's semaphore set), then the system calls."""
+    import shmlink
+
+    with contextlib.suppress(OSError, ValueError):
+        shmlink.remove(os.fsdecode(address))
     raw = os.fsencode(address)
     if raw.startswith(b"posix:/") or raw.startswith(b"/"):
         name = raw[len(b"posix:/") :] if raw.startswith(b"posix:") else raw[1:]
@@ -79,6 +90,35 @@ def remove_address(address: str | bytes) -> None:
         sysv_remove_key(int(raw[len(b"sysv:") :], 0))
 
 
+def sysv_shmid(address: str) -> int | None:
+    """The shmid of a System V address (key or id), from /proc."""
+    with open("/proc/sysvipc/shm") as f:
+        next(f)
+        for line in f:
+            key, shmid = int(line.split()[0]) & 0xFFFFFFFF, int(line.split()[1])
+            if address in (f"sysv:0x{key:08x}", f"sysv-id:{shmid}"):
+                return shmid
+    return None
+
+
+def our_semaphore_sets() -> list[int]:
+    """Role-lock semaphore sets of our System V channels (by their tag) that
+    nobody holds a role in."""
+    tags = {shmid % 32768 for shmid in _sysv_channel_ids}
+    found = []
+    with open("/proc/sysvipc/sem") as f:
+        header = f.readline().split()
+        for line in f:
+            row = dict(zip(header, line.split()))
+            if row.get("nsems") != "3" or int(row["cuid"]) != os.geteuid():
+                continue
+            semid = int(row["semid"])
+            values = [_libc.semctl(semid, i, GETVAL) for i in range(3)]
+            if values[2] in tags and values[0] == 0 and values[1] == 0:
+                found.append(semid)
+    return found
+
+
 def our_leftovers() -> list[str]:
     left = [f"/dev/shm/{n}" for n in os.listdir("/dev/shm") if POSIX_PREFIX in n]
     with open("/proc/sysvipc/shm") as f:
@@ -87,6 +127,7 @@ def our_leftovers() -> list[str]:
             key = int(line.split()[0]) & 0xFFFFFFFF
             if key >> 8 == SYSV_BASE >> 8:
                 left.append(f"sysv key 0x{key:08x}")
+    left += [f"semaphore set {semid}" for semid in our_semaphore_sets()]
     return left
 
 
@@ -184,6 +225,10 @@ class Shm:
             )
         word, canonical = line.split(" ", 1)
         self.addresses.append(canonical)
+        if canonical.startswith("sysv"):
+            shmid = sysv_shmid(canonical)
+            if shmid is not None:
+                _sysv_channel_ids.add(shmid)
         if "--close" in opts:
             assert word == "closed", line
             assert p.wait(timeout=TIMEOUT) == 0, p.stderr.read().decode()
@@ -197,10 +242,18 @@ class Shm:
         p.wait(timeout=TIMEOUT)
 
     def cleanup(self) -> None:
+        # Holders still alive close their channels (SIGTERM): a System V
+        # channel removed while held has its semaphore set removed by the
+        # last holder's close.
         for p in self.procs:
             if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 p.kill()
-            p.wait(timeout=TIMEOUT)
+                p.wait(timeout=TIMEOUT)
             for s in (p.stdout, p.stderr):
                 if s:
                     s.close()
@@ -236,6 +289,8 @@ def _nothing_left_behind():
     for item in left:  # clean up anyway, then fail loudly
         if item.startswith("/dev/shm/"):
             os.unlink(item)
+        elif item.startswith("semaphore set "):
+            _libc.semctl(int(item.split()[-1]), 0, IPC_RMID)
         else:
             sysv_remove_key(int(item.split()[-1], 16))
     assert not left, f"tests left segments behind: {left}"

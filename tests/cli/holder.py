@@ -12,7 +12,8 @@ dead peers).
       --send N       writer: send N messages of --size bytes (default 100)
       --recv N       reader: receive N messages
       --close        close the channel (the writer marks end of stream), exit 0
-      otherwise prints "ready ADDRESS" and waits until killed.
+      otherwise prints "ready ADDRESS" and waits until killed (SIGTERM
+      closes the channel first, SIGKILL leaves a dead holder).
 
 Addresses may hold any byte (os.fsdecode). Errors: a message on stderr and
 exit 1. Nothing here removes anything: the tests own the cleanup.
@@ -59,9 +60,15 @@ def channel(args: argparse.Namespace) -> int:
         say("closed", ch.address)
         ch.close()
         return 0
+    # SIGTERM: give the role up cleanly (the tests' cleanup); SIGKILL (the
+    # tests' dead peers) leaves it to the kernel.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     say("ready", ch.address)
-    while True:
-        signal.pause()
+    try:
+        while True:
+            signal.pause()
+    finally:
+        ch.close()
 
 
 def main() -> int:
