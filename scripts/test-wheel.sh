@@ -17,12 +17,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-venv="$(scripts/venv.sh | tail -n1)"
-"$venv/bin/ruff" check --quiet --config 'include = ["tests/wheel/*.py"]' tests/wheel
-work="$(mktemp -d "${TMPDIR:-/tmp}/shmlink-wheel-XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/dist" "$work/repaired"
-
 # What a build could leave in the tree: untracked or ignored files under the
 # package sources, setuptools' build/python and *.egg-info.
 tree_state() {
@@ -31,15 +25,21 @@ tree_state() {
 }
 before="$(tree_state)"
 
-echo "== pip install . (into .venv) and pip wheel . leave the tree clean"
-"$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall .
+# scripts/venv.sh runs `pip install .` (into .venv): checked below with the rest.
+venv="$(scripts/venv.sh | tail -n1)"
+"$venv/bin/ruff" check --quiet --config 'include = ["tests/wheel/*.py"]' tests/wheel
+work="$(mktemp -d "${TMPDIR:-/tmp}/shmlink-wheel-XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/dist" "$work/repaired"
+
+echo "== pip wheel ."
 "$venv/bin/python" -m pip wheel --quiet --no-deps -w "$work/dist" .
 echo "== sdist"
 "$venv/bin/python" -m build --sdist --outdir "$work/dist" . >"$work/sdist.log" 2>&1 \
     || { cat "$work/sdist.log" >&2; exit 1; }
 after="$(tree_state)"
 if [ "$before" != "$after" ]; then
-    echo "test-wheel: building changed the source tree:" >&2
+    echo "test-wheel: pip install ., pip wheel . or the sdist changed the source tree:" >&2
     diff <(echo "$before") <(echo "$after") >&2 || true
     exit 1
 fi
