@@ -408,6 +408,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
                               ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
                               : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
     for (;;) {
+        if (shmlink__guard_hit(ch->guard))
+            return -EPROTO; /* truncated: the header we wait on is gone */
         c = chan_peer_state(ch, need, rec, len);
         if (c != 0)
             return c;
@@ -442,6 +444,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
             return -EINTR;
+        if (rc == -EFAULT)
+            return -EPROTO; /* the word's page is gone (truncated) */
         if (rc < 0 && rc != -ETIMEDOUT)
             return rc;
         c = chan_cond(ch, need, rec, len);
