@@ -126,6 +126,9 @@ def test_usage_errors_exit_2(args, word):
     assert res.stdout == ""
     assert word in res.stderr
     assert res.stderr.startswith("shmlink: ") or args == []
+    if args and args[0] in ("ls", "stat", "rm"):  # the command is named
+        assert res.stderr.startswith(f"shmlink: {args[0]}: ")
+        assert f"(try 'shmlink {args[0]} --help')" in res.stderr
 
 
 MALFORMED = [

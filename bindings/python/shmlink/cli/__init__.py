@@ -57,6 +57,7 @@ def parser() -> Parser:
     rm.add_parser(sub)
     h = sub.add_parser("help", help="this text, or a command's help")
     h.add_argument("topic", metavar="COMMAND", nargs="?")
+    h.set_defaults(parser=h)
     return p
 
 
@@ -69,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = args_in[0]
     if first.startswith("-") and first not in ("-h", "--help", "-V", "--version"):
         p.error(f"unknown option '{first}'")
-    args = p.parse_args(args_in)
+    args, extra = p.parse_known_args(args_in)
+    if extra:  # named by the command they were given to
+        command_parser: argparse.ArgumentParser = getattr(args, "parser", p)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "help":
         if args.topic is None:
             p.print_help()

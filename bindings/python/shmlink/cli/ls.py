@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         help="only addresses matching the shell pattern GLOB (e.g. 'posix:/jobs-*', 'sysv:*')",
     )
     p.add_argument("-w", "--wide", action="store_true", help="do not fit the table to the terminal")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("address", metavar="ADDRESS", help="posix:/NAME, sysv:KEY or sysv-id:SHMID")
     p.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def text(e: _entries.Entry) -> str:
