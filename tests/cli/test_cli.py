@@ -1012,3 +1012,29 @@ def test_python_dash_m_shmlink():
     assert p.returncode == 2
     assert "--frob" in p.stderr
     assert os.path.basename(CLI[0]) == "shmlink"
+
+
+def test_removed_but_attached_sysv_segment_is_listed_not_opened(shm):
+    """IPC_RMID while attached: the segment lives on (key 0, SHM_DEST) until
+    the last detach. ls shows it as removed, rm --stale leaves it alone."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    libc.shmdt.argtypes = [ctypes.c_void_p]
+    addr = shm.segment(shm.sysv(), MIN_CHANNEL_SIZE + 4096)
+    shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
+    mem = libc.shmat(shmid, None, 0o10000)  # SHM_RDONLY
+    assert mem not in (None, ctypes.c_void_p(-1).value)
+    try:
+        libc.shmctl(shmid, 0, None)  # IPC_RMID
+        e = find(ls_json(), f"sysv-id:{shmid}")
+        assert e is not None
+        assert e["removed"] is True
+        assert e["key"] == 0
+        assert e["nattch"] == 1
+        row = table_row(run(["ls"], check_rc=0).stdout, f"sysv-id:{shmid}")
+        assert "removed, 1 attached" in row
+        res = run(["rm", "--stale", "--dry-run", "--json"], check_rc=0)
+        assert f"sysv-id:{shmid}" not in res.stdout
+    finally:
+        libc.shmdt(ctypes.c_void_p(mem))

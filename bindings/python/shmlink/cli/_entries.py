@@ -91,7 +91,9 @@ def inspect(e: Entry) -> None:
     if e.size < _core.MIN_CHANNEL_SIZE:
         e.kind = SEGMENT
         return
-    if not e.readable:
+    if not e.readable or e.removed:
+        # A removed System V segment (IPC_RMID, still attached) cannot be
+        # opened by address any more: it is listed as it is, not looked into.
         e.kind = UNKNOWN
         return
     rc, info = _core.channel_stat(e.open_address)

@@ -146,8 +146,8 @@ def stale(dry_run: bool, json: bool, glob: str | None) -> int:
     results: list[dict[str, Any]] = []
     removed = 0
     for e in entries:
-        if e.kind == _entries.SEGMENT:
-            continue  # plain segments are not this command's business
+        if e.kind == _entries.SEGMENT or e.removed:
+            continue  # plain segments, and removed ones, are not its business
         is_stale, reason = _entries.judge(e)
         error = None
         done = False
