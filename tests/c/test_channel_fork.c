@@ -34,7 +34,8 @@ static void test_child_cannot_use(void)
         bad |= shmlink_channel_reserve(w, 1, &p, 0) != -ECHILD;
         bad |= shmlink_channel_recv(r, buf, sizeof buf, &n, 0) != -ECHILD;
         bad |= shmlink_channel_peek(r, &q, &n, 0) != -ECHILD;
-        bad |= shmlink_channel_wait(r, 0, 0, shmlink_channel_interrupts(r)) != -ECHILD;
+        bad |= shmlink_channel_wait(r, 0, 0, shmlink_channel_interrupts(r)) !=
+               -ECHILD;
         bad |= shmlink_channel_info_get(w, &info) != -ECHILD;
         /* a normal exit of the child closes what it inherited */
         bad |= shmlink_channel_close(w) != 0;
@@ -45,7 +46,8 @@ static void test_child_cannot_use(void)
     /* the message is still there, exactly once; no end of stream */
     ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, 0));
     ASSERT_UEQ(n, 3);
-    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 50000000), -ETIMEDOUT);
+    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 50000000),
+               -ETIMEDOUT);
     /* the parent still holds both roles */
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_WRITER, &w2), -EBUSY);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &w2), -EBUSY);
@@ -53,7 +55,8 @@ static void test_child_cannot_use(void)
     ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, 0));
     ASSERT_UEQ(n, 3);
     ASSERT_OK(shmlink_channel_close(w));
-    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -ENODATA);
+    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+               -ENODATA);
     ASSERT_OK(shmlink_channel_close(r));
     ASSERT_OK(t_remove(addr));
 }
@@ -87,13 +90,15 @@ static void test_parent_dies_child_lives(void)
         }
         if (shmlink_channel_send(w, "last", 4, 0) != 0)
             _exit(3);
-        if (write(pipefd[1], &grandchild, sizeof grandchild) != sizeof grandchild)
+        if (write(pipefd[1], &grandchild, sizeof grandchild) !=
+            sizeof grandchild)
             _exit(4);
         for (;;)
             pause();
     }
     pid_t grandchild = 0;
-    ASSERT_EQ(read(pipefd[0], &grandchild, sizeof grandchild), (ssize_t)sizeof grandchild);
+    ASSERT_EQ(read(pipefd[0], &grandchild, sizeof grandchild),
+              (ssize_t)sizeof grandchild);
     close(pipefd[0]);
     close(pipefd[1]);
     kill(writer, SIGKILL);
@@ -102,7 +107,8 @@ static void test_parent_dies_child_lives(void)
     ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
     ASSERT_UEQ(n, 4);
     uint64_t t0 = cu_now_ns();
-    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPIPE);
+    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+               -EPIPE);
     ASSERT_LT(cu_now_ns() - t0, 5000000000ull);
     ASSERT_OK(shmlink_channel_open(addr, SHMLINK_WRITER, &w2));
     kill(grandchild, SIGKILL);

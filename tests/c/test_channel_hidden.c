@@ -32,7 +32,8 @@ static int hide_proc_and_drop(pid_t writer)
         return SKIP;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
         return SKIP;
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") == -1)
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "hidepid=2") == -1)
         return SKIP;
     if (setgroups(0, NULL) || setgid(nobody_gid) || setuid(nobody_uid))
         return SKIP;
@@ -58,7 +59,8 @@ static int hidden_reader(const char *addr, pid_t writer)
     /* the writer lives: wait (time out), never -EPIPE */
     rc = shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000);
     if (rc != -ETIMEDOUT) {
-        fprintf(stderr, "hidden reader: recv %d (%s), want -ETIMEDOUT\n", rc, shmlink_strerror(rc));
+        fprintf(stderr, "hidden reader: recv %d (%s), want -ETIMEDOUT\n", rc,
+                shmlink_strerror(rc));
         return 12;
     }
     if (shmlink_channel_open(addr, SHMLINK_WRITER, &w2) != -EBUSY)
@@ -92,7 +94,8 @@ static void run_hidden(shmlink_backend backend, int version1)
     int st = t_wait(child);
     ASSERT_TRUE(WIFEXITED(st));
     if (WEXITSTATUS(st) == SKIP) {
-        printf("  hidepid: skipped (mount namespace or hidepid not available)\n");
+        printf(
+            "  hidepid: skipped (mount namespace or hidepid not available)\n");
     } else {
         ASSERT_EQ(WEXITSTATUS(st), 0);
         /* the reader left with close: the writer sees it gone */
@@ -129,7 +132,8 @@ static void run_pidns(shmlink_backend backend)
         if (inner == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             shmlink_channel *w;
-            int ok = getpid() == 1 && shmlink_channel_open(addr, SHMLINK_WRITER, &w) == 0 &&
+            int ok = getpid() == 1 &&
+                     shmlink_channel_open(addr, SHMLINK_WRITER, &w) == 0 &&
                      shmlink_channel_send(w, "ns", 2, 0) == 0;
             if (write(okpipe[1], &ok, sizeof ok) != sizeof ok)
                 _exit(1);
@@ -152,20 +156,25 @@ static void run_pidns(shmlink_backend backend)
     close(okpipe[0]);
     close(okpipe[1]);
     if (inner <= 0) {
-        printf("  pid namespace: skipped (unshare(CLONE_NEWPID) not allowed)\n");
+        printf(
+            "  pid namespace: skipped (unshare(CLONE_NEWPID) not allowed)\n");
     } else {
         ASSERT_EQ(ok, 1);
-        ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
+        ASSERT_OK(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
         ASSERT_UEQ(n, 2);
         /* alive, though its recorded pid (1) is another process here */
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000), -ETIMEDOUT);
+        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 300000000),
+                   -ETIMEDOUT);
         shmlink_channel_info info;
         ASSERT_OK(shmlink_channel_stat(addr, &info));
         ASSERT_EQ(info.writer_pid, 1);
         ASSERT_EQ(info.writer_alive, 1);
         kill(inner, SIGKILL);
         uint64_t t0 = cu_now_ns();
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPIPE);
+        ASSERT_ERR(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+            -EPIPE);
         ASSERT_LT(cu_now_ns() - t0, 5000000000ull);
     }
     kill(child, SIGKILL);
@@ -178,7 +187,8 @@ int main(void)
 {
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || pw == NULL) {
-        printf("test_channel_hidden: skipped (needs root and a 'nobody' user)\n");
+        printf(
+            "test_channel_hidden: skipped (needs root and a 'nobody' user)\n");
         return T_EXIT_SKIP;
     }
     nobody_uid = pw->pw_uid;

@@ -13,7 +13,8 @@ static gid_t nobody_gid;
 
 static int become_nobody(void)
 {
-    return setgroups(0, NULL) == 0 && setgid(nobody_gid) == 0 && setuid(nobody_uid) == 0;
+    return setgroups(0, NULL) == 0 && setgid(nobody_gid) == 0 &&
+           setuid(nobody_uid) == 0;
 }
 
 static void run(shmlink_backend backend)
@@ -38,8 +39,10 @@ static void run(shmlink_backend backend)
     ASSERT_CHILD_OK(child);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPERM);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_WRITER, &ch), -EPERM);
-    ASSERT_ERR(shmlink_channel_open_flags(addr, SHMLINK_READER, 0, &ch), -EPERM);
-    ASSERT_ERR(shmlink_channel_open_flags(addr, SHMLINK_READER, 0x80, &ch), -EINVAL);
+    ASSERT_ERR(shmlink_channel_open_flags(addr, SHMLINK_READER, 0, &ch),
+               -EPERM);
+    ASSERT_ERR(shmlink_channel_open_flags(addr, SHMLINK_READER, 0x80, &ch),
+               -EINVAL);
     /* the refused opens took no role and changed nothing */
     shmlink_channel_info info;
     ASSERT_OK(shmlink_channel_stat(addr, &info));
@@ -47,7 +50,8 @@ static void run(shmlink_backend backend)
     ASSERT_EQ(info.reader_pid, 0);
     ASSERT_UEQ(info.used, 16);
     /* opting in */
-    ASSERT_OK(shmlink_channel_open_flags(addr, SHMLINK_READER, SHMLINK_ANY_OWNER, &ch));
+    ASSERT_OK(shmlink_channel_open_flags(addr, SHMLINK_READER,
+                                         SHMLINK_ANY_OWNER, &ch));
     uint8_t buf[16];
     size_t n;
     ASSERT_OK(shmlink_channel_recv(ch, buf, sizeof buf, &n, 0));
@@ -84,7 +88,8 @@ int main(void)
 {
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || pw == NULL) {
-        printf("test_channel_owner: skipped (needs root and a 'nobody' user)\n");
+        printf(
+            "test_channel_owner: skipped (needs root and a 'nobody' user)\n");
         return T_EXIT_SKIP;
     }
     nobody_uid = pw->pw_uid;

@@ -76,7 +76,9 @@ static void run(off_t to)
     const void *q;
     if (to == 0) {
         ASSERT_ERR(rc, -EPROTO);
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPROTO);
+        ASSERT_ERR(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+            -EPROTO);
         ASSERT_ERR(shmlink_channel_peek(r, &q, &n, 0), -EPROTO);
         ASSERT_ERR(shmlink_channel_stat(addr, &info), -EPROTO);
         ASSERT_OK(shmlink_channel_close(w));
@@ -84,7 +86,9 @@ static void run(off_t to)
         ASSERT_ERR(rc, -ETIMEDOUT);
         ASSERT_GT(got, 0);
         ASSERT_OK(shmlink_channel_close(w));
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPIPE);
+        ASSERT_ERR(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+            -EPIPE);
     }
     ASSERT_OK(shmlink_channel_close(r));
     ASSERT_OK(t_remove(addr));

@@ -66,7 +66,8 @@ static void test_interrupt(void)
     ASSERT_OK(shmlink_channel_interrupt(r));
     ASSERT_EQ(pthread_join(t, NULL), 0);
     ASSERT_ERR(b.rc, -ECANCELED);
-    ASSERT_LT(cu_now_ns() - t0, 1000000000ull); /* loose; measured: well under 1 ms */
+    ASSERT_LT(cu_now_ns() - t0,
+              1000000000ull); /* loose; measured: well under 1 ms */
     /* later calls are not affected; nothing was lost */
     ASSERT_OK(shmlink_channel_send(w, "x", 1, 0));
     ASSERT_OK(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER));
@@ -89,8 +90,11 @@ static void test_interrupt(void)
     uint64_t since = shmlink_channel_interrupts(r);
     ASSERT_OK(shmlink_channel_wait(r, 0, 0, since)); /* the ring is full */
     ASSERT_OK(shmlink_channel_wait(r, 0, 0, since)); /* still there */
-    ASSERT_ERR(shmlink_channel_wait(w, 1000, 0, shmlink_channel_interrupts(w)), -ETIMEDOUT);
-    ASSERT_ERR(shmlink_channel_wait(w, 1u << 20, 0, shmlink_channel_interrupts(w)), -EMSGSIZE);
+    ASSERT_ERR(shmlink_channel_wait(w, 1000, 0, shmlink_channel_interrupts(w)),
+               -ETIMEDOUT);
+    ASSERT_ERR(
+        shmlink_channel_wait(w, 1u << 20, 0, shmlink_channel_interrupts(w)),
+        -EMSGSIZE);
     int got = 0;
     while (shmlink_channel_recv(r, buf, sizeof buf, &n, 0) == 0)
         got++;
@@ -103,7 +107,8 @@ static void test_interrupt(void)
     ASSERT_ERR(shmlink_channel_wait(r, 0, SHMLINK_FOREVER, since), -ECANCELED);
     /* end of stream through wait */
     ASSERT_OK(shmlink_channel_close(w));
-    ASSERT_ERR(shmlink_channel_wait(r, 0, SHMLINK_FOREVER, shmlink_channel_interrupts(r)),
+    ASSERT_ERR(shmlink_channel_wait(r, 0, SHMLINK_FOREVER,
+                                    shmlink_channel_interrupts(r)),
                -ENODATA);
     ASSERT_OK(shmlink_channel_close(r));
     ASSERT_OK(t_remove(addr));
@@ -137,8 +142,9 @@ static void test_no_busy_loop(int version1)
         ;
     ASSERT_ERR(rc, -ETIMEDOUT);
     /* reader_gone (offset 272) reads 1 while the reader is alive */
-    __atomic_store_n((uint32_t *)(void *)((uint8_t *)shmlink_segment_data(view) + 272), 1u,
-                     __ATOMIC_SEQ_CST);
+    __atomic_store_n(
+        (uint32_t *)(void *)((uint8_t *)shmlink_segment_data(view) + 272), 1u,
+        __ATOMIC_SEQ_CST);
     uint64_t c0 = thread_cpu_ns(), t0 = cu_now_ns();
     ASSERT_ERR(shmlink_channel_send(w, buf, sizeof buf, 400000000), -ETIMEDOUT);
     uint64_t cpu = thread_cpu_ns() - c0, wall = cu_now_ns() - t0;
