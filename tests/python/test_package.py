@@ -23,6 +23,20 @@ def test_imported_from_the_installed_package():
     assert (here.parent / "py.typed").is_file()
 
 
+def test_compiled_modules_use_the_stable_abi():
+    """From Python 3.11 on both compiled modules are abi3, so one wheel
+    (tagged cp311-abi3) serves every later CPython; before, _chan is built
+    for the running version."""
+    from shmlink import _chan
+
+    assert pathlib.Path(shmlink._shmlink.__file__).name.endswith(".abi3.so")
+    chan = pathlib.Path(_chan.__file__).name
+    if sys.version_info >= (3, 11):
+        assert chan == "_chan.abi3.so"
+    else:
+        assert chan.startswith("_chan.cpython-")
+
+
 def test_version_matches_pyproject():
     if sys.version_info < (3, 11):
         pytest.skip("tomllib needs Python 3.11")
