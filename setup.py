@@ -6,6 +6,8 @@ out-of-line API mode). The builder is ``bindings/python/shmlink_build.py``.
 """
 
 import atexit
+import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -48,7 +50,25 @@ options = {"build": {"build_base": BUILD_BASE}, "egg_info": {"egg_base": BUILD_B
 if LIMITED_API:
     options["bdist_wheel"] = {"py_limited_api": "cp311"}
 
+
+def _version() -> str:
+    """The version, written once in core/include/shmlink.h (SHMLINK_VERSION_*)."""
+    header = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "core", "include", "shmlink.h"
+    )
+    with open(header, encoding="utf-8") as f:
+        text = f.read()
+    parts = [
+        re.search(rf"^#define SHMLINK_VERSION_{name} +(\d+)$", text, re.M)
+        for name in ("MAJOR", "MINOR", "PATCH")
+    ]
+    if not all(parts):
+        raise RuntimeError(f"shmlink: no SHMLINK_VERSION_* in {header}")
+    return ".".join(m.group(1) for m in parts if m)
+
+
 setup(
+    version=_version(),
     options=options,
     cffi_modules=["bindings/python/shmlink_build.py:ffibuilder"],
     # The channel's per-message path (recv, recv_batch, send) as a small

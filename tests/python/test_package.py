@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import re
 import sys
 
 import pytest
@@ -37,13 +38,18 @@ def test_compiled_modules_use_the_stable_abi():
         assert chan.startswith("_chan.cpython-")
 
 
-def test_version_matches_pyproject():
-    if sys.version_info < (3, 11):
-        pytest.skip("tomllib needs Python 3.11")
-    import tomllib
+def test_version_is_the_headers():
+    """The version is written once (shmlink.h); the installed metadata has it."""
+    import importlib.metadata
 
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert shmlink.__version__ == meta["project"]["version"]
+    assert shmlink.__version__ == importlib.metadata.version("shmlink")
+    header = (ROOT / "core" / "include" / "shmlink.h").read_text()
+    parts = [
+        re.search(rf"^#define SHMLINK_VERSION_{name} +(\d+)$", header, re.M)
+        for name in ("MAJOR", "MINOR", "PATCH")
+    ]
+    assert all(parts)
+    assert shmlink.__version__ == ".".join(m.group(1) for m in parts if m)
 
 
 def test_exception_hierarchy():
