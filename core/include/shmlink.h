@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define SHMLINK_VERSION_MAJOR 0
-#define SHMLINK_VERSION_MINOR 1
+#define SHMLINK_VERSION_MINOR 2
 #define SHMLINK_VERSION_PATCH 0
 
 /* Largest canonical address text, including the terminating NUL

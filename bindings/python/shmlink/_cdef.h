@@ -82,6 +82,8 @@ typedef enum shmlink_role {
 } shmlink_role;
 
 #define SHMLINK_FOREVER ...
+#define SHMLINK_MIN_CAPACITY ...
+#define SHMLINK_MAX_CAPACITY ...
 
 int shmlink_channel_create(const char *address, size_t capacity, unsigned mode,
                            shmlink_role role, shmlink_channel **out);
@@ -116,9 +118,11 @@ typedef struct shmlink_channel_info {
     int32_t writer_pid, reader_pid;
     int writer_alive, reader_alive;
     int closed;
+    int reader_gone;
 } shmlink_channel_info;
 
 int shmlink_channel_inspect(const void *mem, size_t size,
                             shmlink_channel_info *info);
+int shmlink_channel_stat(const char *address, shmlink_channel_info *info);
 int shmlink_channel_info_get(const shmlink_channel *ch,
                              shmlink_channel_info *info);

@@ -20,6 +20,14 @@
  * KeyboardInterrupt promptly; the overall deadline is computed once
  * (CLOCK_MONOTONIC, the clock of time.monotonic()).
  *
+ * Stable ABI: built for Python 3.11 or later, setup.py defines
+ * Py_LIMITED_API=0x030B0000 (3.11 is the first version whose limited API has
+ * the buffer protocol), so one compiled module serves every later CPython
+ * (the wheel is tagged abi3); for 3.9 and 3.10 the same code is compiled
+ * against the full API. Hence only limited-API calls here: heap types made
+ * from specs, functions instead of the PyTuple_GET_ITEM-style macros, and
+ * type names through fc_type_name().
+ *
  * Threads: a handle is for one thread at a time. A second thread calling in
  * while a call is in progress gets RuntimeError, except close(), which is
  * deferred: the blocked call notices it within one slice, closes the handle
@@ -91,6 +99,28 @@ static uint64_t fc_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The name of obj's type, for error messages (new reference, or NULL with
+ * an exception set). */
+static PyObject *fc_type_name(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyType_GetName(Py_TYPE(obj));
+#else
+    return PyUnicode_FromString(Py_TYPE(obj)->tp_name);
+#endif
+}
+
+/* Raises exc with "<prefix>, not <type name of obj>". Returns NULL. */
+static PyObject *fc_wrong_type(PyObject *exc, const char *prefix, PyObject *obj)
+{
+    PyObject *name = fc_type_name(obj);
+    if (name != NULL) {
+        PyErr_Format(exc, "%s, not %U", prefix, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
 /* None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
 static int fc_timeout(PyObject *obj, int64_t *out)
 {
@@ -99,9 +129,8 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return 0;
     }
     if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj))) {
-        PyErr_Format(PyExc_TypeError,
-                     "shmlink: timeout must be a number of seconds or None, not %.100s",
-                     Py_TYPE(obj)->tp_name);
+        fc_wrong_type(PyExc_TypeError, "shmlink: timeout must be a number of seconds or None",
+                      obj);
         return -1;
     }
     double t = PyFloat_AsDouble(obj);
@@ -268,13 +297,13 @@ static PyObject *fc_recv(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
     PyObject *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
     if (nargs + nkw > 1) {
         PyErr_SetString(PyExc_TypeError, "recv() takes at most 1 argument (timeout)");
         return NULL;
     }
     if (nkw == 1) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, 0);
+        PyObject *k = PyTuple_GetItem(kwnames, 0);
         if (!PyUnicode_Check(k) || PyUnicode_CompareWithASCIIString(k, "timeout") != 0) {
             PyErr_Format(PyExc_TypeError, "recv() got an unexpected keyword argument %R", k);
             return NULL;
@@ -325,7 +354,7 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t na
                               PyObject *kwnames)
 {
     PyObject *bobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
     if (nargs > 2) {
         PyErr_SetString(PyExc_TypeError,
                         "recv_into() takes at most 2 arguments (buffer, timeout)");
@@ -336,7 +365,7 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t na
     if (nargs >= 2)
         tobj = args[1];
     for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *k = PyTuple_GetItem(kwnames, i);
         if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "buffer") == 0 &&
             nargs < 1)
             bobj = args[nargs + i];
@@ -356,11 +385,9 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t na
     Py_buffer view;
     if (PyObject_GetBuffer(bobj, &view, PyBUF_WRITABLE) < 0) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError,
-                     "shmlink: recv_into needs a writable, contiguous bytes-like object, "
-                     "not %.100s",
-                     Py_TYPE(bobj)->tp_name);
-        return NULL;
+        return fc_wrong_type(PyExc_TypeError,
+                             "shmlink: recv_into needs a writable, contiguous bytes-like object",
+                             bobj);
     }
     int64_t timeout;
     if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0) {
@@ -412,7 +439,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
                                PyObject *kwnames)
 {
     PyObject *nobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
     if (nargs > 2) {
         PyErr_SetString(PyExc_TypeError, "recv_batch() takes at most 2 arguments (n, timeout)");
         return NULL;
@@ -422,7 +449,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
     if (nargs >= 2)
         tobj = args[1];
     for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *k = PyTuple_GetItem(kwnames, i);
         PyObject *v = args[nargs + i];
         if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "n") == 0 && nargs < 1)
             nobj = v;
@@ -437,11 +464,8 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
     }
     Py_ssize_t n = 1024;
     if (nobj) {
-        if (PyBool_Check(nobj) || !PyLong_Check(nobj)) {
-            PyErr_Format(PyExc_TypeError, "shmlink: recv_batch n must be an int, not %.100s",
-                         Py_TYPE(nobj)->tp_name);
-            return NULL;
-        }
+        if (PyBool_Check(nobj) || !PyLong_Check(nobj))
+            return fc_wrong_type(PyExc_TypeError, "shmlink: recv_batch n must be an int", nobj);
         n = PyLong_AsSsize_t(nobj);
         if (n == -1 && PyErr_Occurred())
             return NULL;
@@ -498,7 +522,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
             Py_DECREF(big);
             return NULL;
         }
-        PyList_SET_ITEM(one, 0, big);
+        PyList_SetItem(one, 0, big);
         return one;
     }
     /* The messages are consumed already: from here on they are only ours. */
@@ -513,7 +537,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
             Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(list, i, b);
+        PyList_SetItem(list, i, b);
         p += lens[i];
     }
     return list;
@@ -596,15 +620,17 @@ static PyObject *fc_send_impl(FcChan *self, PyObject *data, PyObject *tobj)
     int have_view = 0;
     void *tmp = NULL;
     if (PyBytes_CheckExact(data)) {
-        a.data = PyBytes_AS_STRING(data);
-        a.len = (size_t)PyBytes_GET_SIZE(data);
+        char *p;
+        Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(data, &p, &n) < 0)
+            return NULL;
+        a.data = p;
+        a.len = (size_t)n;
     } else {
         if (PyObject_GetBuffer(data, &view, PyBUF_FULL_RO) < 0) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
-                         "shmlink: send needs a bytes-like object, not %.100s",
-                         Py_TYPE(data)->tp_name);
-            return NULL;
+            return fc_wrong_type(PyExc_TypeError, "shmlink: send needs a bytes-like object",
+                                 data);
         }
         have_view = 1;
         a.len = (size_t)view.len;
@@ -643,7 +669,7 @@ static PyObject *fc_send_impl(FcChan *self, PyObject *data, PyObject *tobj)
 static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
     PyObject *data = NULL, *tobj = Py_None;
     if (nargs > 2) {
         PyErr_SetString(PyExc_TypeError, "send() takes at most 2 arguments (data, timeout)");
@@ -654,7 +680,7 @@ static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     if (nargs >= 2)
         tobj = args[1];
     for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *k = PyTuple_GetItem(kwnames, i);
         if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "data") == 0 && nargs < 1)
             data = args[nargs + i];
         else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
@@ -806,7 +832,12 @@ static void fc_dealloc(FcChan *self)
     Py_CLEAR(self->address);
     PyMem_Free(self->batch_buf);
     PyMem_Free(self->batch_lens);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    /* A heap type: its instances hold a reference to it (dropped here, as
+     * subtype_dealloc of a Python subclass leaves that to this base). */
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free((PyObject *)self);
+    Py_DECREF(tp);
 }
 
 static PyObject *fc_get_closed(FcChan *self, void *Py_UNUSED(c))
@@ -880,28 +911,34 @@ static PyMethodDef fc_writer_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject fc_reader_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.ReaderBase",
-    .tp_basicsize = sizeof(FcChan),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "C part of shmlink.Reader.",
-    .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)fc_dealloc,
-    .tp_methods = fc_reader_methods,
-    .tp_getset = fc_getset,
-    .tp_iter = fc_iter,
-    .tp_iternext = (iternextfunc)fc_iternext,
+static PyType_Slot fc_reader_slots[] = {
+    {Py_tp_doc, (void *)"C part of shmlink.Reader."},
+    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_dealloc, (void *)fc_dealloc},
+    {Py_tp_methods, fc_reader_methods},
+    {Py_tp_getset, fc_getset},
+    {Py_tp_iter, (void *)fc_iter},
+    {Py_tp_iternext, (void *)fc_iternext},
+    {0, NULL},
 };
 
-static PyTypeObject fc_writer_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.WriterBase",
-    .tp_basicsize = sizeof(FcChan),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "C part of shmlink.Writer.",
-    .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)fc_dealloc,
-    .tp_methods = fc_writer_methods,
-    .tp_getset = fc_getset,
+static PyType_Slot fc_writer_slots[] = {
+    {Py_tp_doc, (void *)"C part of shmlink.Writer."},
+    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_dealloc, (void *)fc_dealloc},
+    {Py_tp_methods, fc_writer_methods},
+    {Py_tp_getset, fc_getset},
+    {0, NULL},
+};
+
+static PyType_Spec fc_reader_spec = {
+    "shmlink._chan.ReaderBase", sizeof(FcChan), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, fc_reader_slots,
+};
+
+static PyType_Spec fc_writer_spec = {
+    "shmlink._chan.WriterBase", sizeof(FcChan), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, fc_writer_slots,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -916,13 +953,13 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O:bind", &PyTuple_Type, &ptrs, &check))
         return NULL;
     enum { N = sizeof(fc_core) / sizeof(void (*)(void)) };
-    if (PyTuple_GET_SIZE(ptrs) != N) {
+    if (PyTuple_Size(ptrs) != N) {
         PyErr_Format(PyExc_ValueError, "bind: expected %d function pointers", (int)N);
         return NULL;
     }
     void (*fns[N])(void);
     for (Py_ssize_t i = 0; i < N; i++) {
-        void *p = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ptrs, i));
+        void *p = PyLong_AsVoidPtr(PyTuple_GetItem(ptrs, i));
         if (p == NULL) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_ValueError, "bind: NULL function pointer");
@@ -932,7 +969,9 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *args)
     }
     memcpy(&fc_core, fns, sizeof(fc_core));
     Py_INCREF(check);
-    Py_XSETREF(fc_check, check);
+    PyObject *old = fc_check;
+    fc_check = check;
+    Py_XDECREF(old);
     fc_bound = 1;
     Py_RETURN_NONE;
 }
@@ -947,17 +986,26 @@ static struct PyModuleDef fc_module = {
     fc_module_methods, NULL, NULL, NULL, NULL,
 };
 
+/* Adds a heap type made from spec to m as name. Returns 0 or -1. */
+static int fc_add_type(PyObject *m, const char *name, PyType_Spec *spec)
+{
+    PyObject *tp = PyType_FromSpec(spec);
+    if (tp == NULL)
+        return -1;
+    if (PyModule_AddObject(m, name, tp) < 0) { /* steals tp only on success */
+        Py_DECREF(tp);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__chan(void)
 {
-    if (PyType_Ready(&fc_reader_type) < 0 || PyType_Ready(&fc_writer_type) < 0)
-        return NULL;
     PyObject *m = PyModule_Create(&fc_module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&fc_reader_type);
-    Py_INCREF(&fc_writer_type);
-    if (PyModule_AddObject(m, "ReaderBase", (PyObject *)&fc_reader_type) < 0 ||
-        PyModule_AddObject(m, "WriterBase", (PyObject *)&fc_writer_type) < 0) {
+    if (fc_add_type(m, "ReaderBase", &fc_reader_spec) < 0 ||
+        fc_add_type(m, "WriterBase", &fc_writer_spec) < 0) {
         Py_DECREF(m);
         return NULL;
     }
