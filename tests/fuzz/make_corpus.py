@@ -3,9 +3,13 @@
 
     python3 tests/fuzz/make_corpus.py
 
-Each seed is a small, valid starting point the fuzzer mutates; the input
-layouts are described at the top of each target. fuzz_channel's seeds (one,
-three, wrap) were made by hand and are left alone.
+Each seed is a small, valid starting point the fuzzer mutates: addresses of
+every kind, channel images of both protocol versions and both backends, and
+scripts that walk a channel through wrap-around, padding, a full ring, end
+of stream, a reader gone, reopen, waits ended by a thread, corruption,
+truncation, fork and removal. The input layouts are described at the top of
+each target. fuzz_channel's seeds (one, three, wrap) were made by hand and
+are left alone.
 """
 
 import os
@@ -163,6 +167,239 @@ def open_seeds():
           open_input(0x01, header(version=1, lock_kind=0, wp=end) + r))
 
 
+# ---------------------------------------------------------------------------
+# Scripts (fuzz_script)
+# ---------------------------------------------------------------------------
+(SEND, RESERVE, COMMIT, ABORT, RECV, PEEK, RELEASE, BATCH, WAIT_R, WAIT_W,
+ INTERRUPT, CLOSE_W, CLOSE_R, OPEN_W, OPEN_R, POKE, NUDGE, RECORD, INFO,
+ STAT, TRUNCATE, REMOVE, THREAD, OWNER, CREATOR, BADARGS, FORK) = range(27)
+# helper threads (THREAD) and creator races (CREATOR)
+H_INTERRUPT, H_SIGNAL, H_PEER = range(3)
+SHORT, SPIN, MISUSE = 0x20, 0x40, 0x80
+
+# setup flags
+SYSV, READER_CREATES, CAP8K, OPEN_OTHER, OTHER_ATTACHED = 1, 2, 4, 8, 16
+
+# fields of NUDGE
+(F_WRITE_POS, F_READ_POS, F_CLOSED, F_READER_GONE, F_WRITER_OWNER,
+ F_READER_OWNER, F_READER_SLEEP, F_WRITER_SLEEP, F_VERSION, F_LOCK_KIND,
+ F_LOCK_ID, F_CAPACITY, F_MAX_MESSAGE, F_FLAGS, F_HEADER_SIZE,
+ F_RECORD_ALIGN, F_SENT, F_RECEIVED) = range(18)
+SET = 0x80
+
+
+def u16(v):
+    return struct.pack("<H", v & 0xFFFF)
+
+
+def send(n, flags=0):
+    return bytes([SEND | flags]) + u16(n)
+
+
+def reserve(n, flags=0):
+    return bytes([RESERVE | flags]) + u16(n)
+
+
+def commit(n):
+    return bytes([COMMIT]) + u16(n)
+
+
+def recv(cap=2040, flags=0):
+    return bytes([RECV | flags]) + u16(cap)
+
+
+def batch(cap=4000, mx=19, flags=0):
+    return bytes([BATCH | flags]) + u16(cap) + bytes([mx])
+
+
+def wait_r(a=0, flags=0):
+    return bytes([WAIT_R | flags, a])
+
+
+def wait_w(n, a=0, flags=0):
+    return bytes([WAIT_W | flags, a]) + u16(n)
+
+
+def open_(role_op, mode):
+    return bytes([role_op, mode])
+
+
+def poke(off, data):
+    return bytes([POKE]) + u16(off) + bytes([len(data) - 1]) + data
+
+
+def nudge(field, delta):
+    return bytes([field]) + u16(delta)
+
+
+def op(code, *args):
+    return bytes([code]) + b"".join(args)
+
+
+def thread(kind, delay_us=20, n=0):
+    return bytes([THREAD, kind, delay_us]) + u16(n)
+
+
+def creator(variant, reader, mode, delay=50):
+    return bytes([CREATOR, variant | (8 if reader else 0) | (mode << 4), delay])
+
+
+def script_seeds():
+    basic = (send(100) + recv() + send(0) + send(2040) + op(PEEK) + op(RELEASE) +
+             batch() + op(INFO) + op(INFO | MISUSE) + op(STAT) + wait_r() +
+             wait_w(50) + op(CLOSE_W) + recv() + wait_r() + open_(OPEN_W, 0) +
+             send(7) + recv(3) + recv() + op(CLOSE_R) + open_(OPEN_R, 1) +
+             op(STAT))
+    write("fuzz_script", "posix-basic", bytes([OPEN_OTHER]) + basic)
+    write("fuzz_script", "sysv-basic", bytes([SYSV | OPEN_OTHER]) + basic)
+
+    wrap = b"".join(send(1000) + recv() for _ in range(5)) + \
+        send(1000) + send(1000) + send(1000) + batch(2500, 5) + batch()
+    write("fuzz_script", "posix-wrap", bytes([OPEN_OTHER]) + wrap)
+    write("fuzz_script", "sysv-wrap-attached",
+          bytes([SYSV | OPEN_OTHER | OTHER_ATTACHED]) + wrap)
+
+    full = (send(2040) + send(2040) + send(1) + wait_w(1) + op(CLOSE_R) +
+            send(1) + wait_w(8) + open_(OPEN_R, 2) + send(1) + recv() +
+            send(1) + op(PEEK) + op(CLOSE_R) + open_(OPEN_R, 0) + op(PEEK) +
+            recv() + recv() + op(RELEASE) + recv(0) + wait_r())
+    write("fuzz_script", "posix-full", bytes([OPEN_OTHER]) + full)
+    write("fuzz_script", "sysv-full", bytes([SYSV | OPEN_OTHER]) + full)
+
+    zero_copy = (reserve(500) + commit(100) + reserve(300) + op(ABORT) +
+                 reserve(2040) + commit(2041) + commit(2040) + op(ABORT) +
+                 commit(1) + reserve(10) + send(1) + wait_w(1) + reserve(1) +
+                 op(CLOSE_W) + open_(OPEN_W, 2) + send(5) + batch(4000, 0) +
+                 batch(10, 3) + batch(4000, 3) + op(SEND | MISUSE) + u16(1) +
+                 op(RECV | MISUSE) + u16(1) + op(RELEASE | MISUSE) +
+                 op(ABORT | MISUSE) + op(RESERVE | MISUSE) + u16(1) +
+                 op(COMMIT | MISUSE) + u16(1) + op(PEEK | MISUSE) +
+                 op(BATCH | MISUSE) + u16(1) + b"\x01" + send(3000))
+    write("fuzz_script", "posix-zero-copy", bytes([OPEN_OTHER]) + zero_copy)
+
+    reader_first = (recv() + wait_r() + open_(OPEN_W, 0) + send(9) + recv() +
+                    open_(OPEN_W, 0) + open_(OPEN_R, 2) + op(CLOSE_W) + recv() +
+                    op(CLOSE_R) + send(1) + op(INFO))
+    write("fuzz_script", "posix-reader-creates",
+          bytes([READER_CREATES]) + reader_first)
+    write("fuzz_script", "sysv-reader-creates",
+          bytes([SYSV | READER_CREATES]) + reader_first)
+
+    big = b"".join(send(500) for _ in range(15)) + batch(8000, 19) + \
+        b"".join(send(3000) for _ in range(2)) + batch(8000, 1) + batch()
+    write("fuzz_script", "posix-8k-batch", bytes([CAP8K | OPEN_OTHER]) + big)
+
+    waits = (op(INTERRUPT) + op(INTERRUPT | MISUSE) + wait_r(1) + wait_w(1, 1) +
+             wait_r(8, SHORT) + recv(100, SHORT | SPIN) + op(PEEK | SHORT) +
+             send(2040) + send(2040) + send(100, SHORT) +
+             wait_w(100, 40, SHORT | SPIN) + reserve(100, SHORT | SPIN) +
+             poke(400, b"\x01\x00\x00\x00") + op(INTERRUPT | MISUSE) +
+             poke(404, b"\x01\x00\x00\x00") + recv() +
+             poke(400, b"\x01\x00\x00\x00") + send(8))
+    write("fuzz_script", "posix-waits", bytes([OPEN_OTHER]) + waits)
+    write("fuzz_script", "sysv-waits", bytes([SYSV | OPEN_OTHER]) + waits)
+
+    corrupt = (send(10) + send(20) + send(30) +
+               op(NUDGE, nudge(F_WRITE_POS, 1)) + recv() +
+               op(NUDGE, nudge(F_WRITE_POS, -1)) + recv() +
+               op(RECORD, b"\x00\x00" + u16(2050)) + recv() + op(PEEK) +
+               op(RECORD, b"\x00\x01" + u16(0)) + recv() +
+               op(RECORD, b"\x00\x03" + u16(5) + u16(7)) + batch() +
+               op(NUDGE, nudge(F_READ_POS, 8)) + send(1) + wait_w(1) +
+               op(NUDGE, nudge(F_READER_GONE, 1)) + send(2040) + send(2040) +
+               op(NUDGE, nudge(F_READER_OWNER | SET, 0)) + send(2040) +
+               op(STAT) + op(INFO))
+    write("fuzz_script", "posix-corrupt", bytes([OPEN_OTHER]) + corrupt)
+
+    reopen = (send(5) + op(NUDGE, nudge(F_VERSION, -1)) +
+              op(NUDGE, nudge(F_LOCK_KIND | SET, 0)) + op(CLOSE_R) +
+              open_(OPEN_R, 0) + recv() + op(CLOSE_W) + open_(OPEN_W, 0) +
+              send(6) + recv() + op(CLOSE_W) + recv() + wait_r() +
+              open_(OPEN_W, 2) +
+              op(NUDGE, nudge(F_WRITER_OWNER | SET, 32000)) + op(CLOSE_W) +
+              recv() + op(NUDGE, nudge(F_VERSION, 5)) + op(STAT) +
+              open_(OPEN_W, 0) + op(NUDGE, nudge(F_VERSION | SET, 2)) +
+              op(NUDGE, nudge(F_LOCK_ID, 1)) + open_(OPEN_W, 0) +
+              op(NUDGE, nudge(F_CAPACITY, 4096)) + open_(OPEN_W, 0) +
+              op(NUDGE, nudge(F_MAX_MESSAGE, 8)) + open_(OPEN_W, 0))
+    write("fuzz_script", "posix-reopen-v1", bytes([OPEN_OTHER]) + reopen)
+    write("fuzz_script", "sysv-reopen-v1", bytes([SYSV | OPEN_OTHER]) + reopen)
+
+    truncate = (send(100) + send(200) + op(TRUNCATE, u16(0), bytes([RECV]), u16(500)) +
+                recv() + op(TRUNCATE, u16(1000), bytes([SEND]), u16(2000)) +
+                send(2000) + send(2000) + op(CLOSE_R) + open_(OPEN_R, 2) +
+                op(TRUNCATE, u16(600), bytes([WAIT_W | SHORT, 2]), u16(1)) +
+                op(CLOSE_W) + op(CLOSE_R) + open_(OPEN_R, 0) + op(INFO | MISUSE))
+    write("fuzz_script", "posix-truncate", bytes([OPEN_OTHER]) + truncate)
+
+    remove = (send(1) + op(REMOVE) + op(STAT) + recv() + open_(OPEN_R, 0) +
+              op(CLOSE_W) + open_(OPEN_W, 0) + open_(OPEN_W, 2) + send(2) +
+              recv() + op(CLOSE_R) + op(CLOSE_W) + open_(OPEN_R, 2) + op(REMOVE))
+    write("fuzz_script", "posix-remove", bytes([OPEN_OTHER]) + remove)
+    write("fuzz_script", "sysv-remove", bytes([SYSV | OPEN_OTHER]) + remove)
+    lock_gone = (op(NUDGE, nudge(F_LOCK_ID, 3)) + op(REMOVE) + op(CLOSE_R) +
+                 op(CLOSE_W))
+    write("fuzz_script", "sysv-remove-corrupt-lock",
+          bytes([SYSV | OPEN_OTHER]) + lock_gone)
+
+
+    edges = (send(1000) + send(1000) + send(1000) + recv() + recv() +
+             send(1000) + recv() + op(RECORD, b"\x00\x00" + u16(2000)) + recv() +
+             op(CLOSE_R) + op(CLOSE_W))
+    write("fuzz_script", "posix-record-past-end", bytes([OPEN_OTHER]) + edges)
+    two_pads = (send(2040) + recv() + send(1500) + recv() + send(1000) +
+                poke(512 + 4, struct.pack("<I", PAD1)) + recv() + op(INFO))
+    write("fuzz_script", "posix-two-pads", bytes([OPEN_OTHER]) + two_pads)
+    broken = (send(10) + op(PEEK) +
+              op(TRUNCATE, u16(0), bytes([RECV]), u16(100)) + op(RELEASE) +
+              op(TRUNCATE, u16(0), bytes([INTERRUPT])) + op(INFO) +
+              op(INFO | MISUSE) + op(FORK, b"\xff") + op(CLOSE_R) +
+              open_(OPEN_R, 0) + recv())
+    write("fuzz_script", "posix-broken-handles", bytes([OPEN_OTHER]) + broken)
+    fork = (send(10) + reserve(20) + op(FORK, b"\xff") + commit(20) + recv() +
+            recv())
+    write("fuzz_script", "posix-fork", bytes([OPEN_OTHER]) + fork)
+    write("fuzz_script", "sysv-fork", bytes([SYSV | OPEN_OTHER]) + fork)
+    write("fuzz_script", "sysv-remove-lock-id-negative",
+          bytes([SYSV | OPEN_OTHER]) + op(NUDGE, nudge(F_LOCK_ID | SET, -1)) +
+          op(REMOVE) + op(CLOSE_W) + op(CLOSE_R))
+
+    threads = (thread(H_INTERRUPT) + recv() + thread(H_SIGNAL, 30) + recv() +
+               thread(H_PEER, 20, 100) + recv() + thread(H_PEER, 0, 9) + op(PEEK) +
+               op(RELEASE) + thread(H_PEER, 100, 30) + batch() +
+               thread(H_INTERRUPT, 5) + wait_r() + send(2040) + send(2040) +
+               thread(H_PEER, 20) + send(100) + thread(H_PEER, 60) +
+               wait_w(2040) + thread(H_SIGNAL, 10) + reserve(2040) +
+               thread(H_INTERRUPT, 80) + send(2040) + op(CLOSE_R) +
+               thread(H_INTERRUPT) + send(2040) +
+               send(2039, SHORT | SPIN) + op(CLOSE_W) + open_(OPEN_R, 0) +
+               recv(2047, SHORT | SPIN) + wait_r(15, SHORT | SPIN))
+    write("fuzz_script", "posix-threads", bytes([OPEN_OTHER]) + threads)
+    write("fuzz_script", "sysv-threads", bytes([SYSV | OPEN_OTHER]) + threads)
+
+    owner = (op(OWNER) + open_(OPEN_R, 0) + op(CLOSE_R) + open_(OPEN_R, 0) +
+             open_(OPEN_R, 1) + op(CLOSE_W) + open_(OPEN_W, 2) + op(OWNER) +
+             op(CLOSE_W) + open_(OPEN_W, 0) + send(3) + recv() + op(STAT))
+    write("fuzz_script", "posix-owner", bytes([OPEN_OTHER]) + owner)
+    write("fuzz_script", "sysv-owner", bytes([SYSV | OPEN_OTHER]) + owner)
+
+    race = (send(10) + op(CLOSE_R) + creator(0, True, 0) + recv() +
+            op(CLOSE_R) + creator(1, True, 2, 200) + recv() + send(20) +
+            op(CLOSE_R) + creator(2, True, 1, 100) + recv() + op(CLOSE_W) +
+            creator(2, False, 0, 10) + send(30) + recv() + creator(0, False, 2))
+    write("fuzz_script", "posix-creator", bytes([OPEN_OTHER]) + race)
+    write("fuzz_script", "sysv-creator", bytes([SYSV | OPEN_OTHER]) + race)
+
+    bad = b"".join(bytes([BADARGS, i]) for i in range(20))
+    write("fuzz_script", "posix-badargs", bytes([OPEN_OTHER]) + bad)
+    write("fuzz_script", "sysv-badargs",
+          bytes([SYSV | OPEN_OTHER]) + bad + op(REMOVE) +
+          bytes([BADARGS, 2, BADARGS, 6]))
+    write("fuzz_script", "posix-badargs-removed",
+          bytes([0]) + op(REMOVE) + bytes([BADARGS, 2, BADARGS, 6, BADARGS, 7]))
+
+
 if __name__ == "__main__":
     address_seeds()
     open_seeds()
+    script_seeds()
