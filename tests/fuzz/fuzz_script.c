@@ -49,6 +49,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -274,6 +275,51 @@ static int predict_write(shmlink_channel *ch, uint64_t len);
 static int predict_read(shmlink_channel *ch);
 
 /* ------------------------------------------------------------------------ */
+/* One worker thread for the whole process (a thread per job costs more      */
+/* than the job under AddressSanitizer): worker_start(job) runs job on it,   */
+/* worker_join() waits until the job has returned.                           */
+/* ------------------------------------------------------------------------ */
+
+static struct {
+    pthread_t th;
+    sem_t go, done;
+    void *(*job)(void *);
+} Wk;
+
+static void sem_wait_all(sem_t *s)
+{
+    while (sem_wait(s) == -1)
+        FUZZ_CHECK(errno == EINTR); /* libFuzzer's alarm */
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        sem_wait_all(&Wk.go);
+        Wk.job(NULL);
+        FUZZ_CHECK(sem_post(&Wk.done) == 0);
+    }
+    return NULL;
+}
+
+static void worker_start(void *(*job)(void *))
+{
+    if (!Wk.th) {
+        FUZZ_CHECK(sem_init(&Wk.go, 0, 0) == 0 &&
+                   sem_init(&Wk.done, 0, 0) == 0);
+        FUZZ_CHECK(pthread_create(&Wk.th, NULL, worker_main, NULL) == 0);
+    }
+    Wk.job = job;
+    FUZZ_CHECK(sem_post(&Wk.go) == 0);
+}
+
+static void worker_join(void)
+{
+    sem_wait_all(&Wk.done);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The helper thread: acts while the next blocking call waits                */
 /* ------------------------------------------------------------------------ */
 
@@ -285,7 +331,7 @@ static struct {
     unsigned delay_us; /* before it first acts */
     uint64_t len;      /* HELP_PEER: the message it sends */
     /* while running */
-    pthread_t th, main;
+    pthread_t main;
     int running;
     shmlink_channel *target, *peer;
     int peer_role; /* W: it sends on peer, R: it receives on peer */
@@ -364,7 +410,7 @@ static int64_t helper_start(unsigned opcode, shmlink_channel *ch, int role,
         if (H.peer_role == W)
             H.seq = S.next_seq++;
     }
-    FUZZ_CHECK(pthread_create(&H.th, NULL, helper_main, NULL) == 0);
+    worker_start(helper_main);
     H.running = 1;
     return SHMLINK_FOREVER;
 }
@@ -376,7 +422,7 @@ static int helper_finish(void)
     if (!H.running)
         return 0;
     __atomic_store_n(&H.done, 1, __ATOMIC_RELEASE);
-    FUZZ_CHECK(pthread_join(H.th, NULL) == 0);
+    worker_join();
     H.running = 0;
     if (H.kind != HELP_PEER || H.peer_rc == 1)
         return 0;
@@ -1078,12 +1124,11 @@ static void op_creator(input_t *in)
             __atomic_store_n((uint64_t *)(void *)S.b, 0, __ATOMIC_RELAXED);
         __atomic_store_n((uint32_t *)(void *)(S.b + 8), 0, __ATOMIC_RELEASE);
     }
-    pthread_t th;
     C.start_ns = now_ns();
     C.done_ns = 0;
-    FUZZ_CHECK(pthread_create(&th, NULL, creator_main, NULL) == 0);
+    worker_start(creator_main);
     open_role(role, mode, 1);
-    FUZZ_CHECK(pthread_join(th, NULL) == 0);
+    worker_join();
     FUZZ_CHECK(memcmp(C.saved, S.b, FZ_HEADER) == 0 || HANDLE(role));
 }
 
