@@ -204,8 +204,9 @@ if [ "$coverage" = 1 ]; then
     rm -f build-fuzz-cov/*.profraw
     objects=()
     for t in "${targets[@]}"; do
-        # Replay only: -runs=0 executes the corpus and fuzzes nothing.
-        LLVM_PROFILE_FILE="$PWD/build-fuzz-cov/$t.profraw" \
+        # Replay only: -runs=0 executes the corpus and fuzzes nothing. %m:
+        # the counts of fuzz_script's forked children merge into the file.
+        LLVM_PROFILE_FILE="$PWD/build-fuzz-cov/$t-%m.profraw" \
             build-fuzz-cov/tests/fuzz/"$t" -runs=0 -timeout=10 \
             -max_len="$(max_len "$t")" "$work/$t" >"$work/$t.cov.log" 2>&1 || {
             echo "fuzz: coverage replay of $t failed"

@@ -1271,6 +1271,10 @@ static void op_badargs(input_t *in)
     }
 }
 
+/* Present in a coverage build (-fprofile-instr-generate): a child that
+ * ends with _exit writes its counts with it. */
+extern int __llvm_profile_write_file(void) __attribute__((weak));
+
 /* A forked child may use neither handle (-ECHILD) and its close only
  * unmaps: the roles stay with this process (PROTOCOL.md 6.7). Once per
  * input, and only with the argument 0xff: a fork of this process costs
@@ -1303,6 +1307,8 @@ static void op_fork(input_t *in)
             bad |= 16;
         if (shmlink_channel_close(w) != 0 || shmlink_channel_close(r) != 0)
             bad |= 32;
+        if (__llvm_profile_write_file) /* a coverage build: the child's part */
+            (void)__llvm_profile_write_file();
         _exit(bad);
     }
     int status;

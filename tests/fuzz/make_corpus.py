@@ -360,6 +360,9 @@ def script_seeds():
             recv())
     write("fuzz_script", "posix-fork", bytes([OPEN_OTHER]) + fork)
     write("fuzz_script", "sysv-fork", bytes([SYSV | OPEN_OTHER]) + fork)
+    write("fuzz_script", "sysv-remove-lock-kind",
+          bytes([SYSV | OPEN_OTHER]) + op(NUDGE, nudge(F_LOCK_KIND | SET, 1)) +
+          op(CLOSE_W) + op(CLOSE_R) + op(REMOVE))
     write("fuzz_script", "sysv-remove-lock-id-negative",
           bytes([SYSV | OPEN_OTHER]) + op(NUDGE, nudge(F_LOCK_ID | SET, -1)) +
           op(REMOVE) + op(CLOSE_W) + op(CLOSE_R))
