@@ -11,10 +11,10 @@
  * the segment's owner, a creator still initialising while a side opens,
  * calls with bad arguments, corruption of chosen bytes, fields and record
  * headers, truncation of a POSIX object for one call, removal of the
- * segment, a fork whose child must not use or give up the roles, and a
- * helper thread that, while the next blocking call waits, interrupts it,
- * signals it, or acts as its peer (sends the message it waits for, or
- * frees the room it waits for).
+ * segment or of its System V semaphore set, a fork whose child must not
+ * use or give up the roles, and a helper thread that, while the next
+ * blocking call waits, interrupts it, signals it, or acts as its peer
+ * (sends the message it waits for, or frees the room it waits for).
  *
  * Timeouts: 0 for most calls; a few calls per input wait some microseconds
  * (through the spin and the futex sleep of the wait loop); a call waits
@@ -654,6 +654,7 @@ enum {
     OP_CREATOR,
     OP_BADARGS,
     OP_FORK,
+    OP_RMSET,
     OP_COUNT
 };
 
@@ -662,7 +663,7 @@ static const char *const op_names[OP_COUNT] = {
     "release", "batch",   "wait_r",   "wait_w", "interrupt", "close_w",
     "close_r", "open_w",  "open_r",   "poke",   "nudge",     "record",
     "info",    "stat",    "truncate", "remove", "thread",    "owner",
-    "creator", "badargs", "fork"};
+    "creator", "badargs", "fork",     "rmset"};
 
 /* Fields OP_NUDGE adds a small number to (or sets): offset, width. */
 static const struct {
@@ -994,7 +995,8 @@ static void op_truncate(input_t *in)
     if (S.sysv || S.removed || H.armed || op == OP_TRUNCATE || op == OP_POKE ||
         op == OP_NUDGE || op == OP_RECORD || op == OP_OPEN_W ||
         op == OP_OPEN_R || op == OP_REMOVE || op == OP_THREAD ||
-        op == OP_OWNER || op == OP_CREATOR || op == OP_BADARGS || op == OP_FORK)
+        op == OP_OWNER || op == OP_CREATOR || op == OP_BADARGS ||
+        op == OP_FORK || op == OP_RMSET)
         return;
     S.corrupted = 1;
     S.truncated = 1;
@@ -1271,6 +1273,17 @@ static void op_badargs(input_t *in)
     }
 }
 
+/* A peer that may write the channel may also remove its System V
+ * semaphore set: the locks cannot be tested or taken any more (a holder
+ * then counts as alive, PROTOCOL.md 6.1), and nothing may crash. */
+static void op_rmset(void)
+{
+    if (!S.sysv || S.semid < 0)
+        return;
+    fz_semset_remove(S.semid);
+    S.corrupted = 1;
+}
+
 /* Present in a coverage build (-fprofile-instr-generate): a child that
  * ends with _exit writes its counts with it. */
 extern int __llvm_profile_write_file(void) __attribute__((weak));
@@ -1367,7 +1380,8 @@ static void run_op(unsigned opcode, input_t *in)
     case OP_OWNER: op_owner(); break;
     case OP_CREATOR: op_creator(in); break;
     case OP_BADARGS: op_badargs(in); break;
-    default: op_fork(in); break;
+    case OP_FORK: op_fork(in); break;
+    default: op_rmset(); break;
     }
 }
 

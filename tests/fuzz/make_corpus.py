@@ -172,7 +172,8 @@ def open_seeds():
 # ---------------------------------------------------------------------------
 (SEND, RESERVE, COMMIT, ABORT, RECV, PEEK, RELEASE, BATCH, WAIT_R, WAIT_W,
  INTERRUPT, CLOSE_W, CLOSE_R, OPEN_W, OPEN_R, POKE, NUDGE, RECORD, INFO,
- STAT, TRUNCATE, REMOVE, THREAD, OWNER, CREATOR, BADARGS, FORK) = range(27)
+ STAT, TRUNCATE, REMOVE, THREAD, OWNER, CREATOR, BADARGS, FORK,
+ RMSET) = range(28)
 # helper threads (THREAD) and creator races (CREATOR)
 H_INTERRUPT, H_SIGNAL, H_PEER = range(3)
 SHORT, SPIN, MISUSE = 0x20, 0x40, 0x80
@@ -360,6 +361,16 @@ def script_seeds():
             recv())
     write("fuzz_script", "posix-fork", bytes([OPEN_OTHER]) + fork)
     write("fuzz_script", "sysv-fork", bytes([SYSV | OPEN_OTHER]) + fork)
+    gone_but_alive = (send(2040) + send(2040) +
+                      op(NUDGE, nudge(F_READER_GONE | SET, 1)) +
+                      send(100, SHORT) + send(100, SHORT | SPIN))
+    write("fuzz_script", "posix-gone-flag-live-reader",
+          bytes([OPEN_OTHER]) + gone_but_alive)
+    write("fuzz_script", "sysv-set-removed",
+          bytes([SYSV | OPEN_OTHER]) + send(5) + op(RMSET) + op(INFO) +
+          op(INFO | MISUSE) + send(2040) + send(2040) + send(9, SHORT) +
+          recv() + op(STAT) + op(CLOSE_R) + open_(OPEN_R, 2) +
+          op(CLOSE_W) + recv(100, SHORT) + op(REMOVE))
     write("fuzz_script", "sysv-remove-lock-kind",
           bytes([SYSV | OPEN_OTHER]) + op(NUDGE, nudge(F_LOCK_KIND | SET, 1)) +
           op(CLOSE_W) + op(CLOSE_R) + op(REMOVE))
