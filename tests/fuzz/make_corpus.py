@@ -324,6 +324,10 @@ def script_seeds():
               op(NUDGE, nudge(F_CAPACITY, 4096)) + open_(OPEN_W, 0) +
               op(NUDGE, nudge(F_MAX_MESSAGE, 8)) + open_(OPEN_W, 0))
     write("fuzz_script", "posix-reopen-v1", bytes([OPEN_OTHER]) + reopen)
+    v1_gone = (op(NUDGE, nudge(F_VERSION, -1)) + op(CLOSE_W) + op(CLOSE_R) +
+               open_(OPEN_W, 0) + open_(OPEN_R, 0) + send(2040) + send(2040) +
+               send(1) + op(CLOSE_R) + send(1) + wait_w(1) + op(INFO))
+    write("fuzz_script", "posix-v1-reader-gone", bytes([OPEN_OTHER]) + v1_gone)
     write("fuzz_script", "sysv-reopen-v1", bytes([SYSV | OPEN_OTHER]) + reopen)
 
     truncate = (send(100) + send(200) + op(TRUNCATE, u16(0), bytes([RECV]), u16(500)) +
