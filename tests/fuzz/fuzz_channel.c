@@ -11,7 +11,7 @@
  *
  * Build: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSHMLINK_FUZZ=ON
  *        cmake --build build-fuzz --target fuzz_channel
- * Run:   build-fuzz/tests/fuzz/fuzz_channel -max_total_time=60 tests/fuzz/corpus
+ * Run:   build-fuzz/tests/fuzz/fuzz_channel -max_total_time=60 tests/fuzz/corpus/fuzz_channel
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
