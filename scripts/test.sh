@@ -4,8 +4,24 @@
 # compiler), Go, the demo and the cross-language suite. Each part installs what it
 # needs itself (CMake build tree in build/, a virtual environment in .venv/,
 # Go modules).
+#
+#   scripts/test.sh --quick   a fast local loop (well under a minute once
+#                             built): the C tests, the Python tests not
+#                             marked slow, and `go test -short`. CI and the
+#                             README run the full suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--quick" ]; then
+    scripts/test-c.sh
+    scripts/test-python.sh -q -m "not slow"
+    go test -short -count=1 ./bindings/go
+    echo "shmlink: quick tests passed (run scripts/test.sh for every suite)"
+    exit 0
+elif [ $# -gt 0 ]; then
+    echo "test.sh: unknown argument '$1' (only --quick)" >&2
+    exit 2
+fi
 
 scripts/test-c.sh
 scripts/test-cli.sh
