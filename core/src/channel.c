@@ -546,7 +546,9 @@ static int q_ready(shmlink_channel *ch)
 {
     uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
     uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
-    if (!chan_positions_ok(h, wp, ch->cap))
+    /* write_pos may be more than capacity past a head that other readers
+     * have passed meanwhile: q_take sorts that out. */
+    if (((h | wp) & (CHAN_ALIGN - 1)) != 0 || wp < h)
         return -EPROTO;
     return h != wp;
 }
@@ -1574,26 +1576,36 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q)
     uint8_t *rs = chan_rslot(ch, ch->slot);
     uint64_t *headw = CHAN_F64(ch->wslot, CHAN_WS_HEAD);
     uint32_t *state = CHAN_F32(rs, CHAN_RS_STATE);
+    int announced = 0;
     for (;;) {
         uint64_t h = shm_load_seq_cst64(headw);
+        int empty = 0;
         if ((h & (CHAN_ALIGN - 1)) != 0)
-            return -EPROTO;
-        if (h == ch->wp_cache || !chan_positions_ok(h, ch->wp_cache, ch->cap)) {
+            empty = -EPROTO;
+        else if (h == ch->wp_cache ||
+                 !chan_positions_ok(h, ch->wp_cache, ch->cap)) {
             uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
             if (!chan_positions_ok(h, wp, ch->cap)) {
                 /* Head was passed meanwhile (the write position we read is
                  * newer), or a field is corrupt. */
                 if (shm_load_seq_cst64(headw) != h)
                     continue;
-                return -EPROTO;
+                empty = -EPROTO;
+            } else {
+                ch->wp_cache = wp;
+                empty = h == wp;
             }
-            ch->wp_cache = wp;
-            if (h == wp)
-                return 0;
+        }
+        if (empty) {
+            /* Nothing to take: end an announcement of an earlier round. */
+            if (announced)
+                shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            return empty < 0 ? empty : 0;
         }
         /* Announce: from now on the writer keeps the bytes from h on. */
         shm_store_relaxed64(ch->pos_word, h);
         shm_store_seq_cst32(state, CHAN_Q_TAKING);
+        announced = 1;
         if (shm_load_seq_cst64(headw) != h)
             continue;
         ch->rp = h;
