@@ -1897,7 +1897,8 @@ SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch)
     /* Bump, then look at our own sleep flag (both seq_cst): a waiter
      * stores the flag, then re-reads the count, so either it sees the new
      * count or we see its flag and wake it. The flag word is this role's
-     * own (only this handle sleeps on it in a 1:1 channel). */
+     * own (only this handle sleeps on it in a 1:1 channel; the readers of
+     * a fan-out channel share theirs and re-check once). */
     __atomic_add_fetch(&ch->interrupts, 1, __ATOMIC_SEQ_CST);
     if (chan_usable(ch) == 0) {
         uint32_t *w = ch->my_sleep;
