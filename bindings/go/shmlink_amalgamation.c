@@ -3084,7 +3084,11 @@ static void lock_atfork_parent(void)
 
 /* The child shares each OFD with its parent, and an OFD lock lasts until
  * the last descriptor of it is closed: close the child's copies so that the
- * parent's death frees its roles even while the child lives on. */
+ * parent's death frees its roles even while the child lives on. The child
+ * holds no slot of either kind (System V undo entries are not inherited
+ * either): forget them all, so that closing an inherited handle gives
+ * nothing back (a semop -1 from the child would free the parent's slot
+ * until the child exits). */
 static void lock_atfork_child(void)
 {
     for (shmlink__lockset *ls = lock_registry; ls; ls = ls->next) {
@@ -3251,6 +3255,7 @@ int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
         return err;
     }
     ls->semid = semid;
+    lock_register(ls);
     *id = (uint32_t)semid;
     return 0;
 }
@@ -3287,6 +3292,8 @@ int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
     if (rc < 0)
         return rc;
     ls->semid = (int)id;
+    if (!readonly)
+        lock_register(ls);
     return 0;
 }
 
