@@ -954,6 +954,7 @@ static void fanout_mode(int reps)
         {SHMLINK_BROADCAST, 4, 64, "broadcast x4   64 B"},
         {SHMLINK_QUEUE, 4, 64, "queue x4       64 B"},
         {SHMLINK_ONE, 1, 65536, "1:1          64 KiB"},
+        {SHMLINK_BROADCAST, 1, 65536, "broadcast x1 64 KiB"},
         {SHMLINK_BROADCAST, 2, 65536, "broadcast x2 64 KiB"},
         {SHMLINK_BROADCAST, 4, 65536, "broadcast x4 64 KiB"},
         {SHMLINK_QUEUE, 4, 65536, "queue x4     64 KiB"},
@@ -984,7 +985,8 @@ static void fanout_mode(int reps)
         printf("%-22s %12.0f %12.0f %12.0f %14.1f\n", cells[c].name, med[c],
                x[0], x[reps - 1], per * (double)cells[c].size / 1e6);
     }
-    printf("\nbroadcast x2 / 1:1 at 64 KiB: %.2f\n", med[4] / med[3]);
+    printf("\nbroadcast x1 / 1:1 at 64 KiB: %.2f; x2 / 1:1: %.2f\n",
+           med[4] / med[3], med[5] / med[3]);
     free(v);
 }
 
