@@ -716,13 +716,14 @@ enum {
     CHAN_RS_RING = 28,
     CHAN_RS_RECEIVED = 32,
     CHAN_RS_GONE = 40,
-    /* writer slot */
+    /* writer slot: what the writer writes on the first line, what
+     * readers write (the sleep word, head) on the second */
     CHAN_WS_OWNER = 0,
     CHAN_WS_WRITE_POS = 8,
     CHAN_WS_SENT = 16,
     CHAN_WS_CLOSED = 24,
-    CHAN_WS_SLEEP = 28,
-    CHAN_WS_HEAD = 32
+    CHAN_WS_SLEEP = 64,
+    CHAN_WS_HEAD = 72
 };
 /* Queue reader slot states (section 13.3). */
 #define CHAN_Q_IDLE   0u
