@@ -377,8 +377,10 @@ static void test_queue_kills(shmlink_backend be, int batch, uint64_t n,
             ASSERT_SYS(kill(pid[k], SIGKILL));
         }
         int rc;
-        while ((rc = fo_send(w, seq, seed, max, 200000000)) == -ETIMEDOUT) {
-            /* all readers may be dead at once: replace them */
+        while ((rc = fo_send(w, seq, seed, max, 200000000)) == -ETIMEDOUT ||
+               rc == -EPIPE) {
+            /* all readers may be dead at once (the writer then gets
+             * -EPIPE, section 13.3): replace them and send again */
             for (int k = 0; k < R; k++) {
                 int st;
                 if (waitpid(pid[k], &st, WNOHANG) == pid[k]) {
