@@ -18,7 +18,8 @@
  *   -ENOSPC     no room for the segment (full /dev/shm, SHMALL/SHMMNI limits)
  *   -ETIMEDOUT  a channel wait passed its timeout (also for timeout 0)
  *   -EINTR      a channel wait was interrupted by a signal handler
- *   -EBUSY      the channel role (writer or reader) is held by a live process
+ *   -EBUSY      the channel role (writer or reader) is held by a live process;
+ *               for a fan-out channel, every reader slot is
  *   -EPROTO     not a shmlink channel, another protocol version, or corrupt
  *   -EPIPE      the peer process died (or closed its end, for a writer)
  *   -ENODATA    end of stream: the writer closed and every message was read
