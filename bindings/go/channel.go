@@ -254,6 +254,20 @@ func (b *chanBase) init(h *C.shmlink_channel) {
 	b.sp = C.uintptr_t(uintptr(unsafe.Pointer(b.st)))
 }
 
+// Fanout reports how the channel's messages reach its readers and, for a
+// reader of a fan-out channel, which reader slot it holds (0 otherwise).
+func (b *chanBase) fanoutOf() (Fanout, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.h == nil {
+		return FanoutOne, 0
+	}
+	var f C.shmlink_fanout
+	var slot C.unsigned
+	C.shmlink_channel_fanout_of(b.h, &f, &slot)
+	return Fanout(f), int(slot)
+}
+
 func (b *chanBase) stopWord() *uint32 { return (*uint32)(unsafe.Pointer(&b.st.stop)) }
 
 // bytePtr is the address of p's data as the C helpers take it (nil for an
@@ -386,10 +400,27 @@ func createChannel(op, addr string, capacity int, role C.shmlink_role, opts []Op
 	if err != nil {
 		return nil, err
 	}
+	readers := o.readers
+	if readers == 0 {
+		readers = 1
+	}
+	if readers < 1 || readers > MaxReaders {
+		return nil, invalid(full, fmt.Sprintf("Readers(%d) out of range 1..%d", o.readers, MaxReaders))
+	}
+	if readers > 1 && o.fanout == FanoutOne {
+		return nil, invalid(full, fmt.Sprintf("Readers(%d) needs Broadcast() or Queue() to say how messages reach the readers", readers))
+	}
 	cs := C.CString(addr)
 	defer C.free(unsafe.Pointer(cs))
+	cfg := C.shmlink_channel_config{
+		capacity: C.size_t(capacity),
+		mode:     C.unsigned(mode),
+		readers:  C.unsigned(readers),
+		writers:  1,
+		fanout:   C.shmlink_fanout(o.fanout),
+	}
 	var h *C.shmlink_channel
-	if rc := int(C.shmlink_channel_create(cs, C.size_t(capacity), C.unsigned(mode), role, &h)); rc < 0 {
+	if rc := int(C.shmlink_channel_create_config(cs, &cfg, role, &h)); rc < 0 {
 		return nil, opError(op, addr, rc)
 	}
 	return h, nil
@@ -410,6 +441,9 @@ func openChannel(op, addr string, role C.shmlink_role, opts []Option) (*C.shmlin
 	}
 	if o.modeSet {
 		return nil, invalid(full, "the WithMode option applies to creating a channel, not opening one")
+	}
+	if o.fanoutSet() {
+		return nil, invalid(full, "the Readers, Broadcast and Queue options apply to creating a channel; a reader joins it as it was made")
 	}
 	var flags C.unsigned
 	if o.anyOwner {
@@ -515,6 +549,13 @@ func (w *Writer) Capacity() int { return w.cap }
 
 // MaxMessage returns the size of the largest message the channel takes.
 func (w *Writer) MaxMessage() int { return w.maxMsg }
+
+// Fanout reports how the channel's messages reach its readers (FanoutOne
+// for a 1:1 channel; FanoutOne after Close).
+func (w *Writer) Fanout() Fanout {
+	f, _ := w.fanoutOf()
+	return f
+}
 
 // Send copies p into the channel as one message, waiting without limit
 // while the channel is full. It fails with an error matching ErrPeerDead
@@ -764,6 +805,11 @@ func (r *Reader) Capacity() int { return r.cap }
 // MaxMessage returns the size of the largest message the channel takes; a
 // buffer of that size always fits.
 func (r *Reader) MaxMessage() int { return r.maxMsg }
+
+// Fanout reports how the channel's messages reach its readers and which
+// reader slot this reader holds (0 for a 1:1 channel; FanoutOne, 0 after
+// Close).
+func (r *Reader) Fanout() (Fanout, int) { return r.fanoutOf() }
 
 // Recv copies the next message into buf and returns its length, waiting
 // without limit while the channel is empty.

@@ -339,3 +339,44 @@ func ExampleWriter_Write() {
 	// "job 1"
 	// "job 2"
 }
+
+// A work queue: one writer, several readers (normally each in a worker
+// process of its own); each message goes to one of them.
+func ExampleQueue() {
+	addr := exampleAddr("chan-queue")
+	w, err := shmlink.CreateWriter(addr, 1<<16, shmlink.Readers(4), shmlink.Queue())
+	if err != nil {
+		log.Fatal(err)
+	}
+	r1, err := shmlink.OpenReader(addr) // a worker
+	if err != nil {
+		log.Fatal(err)
+	}
+	r2, err := shmlink.OpenReader(addr) // another worker
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, job := range []string{"job 1", "job 2"} {
+		if err := w.Send([]byte(job)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	buf := make([]byte, r1.MaxMessage())
+	n, err := r1.Recv(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("worker 1: %s\n", buf[:n])
+	n, err = r2.Recv(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("worker 2: %s\n", buf[:n])
+	if err := r2.Close(); err != nil {
+		log.Fatal(err)
+	}
+	closeAndRemove(w, r1)
+	// Output:
+	// worker 1: job 1
+	// worker 2: job 2
+}

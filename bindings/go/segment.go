@@ -30,7 +30,12 @@ type options struct {
 	modeSet  bool
 	readOnly bool
 	anyOwner bool
+	readers  int    // 0: not set
+	fanout   Fanout // FanoutOne unless Broadcast or Queue
 }
+
+// fanoutSet reports whether Readers, Broadcast or Queue was given.
+func (o *options) fanoutSet() bool { return o.readers != 0 || o.fanout != FanoutOne }
 
 // createMode is the mode a create applies: WithMode's, checked to hold only
 // permission bits, or the default 0600. op names the call in the error.
@@ -67,6 +72,59 @@ func ReadOnly() Option {
 // option.
 func AnyOwner() Option {
 	return func(o *options) { o.anyOwner = true }
+}
+
+// Fanout says how a channel's messages reach its readers.
+type Fanout int
+
+// The values are those of the C core's shmlink_fanout (a test checks them).
+const (
+	FanoutOne       Fanout = 0 // one writer, one reader
+	FanoutBroadcast Fanout = 1 // every reader gets every message
+	FanoutQueue     Fanout = 2 // each message goes to one reader
+)
+
+// String returns "one", "broadcast" or "queue".
+func (f Fanout) String() string {
+	switch f {
+	case FanoutOne:
+		return "one"
+	case FanoutBroadcast:
+		return "broadcast"
+	case FanoutQueue:
+		return "queue"
+	}
+	return fmt.Sprintf("Fanout(%d)", int(f))
+}
+
+// MaxReaders is the largest number of reader slots of a fan-out channel.
+const MaxReaders = 64
+
+// Readers makes CreateWriter or CreateReader create a channel with n
+// reader slots (1..MaxReaders); with n > 1, Broadcast or Queue says how
+// messages reach them. Readers join with OpenReader (each takes the first
+// free slot; ErrBusy when every slot is held by a live process) and leave
+// with Close, at any time. One copy of each message is in the ring, whatever
+// n is. The open functions reject this option: a reader joins the channel
+// as it was made.
+func Readers(n int) Option {
+	return func(o *options) { o.readers = n }
+}
+
+// Broadcast makes a channel created with Readers(n) a broadcast channel:
+// every reader gets every message committed after it joined, in order;
+// the writer waits for the slowest live reader; a reader that dies stops
+// holding it back within 1 s; with no reader the writer never waits.
+func Broadcast() Option {
+	return func(o *options) { o.fanout = FanoutBroadcast }
+}
+
+// Queue makes a channel created with Readers(n) a work queue: each message
+// goes to one reader. Recv and RecvBatch take messages for good; a message
+// taken with Peek is acknowledged by Release, and one not released when its
+// reader dies (or closes) goes to another reader, before newer messages.
+func Queue() Option {
+	return func(o *options) { o.fanout = FanoutQueue }
 }
 
 // Backend is the operating-system API behind a segment.
@@ -182,6 +240,9 @@ func Create(addr string, size int, opts ...Option) (*Segment, error) {
 	if o.anyOwner {
 		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader")
 	}
+	if o.fanoutSet() {
+		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
+	}
 	if size <= 0 {
 		return nil, invalid(op, fmt.Sprintf("size %d must be > 0", size))
 	}
@@ -215,6 +276,9 @@ func Open(addr string, opts ...Option) (*Segment, error) {
 	}
 	if o.anyOwner {
 		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader (a raw segment has no owner check)")
+	}
+	if o.fanoutSet() {
+		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
 	}
 	var flags C.unsigned
 	if o.readOnly {
