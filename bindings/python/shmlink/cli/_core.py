@@ -118,6 +118,51 @@ def channel_stat(address: str) -> tuple[int, ChannelInfo | None]:
     )
 
 
+FANOUTS = {0: "one", 1: "broadcast", 2: "queue"}
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """shmlink_slot_info: one reader slot. ``alive`` as in ChannelInfo;
+    ``state``: broadcast 1 joined; queue 1 taking, 2 a peeked message not yet
+    released (an orphan to redeliver when the slot is free)."""
+
+    slot: int
+    pid: int
+    alive: int
+    state: int
+    gone: bool
+    position: int
+    lag: int
+    messages_received: int
+
+
+def channel_slots(address: str) -> tuple[int, str, list[SlotInfo]]:
+    """shmlink_channel_slots: the channel's fan-out ("one", "broadcast",
+    "queue") and each reader slot. Returns (0, fanout, slots) or (-errno,
+    "", [])."""
+    fanout = ffi.new("shmlink_fanout *")
+    max_slots = int(lib.SHMLINK_MAX_READERS)
+    slots = ffi.new("shmlink_slot_info[]", max_slots)
+    rc = int(lib.shmlink_channel_slots(encode(address), fanout, slots, max_slots))
+    if rc < 0:
+        return rc, "", []
+    out = [
+        SlotInfo(
+            slot=int(x.slot),
+            pid=int(x.pid),
+            alive=int(x.alive),
+            state=int(x.state),
+            gone=bool(x.gone),
+            position=int(x.position),
+            lag=int(x.lag),
+            messages_received=int(x.messages_received),
+        )
+        for x in slots[0 : min(rc, max_slots)]
+    ]
+    return 0, FANOUTS.get(int(fanout[0]), str(int(fanout[0]))), out
+
+
 def remove(address: str) -> int:
     """shmlink_remove (shm_unlink / IPC_RMID): 0 or -errno."""
     return int(lib.shmlink_remove(encode(address)))

@@ -59,6 +59,8 @@ class Entry:
     readable: bool = True
     note: str | None = None
     info: _core.ChannelInfo | None = None
+    fanout: str = "one"  # "one", "broadcast" or "queue"
+    slots: list[_core.SlotInfo] | None = None  # reader slots of a fan-out channel
 
 
 class Gone(Exception):
@@ -99,6 +101,9 @@ def inspect(e: Entry) -> None:
     rc, info = _core.channel_stat(e.open_address)
     if rc == 0:
         e.kind, e.info = CHANNEL, info
+        src, fanout, slots = _core.channel_slots(e.open_address)
+        if src == 0 and fanout != "one":
+            e.fanout, e.slots = fanout, slots
     elif rc == -errno.EPROTO:
         e.kind = SEGMENT
     elif rc in (-errno.ENOENT, -errno.EIDRM):
@@ -277,7 +282,7 @@ def refresh(e: Entry) -> Entry | None:
     if e.backend == "sysv":
         again = collect_sysv(None, shmid=e.shmid)
         return again[0] if again else None
-    fresh = Entry(**{**e.__dict__, "info": None})
+    fresh = Entry(**{**e.__dict__, "info": None, "fanout": "one", "slots": None})
     try:
         inspect(fresh)
     except Gone:

@@ -89,6 +89,16 @@ def _peer_json(pid: int, alive: int) -> dict[str, Any] | None:
     return {"pid": pid, "alive": _alive(alive)}
 
 
+_SLOT_STATES = {
+    "broadcast": {0: "idle", 1: "joined"},
+    "queue": {0: "idle", 1: "taking", 2: "peeking"},
+}
+
+
+def slot_state(fanout: str, state: int) -> str:
+    return _SLOT_STATES.get(fanout, {}).get(state, str(state))
+
+
 def entry_json(e: Entry) -> dict[str, Any]:
     """The same keys for every entry, null where one does not apply."""
     channel = None
@@ -107,6 +117,22 @@ def entry_json(e: Entry) -> dict[str, Any]:
             "closed": i.closed,
             "reader_gone": i.reader_gone,
             "stale": judge(e)[0],
+            "fanout": e.fanout,
+            "readers": None
+            if e.slots is None
+            else [
+                {
+                    "slot": x.slot,
+                    "pid": x.pid or None,
+                    "alive": _alive(x.alive),
+                    "state": slot_state(e.fanout, x.state),
+                    "gone": x.gone,
+                    "position": x.position,
+                    "lag": x.lag,
+                    "messages_received": x.messages_received,
+                }
+                for x in e.slots
+            ],
         }
     return {
         "address": e.address,
@@ -142,6 +168,15 @@ def peer_cell(pid: int, alive: int) -> str:
         return "-"
     word = "alive" if alive > 0 else ("unknown" if alive < 0 else "dead")
     return f"{pid or '?'} {word}"
+
+
+def readers_cell(e: Entry) -> str:
+    """The READER cell of a fan-out channel: "broadcast 2/4 alive"."""
+    slots = e.slots or []
+    alive = sum(1 for x in slots if x.alive > 0)
+    unknown = sum(1 for x in slots if x.alive < 0)
+    more = f" (+{unknown}?)" if unknown else ""
+    return f"{e.fanout} {alive}/{len(slots)} alive{more}"
 
 
 # Table columns. When the table is wider than the terminal, columns are left
@@ -186,7 +221,7 @@ def row(e: Entry) -> list[str]:
             f"{human(i.used)}/{human(i.capacity)} {fill_percent(e):.0f}%",
             f"{i.messages_sent}/{i.messages_received}",
             peer_cell(i.writer_pid, i.writer_alive),
-            peer_cell(i.reader_pid, i.reader_alive),
+            peer_cell(i.reader_pid, i.reader_alive) if e.slots is None else readers_cell(e),
         ]
         state.append("eos" if i.closed else "open")
         if judge(e)[0]:

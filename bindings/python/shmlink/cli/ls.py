@@ -16,7 +16,9 @@ and attach count. A segment that holds a shmlink channel is shown as kind
 'channel' with its fill level (bytes used / capacity), messages sent and
 received, the writer's and reader's pid and whether each is alive (as the
 C core tells it: 'alive', 'dead', or 'unknown' when it cannot tell, e.g. for
-a holder in another pid namespace), and end of stream ('eos').
+a holder in another pid namespace), and end of stream ('eos'). For a
+fan-out channel the READER column counts its live reader slots ('queue
+2/4 alive'); 'stat' and --json show each slot.
 
 Nothing is written and nothing is attached just to list: the list comes
 from /dev/shm and /proc/sysvipc/shm. Only a segment whose size can hold a

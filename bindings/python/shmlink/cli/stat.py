@@ -16,7 +16,9 @@ size, mode, owner and group, times; for System V also shmid, key, attach
 count, creator and last pids; and, when it holds a shmlink channel, the
 protocol version, capacity, largest message, fill level, messages sent and
 received, writer and reader (pid, and alive, dead or unknown as the C core
-tells it), end of stream and whether 'rm --stale' would remove it, and why.
+tells it), end of stream and whether 'rm --stale' would remove it, and why;
+for a fan-out channel (broadcast or queue) also each reader slot: its pid
+and liveness, state, position, lag behind the writer and messages received.
 
 What the kernel keeps is read from /dev/shm and /proc/sysvipc/shm without
 opening anything; only a segment whose size can hold a channel (at least
@@ -89,6 +91,17 @@ def text(e: _entries.Entry) -> str:
             ("reader closed", "yes" if i.reader_gone else "no"),
             ("stale", f"{'yes' if stale else 'no'} ({why})"),
         ]
+        if e.slots is not None:
+            lines.append(("fanout", f"{e.fanout}, {len(e.slots)} reader slots"))
+            for x in e.slots:
+                lines.append(
+                    (
+                        f"reader {x.slot}",
+                        f"{_role(x.pid, x.alive)}, {_output.slot_state(e.fanout, x.state)}, "
+                        f"position {x.position}, lag {x.lag} bytes, "
+                        f"{x.messages_received} received" + (", closed" if x.gone else ""),
+                    )
+                )
     return "".join(f"{(k + ':').ljust(11)} {v}\n" for k, v in lines)
 
 
