@@ -99,8 +99,8 @@ if ! command -v spin >/dev/null 2>&1; then
     echo "test-model.sh: spin is not installed; installing it with apt-get"
     sudo=()
     if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
-    "${sudo[@]}" apt-get update
-    "${sudo[@]}" apt-get install -y spin
+    ${sudo[@]+"${sudo[@]}"} apt-get update
+    ${sudo[@]+"${sudo[@]}"} apt-get install -y spin
 fi
 command -v gcc >/dev/null 2>&1 || { echo "test-model.sh: gcc is needed" >&2; exit 1; }
 
@@ -129,8 +129,8 @@ run_check() {
     end=$(date +%s%N)
     ms=$(( (end - start) / 1000000 ))
     states=$(awk '/states, stored/ { print $1; exit }' "$dir/pan.log" 2>/dev/null || true)
-    depth=$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' "$dir/pan.log" 2>/dev/null | head -n 1)
-    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$dir/pan.log" 2>/dev/null | head -n 1)
+    depth=$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' "$dir/pan.log" 2>/dev/null | head -n 1 || true)
+    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$dir/pan.log" 2>/dev/null | head -n 1 || true)
     verdict=FAIL
     case "$status" in
         3) detail="spin could not generate the verifier: $(tail -n 3 "$dir/spin.log" | tr '\n' ' ')" ;;
@@ -192,8 +192,8 @@ for i in "${!checks[@]}"; do
     else
         failed=$((failed + 1))
         parse "${checks[$i]}"
-        printf '    to reproduce: cd docs/model && spin -a %s %s && gcc %s -o pan pan.c && ./pan %s\n' \
-            "$spin_opts" "${model##*/}" "$cc_opts" "$pan_opts"
+        printf '    to reproduce: cd %s && spin -a %s %s && gcc %s -o pan pan.c && ./pan %s\n' \
+            "\"\$(mktemp -d)\"" "$spin_opts" "$root/$model" "$cc_opts" "$pan_opts"
     fi
 done
 printf 'model: all checks took %d.%01ds\n' $((total_ms / 1000)) $((total_ms % 1000 / 100))
