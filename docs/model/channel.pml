@@ -43,6 +43,36 @@
  *     (BROKEN_CLEAR_BEFORE_REEVAL, BROKEN_BUSY_LOOP);
  *   - a process that takes a role exchanges the peer's sleep word to 0 and
  *     calls FUTEX_WAKE whatever the word held (BROKEN_START_WAKE_IF_FLAG).
+ *
+ * The counterexamples SPIN gives for the rules as first written (shortest
+ * trails, -DBFS; README.md explains each):
+ *
+ * F1 BROKEN_CLEAR_BEFORE_REEVAL (-DRESTART_R=0 -DCRASHES=0): lost wake-up.
+ *   R1 takes the reader role; closes: reader_gone = 1, reader_owner = 0.
+ *   W1 takes the writer role, commits message 1; message 2: ring full.
+ *   W1 peer state: owner 0, reader lock held: keep waiting.
+ *   W1 writer_sleep = 1; no room; reader_gone = 1: writer_sleep = 0;
+ *      peer state: owner 0, lock held: keep waiting.
+ *   R1 releases its lock; its wake loads writer_sleep == 0: no wake.
+ *   W1 writer_sleep = 1; no room; FUTEX_WAIT: asleep, reader gone.
+ *
+ * F2 BROKEN_LOCK_FIRST (-DRESTART=0 -DCRASHES=0): EPIPE for a live writer.
+ *   R1 ring empty: closed = 0; writer lock free (no writer yet).
+ *   W1 takes the writer lock; writer_owner = W1.
+ *   R1 writer_owner != 0: EPIPE.
+ *
+ * F3 BROKEN_NO_OWNER_RELOAD (-DRESTART=0 -DCRASHES=0): EPIPE for a close.
+ *   R1 ring empty: closed = 0; writer_owner = W1.
+ *   W1 commits message 2; closed = 1; writer_owner = 0; releases the lock.
+ *   R1 writer lock free and owner word was W1: EPIPE.
+ *
+ * F4 BROKEN_START_WAKE_IF_FLAG (-DRESTART_R=0): lost wake-up.
+ *   R1 ring empty, no writer: reader_sleep = 1; FUTEX_WAIT.
+ *   W1 takes the writer role; its wake exchanges reader_sleep 1 -> 0;
+ *      SIGKILL before FUTEX_WAKE.
+ *   W2 takes the writer role; its wake loads reader_sleep == 0: nothing;
+ *      commits message 1; its wake loads reader_sleep == 0: nothing.
+ *   R1 sleeps with a committed message; every later wake skips it.
  */
 
 #ifndef CAP
