@@ -103,22 +103,27 @@ inline start_wake(r)
  * word with 1 and sleeps only if it still is 1 (else EAGAIN, at once). The
  * caller (chan_wait) has stored sleepf[r] = 1 before.
  * Labels: a sleeper is a valid end state (the peer may stay idle for
- * ever), and sleeping is progress (it burns no CPU). Expanded once per
- * proctype. */
+ * ever), and sleeping is progress (it burns no CPU); a FUTEX_WAIT that
+ * returns at once (EAGAIN) is not. Expanded once per proctype. */
 inline futex_wait(r)
 {
     STEP(if
-         :: sleepf[r] == 1 -> infutex[r] = 1
+         :: sleepf[r] == 1 -> infutex[r] = 1; tmp = 1
          :: else -> skip                             /* EAGAIN */
          fi);
+    if
+    :: tmp == 1 ->                                   /* asleep */
+        tmp = 0;
 end_sleep:
 progress_sleep:
-    if
-    :: infutex[r] == 0 -> skip                       /* woken (or EAGAIN) */
+        if
+        :: infutex[r] == 0 -> skip                   /* woken */
 #if TIMEOUTS
-    :: d_step { infutex[r] == 1; infutex[r] = 0 }    /* the 100 ms slice ran out */
+        :: d_step { infutex[r] == 1; infutex[r] = 0 } /* the 100 ms slice ran out */
 #endif
-    :: DIE
+        :: DIE
+        fi
+    :: else -> skip
     fi
 }
 
