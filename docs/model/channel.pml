@@ -245,14 +245,29 @@ inline w_peer_state()
 {
 #ifndef BROKEN_LOCK_FIRST
     STEP(o1 = owner[R]);                        /* shm_load_seq_cst64(reader_owner) */
-    STEP(if                                     /* test the reader's lock */
-         :: lk[R] != 0 -> verdict = KEEP        /* a live reader */
-         :: lk[R] == 0 && o1 != 0 ->            /* it died, or left since */
-             assert(crashed[o1] || left[o1]);
-             verdict = EPIPE
-         :: lk[R] == 0 && o1 == 0 -> verdict = CHECK
-         fi;
-         o1 = 0);
+    if
+    :: o1 != 0 ->
+        STEP(if                                 /* test the reader's lock */
+             :: lk[R] != 0 -> verdict = KEEP    /* a live reader */
+             :: else ->                         /* it died, or left since */
+                 assert(crashed[o1] || left[o1]);
+                 verdict = EPIPE
+             fi;
+             o1 = 0)
+    :: else ->                                  /* no reader yet, or it left */
+        STEP(if                                 /* shm_load_seq_cst32(reader_gone) */
+             :: reader_gone != 0 -> verdict = CHECK
+             :: else -> verdict = KEEP          /* no reader yet */
+             fi);
+        if
+        :: verdict == CHECK ->
+            STEP(if                             /* test the reader's lock */
+                 :: lk[R] != 0 -> verdict = KEEP /* a reader is claiming */
+                 :: else -> assert(left[3] || left[4]); verdict = EPIPE
+                 fi)
+        :: else -> skip
+        fi
+    fi;
 #else
     /* wrong order: a reader that takes the lock and stores its owner word
      * between the two loads reads as dead */
@@ -270,15 +285,15 @@ inline w_peer_state()
              o1 = 0)
     :: else -> skip
     fi;
-#endif
     if
     :: verdict == CHECK ->
-        STEP(if                                 /* shm_load_seq_cst32(reader_gone) */
+        STEP(if                                 /* load reader_gone */
              :: reader_gone != 0 -> assert(left[3] || left[4]); verdict = EPIPE
-             :: else -> verdict = KEEP          /* no reader yet */
+             :: else -> verdict = KEEP
              fi)
     :: else -> skip
     fi;
+#endif
     if
     :: verdict == KEEP -> res = KEEP; verdict = 0
     :: verdict == EPIPE ->
