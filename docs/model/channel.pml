@@ -48,11 +48,13 @@
  * trails, -DBFS; README.md explains each):
  *
  * F1 BROKEN_CLEAR_BEFORE_REEVAL (-DRESTART_R=0 -DCRASHES=0): lost wake-up.
- *   R1 takes the reader role; closes: reader_gone = 1, reader_owner = 0.
+ *   R1 takes the reader role; closes: reader_gone = 1 (lock still held).
  *   W1 takes the writer role, commits message 1; message 2: ring full.
- *   W1 peer state: owner 0, reader lock held: keep waiting.
+ *   W1 peer state: reader_owner = R1, reader lock held: keep waiting.
  *   W1 writer_sleep = 1; no room; reader_gone = 1: writer_sleep = 0;
- *      peer state: owner 0, lock held: keep waiting.
+ *      peer state: reader_owner = R1 ...
+ *   R1 reader_owner = 0.
+ *   W1 ... reader lock held: keep waiting.
  *   R1 releases its lock; its wake loads writer_sleep == 0: no wake.
  *   W1 writer_sleep = 1; no room; FUTEX_WAIT: asleep, reader gone.
  *
