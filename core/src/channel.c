@@ -338,6 +338,17 @@ static inline void chan_wake(uint32_t *word, int n)
         (void)shmlink__futex_wake(word, n);
 }
 
+/* Wakes the peer whatever its sleep word says: used when taking a role. A
+ * predecessor killed between its exchange of the word to 0 and its
+ * FUTEX_WAKE leaves a sleeper whose word reads 0, which every later
+ * conditional wake would skip until the sleeper's timeout (found by the
+ * SPIN model, docs/model). One system call per open. */
+static inline void chan_wake_always(uint32_t *word, int n)
+{
+    (void)shm_exchange32(word, 0);
+    (void)shmlink__futex_wake(word, n);
+}
+
 /* Does a live process hold the peer's role (section 6)? o: the peer's
  * owner word as just loaded. Version 2 asks the kernel whether the peer's
  * role lock is held; version 1 reads /proc (section 6.5). A peer found
@@ -348,7 +359,7 @@ static inline void chan_wake(uint32_t *word, int n)
 static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
 {
     uint64_t now = shmlink__now_ns();
-    if (o == ch->peer_owner && ch->peer_checked_ns != 0 &&
+    if (o != 0 && o == ch->peer_owner && ch->peer_checked_ns != 0 &&
         now - ch->peer_checked_ns < CHAN_LIVENESS_NS)
         return 1;
     int alive;
@@ -610,10 +621,19 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
         if (shm_load_seq_cst32(ch->peer_flag) != 0) {
             verdict = -ENODATA;
         } else {
-            /* Owner word 0: no writer yet (or one that is still claiming). */
+            /* Owner word 0: no writer yet (or one that is still claiming).
+             * The owner word is loaded before the lock is tested; when the
+             * lock is free, both are looked at again: a writer that closed
+             * cleanly in between has set closed (end of stream, not death),
+             * a new one has stored another owner word (keep waiting). Owner
+             * words differ between two holds (chan_self_owner). */
             uint64_t o = shm_load_seq_cst64(ch->peer_owner_w);
-            if (o != 0 && !chan_peer_alive(ch, o))
-                verdict = -EPIPE;
+            if (o != 0 && !chan_peer_alive(ch, o)) {
+                if (shm_load_seq_cst32(ch->peer_flag) != 0)
+                    verdict = -ENODATA;
+                else if (shm_load_seq_cst64(ch->peer_owner_w) == o)
+                    verdict = -EPIPE;
+            }
         }
     } else if (ch->fan) {
         verdict = fan_writer_verdict(ch, need);
@@ -880,7 +900,7 @@ static int fan_start_role(shmlink_channel *ch)
             shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
         ch->rp = ch->wp_cache = wp;
     }
-    chan_wake(ch->peer_sleep, 1);
+    chan_wake_always(ch->peer_sleep, 1);
     return 0;
 }
 
@@ -902,22 +922,30 @@ static int chan_start_role(shmlink_channel *ch)
         shm_store_seq_cst64(ch->my_owner_w, ch->owner);
     if (ch->role == SHMLINK_WRITER) {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED), 0);
-        chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP), 1);
+        chan_wake_always(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP), 1);
     } else {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE), 0);
-        chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP), 1);
+        chan_wake_always(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP), 1);
     }
     return 0;
 }
 
-/* Our owner word: pid | (start time mod 2^32) << 32 (section 6). Version 2
- * only needs it to be non-zero, so without /proc the pid alone serves. */
+/* Our owner word. Version 1: pid | (start time mod 2^32) << 32 (section
+ * 11; the peer compares the start time). Version 2: the pid in the low 32
+ * bits (for tools) and, above it, the start time plus a count of this
+ * process's role takes, so that two holds by one process never show the
+ * same word (section 6.2: a waiting side compares words to tell a new
+ * holder from a dead one); without /proc the count alone serves. */
 static uint64_t chan_self_owner(uint32_t version)
 {
+    static uint32_t holds;
     uint64_t o = shmlink__proc_self_owner();
-    if (o == 0 && version == CHAN_VERSION_2)
-        o = (uint64_t)(uint32_t)getpid();
-    return o;
+    if (version == CHAN_VERSION_1)
+        return o;
+    uint32_t pid = o ? (uint32_t)(o & 0xffffffffu) : (uint32_t)getpid();
+    uint32_t hi =
+        (uint32_t)(o >> 32) + __atomic_add_fetch(&holds, 1, __ATOMIC_RELAXED);
+    return (uint64_t)pid | ((uint64_t)hi << 32);
 }
 
 static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
