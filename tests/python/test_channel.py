@@ -336,6 +336,7 @@ def test_iteration_stops_at_end_of_stream(chan):
         r.recv()
 
 
+@pytest.mark.slow
 def test_timeouts(chan):
     w, r = chan
     t0 = time.monotonic()
@@ -373,6 +374,7 @@ def test_timeouts(chan):
     assert len(r.recv_batch(10_000)) == n
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("chan")
 def test_busy_protocol_and_open_errors(address, names):
     with pytest.raises(shmlink.BusyError):
@@ -525,6 +527,7 @@ except KeyboardInterrupt:
 # -- with peer processes ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stream_integrity_with_writer_process(address):
     count = 200_000
     r = shmlink.Reader.create(address, capacity=1 << 16)
@@ -561,6 +564,7 @@ def _info(ch: shmlink.Reader | shmlink.Writer):
     return info
 
 
+@pytest.mark.slow
 def test_writer_sigkill_mid_stream(address):
     r = shmlink.Reader.create(address, capacity=1 << 16)
     proc = spawn(WRITER_CODE, address, "-1")
@@ -595,6 +599,7 @@ def test_writer_sigkill_mid_stream(address):
         r.close()
 
 
+@pytest.mark.slow
 def test_reader_sigkill_then_restart(address):
     w = shmlink.Writer.create(address, capacity=4096)
     code = """
