@@ -398,7 +398,7 @@ def test_busy_protocol_and_open_errors(address, names):
     with pytest.raises(ValueError, match="capacity"):
         shmlink.Writer.create(names.posix(), capacity=0)
     with pytest.raises(ValueError, match="capacity"):
-        shmlink.Writer.create(names.posix(), capacity=(1 << 30) + 1)
+        shmlink.Writer.create(names.posix(), capacity=lib.SHMLINK_MAX_CAPACITY + 1)
     with pytest.raises(ValueError, match="mode"):
         shmlink.Writer.create(names.posix(), mode=0o1000)
     with pytest.raises(TypeError):

@@ -53,7 +53,7 @@ _chan.bind(
 )
 
 _DEFAULT_CAPACITY = 1 << 20
-_CAPACITY_MAX = 1 << 30
+_CAPACITY_MAX: int = lib.SHMLINK_MAX_CAPACITY
 
 
 def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
@@ -68,7 +68,8 @@ def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
     if not 1 <= capacity <= _CAPACITY_MAX:
         raise ValueError(
             f"shmlink: cannot create a channel at {address!r}: capacity must be within "
-            f"1..{_CAPACITY_MAX} bytes (rounded up to a power of two, at least 4096), "
+            f"1..{_CAPACITY_MAX} bytes (rounded up to a power of two, at least "
+            f"{lib.SHMLINK_MIN_CAPACITY}), "
             f"got {capacity}"
         )
     if isinstance(mode, bool) or not isinstance(mode, int):
