@@ -124,3 +124,7 @@ int shmlink_channel_inspect(const void *mem, size_t size,
                             shmlink_channel_info *info);
 int shmlink_channel_info_get(const shmlink_channel *ch,
                              shmlink_channel_info *info);
+
+/* Of the Python binding (shmlink_build.py): the address of the table of
+ * core functions that shmlink._chan calls (see _capi.h). */
+const void *shmlink_python_capi(void);

@@ -8,10 +8,11 @@
  * recv_batch() builds the whole list in C.
  *
  * This module contains no channel logic and does not link the C core: it
- * calls the core through function pointers that shmlink._channel takes from
- * the cffi module (shmlink._shmlink) once at import (bind()), so there is one
- * copy of the core in the process. Everything that is not per-message
- * (create/open, inspection) stays in Python over cffi.
+ * calls the core through the table of _capi.h, which the cffi module
+ * (shmlink._shmlink, the one copy of the core in the process) fills and
+ * shmlink._channel hands over once at import (bind()). Both sides compile
+ * against shmlink.h, so the compiler checks every call. Everything that is
+ * not per-message (create/open, inspection) stays in Python over cffi.
  *
  * Blocking: every call first tries without waiting while holding the GIL
  * (the common case when streaming: no GIL release, no system call). If it
@@ -25,39 +26,49 @@
  * deferred: the blocked call notices it within one slice, closes the handle
  * and raises ValueError("... closed"), so the handle is never freed under a
  * call that uses it.
+ *
+ * fork: a handle belongs to the process that opened it. In a forked child
+ * every call raises ChildProcessError before it reaches the core, and close
+ * (or the garbage collector) only unmaps: the role stays with the parent.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "_capi.h"
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *Py_NewRef(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
-/* The C core, reached through pointers handed over by bind()                */
+/* The C core, reached through the table handed over by bind()               */
 /* ------------------------------------------------------------------------ */
 
-typedef struct shmlink_channel shmlink_channel;
-
-static struct {
-    int (*close)(shmlink_channel *);
-    size_t (*capacity)(const shmlink_channel *);
-    size_t (*max_message)(const shmlink_channel *);
-    int (*send)(shmlink_channel *, const void *, size_t, int64_t);
-    int (*reserve)(shmlink_channel *, size_t, void **, int64_t);
-    int (*commit)(shmlink_channel *, size_t);
-    int (*abort)(shmlink_channel *);
-    int (*recv)(shmlink_channel *, void *, size_t, size_t *, int64_t);
-    int (*peek)(shmlink_channel *, const void **, size_t *, int64_t);
-    int (*release)(shmlink_channel *);
-    int (*recv_batch)(shmlink_channel *, void *, size_t, size_t *, size_t, int64_t);
-} fc_core;
-
+static shmlink_capi fc_core; /* a copy: one indirection less per call */
 static int fc_bound;
 static PyObject *fc_check; /* shmlink._errors.check(rc, address): raises */
+
+/* Bumped in every child made by fork() (pthread_atfork): a handle opened
+ * under another value belongs to an ancestor process. */
+static unsigned long fc_forks;
+
+static void fc_after_fork_in_child(void)
+{
+    fc_forks++;
+}
 
 #define FC_SLICE_NS 50000000LL /* longest wait without a signal check */
 #define FC_PYERR (-1000000)   /* a Python exception is set */
@@ -69,20 +80,27 @@ static PyObject *fc_check; /* shmlink._errors.check(rc, address): raises */
 
 typedef struct {
     PyObject_HEAD
-    shmlink_channel *ch; /* NULL once closed (or before _attach) */
+    shmlink_channel *ch; /* NULL once closed */
     PyObject *address;   /* str */
     Py_ssize_t capacity;
     Py_ssize_t max_message;
-    int busy;          /* a call is in progress (GIL released inside it) */
-    int close_pending; /* close() came while busy */
-    int peeking;       /* reader: a peeked message is not released yet */
-    int reserved;      /* writer: a reservation is not committed yet */
+    pid_t pid;           /* the process that opened the handle */
+    unsigned long forks; /* fc_forks when it was opened */
+    int busy;            /* a call is in progress (GIL released inside it) */
+    int close_pending;   /* close() came while busy */
+    int peeking;         /* reader: a peeked message is not released yet */
+    int reserved;        /* writer: a reservation is not committed yet */
     /* reader: recv_batch scratch space */
     char *batch_buf;
     size_t batch_cap;
     size_t *batch_lens;
     size_t batch_nlens;
 } FcChan;
+
+static int fc_foreign(const FcChan *self)
+{
+    return self->forks != fc_forks;
+}
 
 static uint64_t fc_now_ns(void)
 {
@@ -91,7 +109,66 @@ static uint64_t fc_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
+/* ------------------------------------------------------------------------ */
+/* Arguments: one parser for every method                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A method's parameters, in order (at most FC_MAXARGS); the first `required`
+ * must be given, positionally or by keyword. */
+#define FC_MAXARGS 3
+typedef struct {
+    const char *name; /* for messages: "recv" */
+    int required;
+    int count;
+    const char *params[FC_MAXARGS];
+} fc_sig;
+
+/* Fills out[0..count) with borrowed references to the arguments given;
+ * out[i] keeps the caller's initial value (the default, or NULL) for a
+ * parameter not given. Returns 0, or -1 with TypeError set. */
+static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, PyObject **out)
+{
+    if (nargs > sig->count) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
+                     sig->name, sig->count, sig->count == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        out[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int found = -1;
+        for (int i = 0; i < sig->count && found < 0; i++)
+            if (PyUnicode_CompareWithASCIIString(key, sig->params[i]) == 0)
+                found = i;
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R",
+                         sig->name, key);
+            return -1;
+        }
+        if (found < nargs) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
+                         sig->name, sig->params[found]);
+            return -1;
+        }
+        out[found] = args[nargs + k];
+    }
+    for (int i = 0; i < sig->required; i++)
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", sig->name,
+                         sig->params[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* Parses args into out[] unless there are none (the common call). */
+#define FC_ARGS(sig, out)                                                                   \
+    ((nargs == 0 && kwnames == NULL) ? 0 : fc_args(&(sig), args, nargs, kwnames, (out)))
+
+/* timeout: None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
 static int fc_timeout(PyObject *obj, int64_t *out)
 {
     if (obj == NULL || obj == Py_None) {
@@ -117,6 +194,31 @@ static int fc_timeout(PyObject *obj, int64_t *out)
     return 0;
 }
 
+/* An int argument (not bool) >= min; obj NULL keeps *out (the default). */
+static int fc_int(PyObject *obj, const char *what, Py_ssize_t min, Py_ssize_t *out)
+{
+    if (obj == NULL)
+        return 0;
+    if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "shmlink: %s must be an int, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(obj);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < min) {
+        PyErr_Format(PyExc_ValueError, "shmlink: %s must be >= %zd, got %zd", what, min, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Calls: entering, waiting, leaving, errors                                 */
+/* ------------------------------------------------------------------------ */
+
 static void fc_free_handle(FcChan *self)
 {
     shmlink_channel *ch = self->ch;
@@ -124,7 +226,23 @@ static void fc_free_handle(FcChan *self)
     self->peeking = 0;
     self->reserved = 0;
     if (ch)
-        fc_core.close(ch);
+        fc_core.channel_close(ch); /* in a forked child: only unmaps */
+}
+
+static void fc_set_forked_error(FcChan *self)
+{
+    PyObject *msg = PyUnicode_FromFormat(
+        "shmlink: channel %R was opened by process %ld; a forked child cannot use it, open "
+        "the channel again in the child",
+        self->address, (long)self->pid);
+    if (msg == NULL)
+        return;
+    PyObject *exc = PyObject_CallFunction(PyExc_ChildProcessError, "iO", ECHILD, msg);
+    Py_DECREF(msg);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
 }
 
 static int fc_enter(FcChan *self)
@@ -136,6 +254,10 @@ static int fc_enter(FcChan *self)
     if (self->ch == NULL || self->close_pending) {
         PyErr_Format(PyExc_ValueError, "shmlink: channel %R is closed",
                      self->address ? self->address : Py_None);
+        return -1;
+    }
+    if (fc_foreign(self)) {
+        fc_set_forked_error(self);
         return -1;
     }
     if (self->busy) {
@@ -173,6 +295,10 @@ static PyObject *fc_raise(FcChan *self, int rc)
                      self->address);
         return NULL;
     }
+    if (rc == -ECHILD) {
+        fc_set_forked_error(self);
+        return NULL;
+    }
     PyObject *r = PyObject_CallFunction(fc_check, "iO", rc, self->address);
     if (r != NULL) { /* check() must raise for rc < 0 */
         Py_DECREF(r);
@@ -181,6 +307,7 @@ static PyObject *fc_raise(FcChan *self, int rc)
     return NULL;
 }
 
+/* One operation of the core with a timeout in nanoseconds. */
 typedef int (*fc_op)(FcChan *self, void *arg, int64_t timeout_ns);
 
 /* Runs op with the timeout rules described at the top. Returns op's result
@@ -212,6 +339,12 @@ static int fc_run(FcChan *self, fc_op op, void *arg, int64_t timeout)
     }
 }
 
+/* enter + run + leave: the whole of a blocking call. */
+static int fc_call(FcChan *self, fc_op op, void *arg, int64_t timeout)
+{
+    return fc_leave(self, fc_run(self, op, arg, timeout));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Reader operations                                                         */
 /* ------------------------------------------------------------------------ */
@@ -224,7 +357,7 @@ typedef struct {
 static int fc_op_peek(FcChan *self, void *arg, int64_t t)
 {
     fc_peek_arg *a = arg;
-    return fc_core.peek(self->ch, &a->ptr, &a->len, t);
+    return fc_core.channel_peek(self->ch, &a->ptr, &a->len, t);
 }
 
 static int fc_reader_enter(FcChan *self)
@@ -242,9 +375,13 @@ static int fc_reader_enter(FcChan *self)
     return 0;
 }
 
-/* The next message as bytes (NULL with *rc set on failure). */
+/* The next message as bytes, or NULL with an exception set; *rc_out tells
+ * the core's code (-ENODATA: end of stream). Enters and leaves the call. */
 static PyObject *fc_recv_bytes(FcChan *self, int64_t timeout, int *rc_out)
 {
+    *rc_out = FC_PYERR;
+    if (fc_reader_enter(self) < 0)
+        return NULL;
     fc_peek_arg a;
     int rc = fc_run(self, fc_op_peek, &a, timeout);
     PyObject *out = NULL;
@@ -253,54 +390,37 @@ static PyObject *fc_recv_bytes(FcChan *self, int64_t timeout, int *rc_out)
         if (out == NULL) /* MemoryError: the message stays in the ring */
             rc = FC_PYERR;
         else
-            fc_core.release(self->ch);
+            fc_core.channel_release(self->ch);
     }
     rc = fc_leave(self, rc);
+    *rc_out = rc;
     if (rc < 0) {
         Py_XDECREF(out);
-        out = NULL;
+        return fc_raise(self, rc);
     }
-    *rc_out = rc;
     return out;
 }
+
+static const fc_sig fc_sig_recv = {"recv", 0, 1, {"timeout"}};
 
 static PyObject *fc_recv(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    PyObject *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs + nkw > 1) {
-        PyErr_SetString(PyExc_TypeError, "recv() takes at most 1 argument (timeout)");
-        return NULL;
-    }
-    if (nkw == 1) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, 0);
-        if (!PyUnicode_Check(k) || PyUnicode_CompareWithASCIIString(k, "timeout") != 0) {
-            PyErr_Format(PyExc_TypeError, "recv() got an unexpected keyword argument %R", k);
-            return NULL;
-        }
-    }
-    if (nargs + nkw == 1)
-        tobj = args[0];
+    PyObject *a[1] = {NULL};
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
-        return NULL;
     int rc;
-    PyObject *out = fc_recv_bytes(self, timeout, &rc);
-    return out ? out : fc_raise(self, rc);
+    if (FC_ARGS(fc_sig_recv, a) < 0 || fc_timeout(a[0], &timeout) < 0)
+        return NULL;
+    return fc_recv_bytes(self, timeout, &rc);
 }
 
 static PyObject *fc_iternext(FcChan *self)
 {
-    if (fc_reader_enter(self) < 0)
-        return NULL;
     int rc;
     PyObject *out = fc_recv_bytes(self, -1, &rc);
-    if (out)
-        return out;
-    if (rc == -ENODATA)
-        return NULL; /* StopIteration */
-    return fc_raise(self, rc);
+    if (out == NULL && rc == -ENODATA)
+        PyErr_Clear(); /* end of stream: StopIteration */
+    return out;
 }
 
 static PyObject *fc_iter(PyObject *self)
@@ -318,69 +438,44 @@ typedef struct {
 static int fc_op_recv(FcChan *self, void *arg, int64_t t)
 {
     fc_recv_arg *a = arg;
-    return fc_core.recv(self->ch, a->buf, a->cap, &a->len, t);
+    return fc_core.channel_recv(self->ch, a->buf, a->cap, &a->len, t);
 }
+
+static const fc_sig fc_sig_recv_into = {"recv_into", 1, 2, {"buffer", "timeout"}};
 
 static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    PyObject *bobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError,
-                        "recv_into() takes at most 2 arguments (buffer, timeout)");
+    PyObject *a[2] = {NULL, NULL};
+    int64_t timeout;
+    if (fc_args(&fc_sig_recv_into, args, nargs, kwnames, a) < 0 || fc_timeout(a[1], &timeout) < 0)
         return NULL;
-    }
-    if (nargs >= 1)
-        bobj = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "buffer") == 0 &&
-            nargs < 1)
-            bobj = args[nargs + i];
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = args[nargs + i];
-        else {
-            PyErr_Format(PyExc_TypeError, "recv_into() got an unexpected keyword argument %R",
-                         k);
-            return NULL;
-        }
-    }
-    if (bobj == NULL) {
-        PyErr_SetString(PyExc_TypeError, "recv_into() missing required argument 'buffer'");
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(bobj, &view, PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(a[0], &view, PyBUF_WRITABLE) < 0) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
                      "shmlink: recv_into needs a writable, contiguous bytes-like object, "
                      "not %.100s",
-                     Py_TYPE(bobj)->tp_name);
+                     Py_TYPE(a[0])->tp_name);
         return NULL;
     }
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0) {
+    if (fc_reader_enter(self) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t cap = view.len;
-    fc_recv_arg a = {view.buf, (size_t)view.len, 0};
-    int rc = fc_leave(self, fc_run(self, fc_op_recv, &a, timeout));
+    fc_recv_arg r = {view.buf, (size_t)view.len, 0};
+    int rc = fc_call(self, fc_op_recv, &r, timeout);
     PyBuffer_Release(&view);
     if (rc == -EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
                      "shmlink: recv_into on %R: the next message is %zu bytes, the buffer "
-                     "holds %zd (the message stays in the channel)",
-                     self->address, a.len, cap);
+                     "holds %zu (the message stays in the channel)",
+                     self->address, r.len, r.cap);
         return NULL;
     }
     if (rc < 0)
         return fc_raise(self, rc);
-    return PyLong_FromSize_t(a.len);
+    return PyLong_FromSize_t(r.len);
 }
 
 typedef struct {
@@ -400,90 +495,84 @@ static int fc_op_batch(FcChan *self, void *arg, int64_t t)
 {
     fc_batch_arg *a = arg;
     size_t budget = self->batch_cap < FC_BATCH_BYTES ? self->batch_cap : FC_BATCH_BYTES;
-    int rc = fc_core.recv_batch(self->ch, self->batch_buf, budget, self->batch_lens, a->max, t);
+    int rc = fc_core.channel_recv_batch(self->ch, self->batch_buf, budget, self->batch_lens,
+                                        a->max, t);
     if (rc == -EMSGSIZE) { /* the next message alone exceeds the budget: */
-        rc = fc_core.peek(self->ch, &a->big, &a->big_len, 0); /* take it alone, in place */
+        rc = fc_core.channel_peek(self->ch, &a->big, &a->big_len, 0); /* take it alone */
         /* rc 0: nothing copied; the caller builds one bytes from a->big */
     }
     return rc;
 }
 
-static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *kwnames)
+/* Scratch space for up to max messages (the ring's payloads fit in capacity). */
+static int fc_batch_space(FcChan *self, size_t max)
 {
-    PyObject *nobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "recv_batch() takes at most 2 arguments (n, timeout)");
-        return NULL;
-    }
-    if (nargs >= 1)
-        nobj = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
-        PyObject *v = args[nargs + i];
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "n") == 0 && nargs < 1)
-            nobj = v;
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = v;
-        else {
-            PyErr_Format(PyExc_TypeError, "recv_batch() got an unexpected keyword argument %R",
-                         k);
-            return NULL;
-        }
-    }
-    Py_ssize_t n = 1024;
-    if (nobj) {
-        if (PyBool_Check(nobj) || !PyLong_Check(nobj)) {
-            PyErr_Format(PyExc_TypeError, "shmlink: recv_batch n must be an int, not %.100s",
-                         Py_TYPE(nobj)->tp_name);
-            return NULL;
-        }
-        n = PyLong_AsSsize_t(nobj);
-        if (n == -1 && PyErr_Occurred())
-            return NULL;
-        if (n < 1) {
-            PyErr_Format(PyExc_ValueError, "shmlink: recv_batch n must be >= 1, got %zd", n);
-            return NULL;
-        }
-    }
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
-        return NULL;
-    /* A record takes at least 8 ring bytes, so the ring never holds more
-     * than capacity/8 messages, and their payloads fit in capacity bytes. */
-    size_t max = (size_t)n;
-    if (max > (size_t)self->capacity / 8)
-        max = (size_t)self->capacity / 8;
     if (self->batch_buf == NULL) {
         self->batch_buf = PyMem_Malloc((size_t)self->capacity);
-        if (self->batch_buf == NULL) {
-            self->busy = 0;
-            return PyErr_NoMemory();
-        }
+        if (self->batch_buf == NULL)
+            return -1;
         self->batch_cap = (size_t)self->capacity;
     }
     if (self->batch_nlens < max) {
         size_t *lens = PyMem_Realloc(self->batch_lens, max * sizeof(size_t));
-        if (lens == NULL) {
-            self->busy = 0;
-            return PyErr_NoMemory();
-        }
+        if (lens == NULL)
+            return -1;
         self->batch_lens = lens;
         self->batch_nlens = max;
     }
-    fc_batch_arg a = {max, NULL, 0};
-    int rc = fc_run(self, fc_op_batch, &a, timeout);
+    return 0;
+}
+
+/* The messages copied to the scratch space, as a new list of bytes. */
+static PyObject *fc_batch_list(FcChan *self, int count)
+{
+    PyObject *list = PyList_New(count);
+    if (list == NULL)
+        return NULL;
+    const char *p = self->batch_buf;
+    for (int i = 0; i < count; i++) {
+        size_t len = self->batch_lens[i];
+        PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len);
+        if (b == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, b);
+        p += len;
+    }
+    return list;
+}
+
+static const fc_sig fc_sig_recv_batch = {"recv_batch", 0, 2, {"n", "timeout"}};
+
+static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t n = 1024;
+    int64_t timeout;
+    if (FC_ARGS(fc_sig_recv_batch, a) < 0 || fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
+        return NULL;
+    /* A record takes at least 8 ring bytes: never more than capacity/8. */
+    size_t max = (size_t)n;
+    if (max > (size_t)self->capacity / 8)
+        max = (size_t)self->capacity / 8;
+    if (fc_reader_enter(self) < 0)
+        return NULL;
+    if (fc_batch_space(self, max) < 0) {
+        self->busy = 0;
+        return PyErr_NoMemory();
+    }
+    fc_batch_arg b = {max, NULL, 0};
+    int rc = fc_run(self, fc_op_batch, &b, timeout);
     PyObject *big = NULL;
     if (rc == 0) { /* one large message, peeked: one copy, like recv() */
-        big = PyBytes_FromStringAndSize((const char *)a.big, (Py_ssize_t)a.big_len);
+        big = PyBytes_FromStringAndSize((const char *)b.big, (Py_ssize_t)b.big_len);
         if (big == NULL) {
             rc = FC_PYERR; /* MemoryError: the message stays in the ring */
         } else {
-            fc_core.release(self->ch);
+            fc_core.channel_release(self->ch);
             rc = 1;
         }
     }
@@ -492,45 +581,34 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
         Py_XDECREF(big);
         return fc_raise(self, rc);
     }
-    if (big != NULL) {
-        PyObject *one = PyList_New(1);
-        if (one == NULL) {
-            Py_DECREF(big);
-            return NULL;
-        }
-        PyList_SET_ITEM(one, 0, big);
-        return one;
-    }
-    /* The messages are consumed already: from here on they are only ours. */
-    PyObject *list = PyList_New(rc);
-    if (list == NULL)
+    if (big == NULL) /* consumed already: from here on they are only ours */
+        return fc_batch_list(self, rc);
+    PyObject *one = PyList_New(1);
+    if (one == NULL) {
+        Py_DECREF(big);
         return NULL;
-    const char *p = self->batch_buf;
-    const size_t *lens = self->batch_lens;
-    for (int i = 0; i < rc; i++) {
-        PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)lens[i]);
-        if (b == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, b);
-        p += lens[i];
     }
-    return list;
+    PyList_SET_ITEM(one, 0, big);
+    return one;
 }
 
+static const fc_sig fc_sig_peek = {"_peek", 0, 1, {"timeout"}};
+
 /* _peek(timeout) -> (address as int, length); the message stays until _release(). */
-static PyObject *fc_peek(FcChan *self, PyObject *tobj)
+static PyObject *fc_peek(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
+    PyObject *a[1] = {NULL};
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
+    if (FC_ARGS(fc_sig_peek, a) < 0 || fc_timeout(a[0], &timeout) < 0 ||
+        fc_reader_enter(self) < 0)
         return NULL;
-    fc_peek_arg a;
-    int rc = fc_leave(self, fc_run(self, fc_op_peek, &a, timeout));
+    fc_peek_arg p;
+    int rc = fc_call(self, fc_op_peek, &p, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->peeking = 1;
-    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)a.ptr), (Py_ssize_t)a.len);
+    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)p.ptr), (Py_ssize_t)p.len);
 }
 
 static PyObject *fc_release(FcChan *self, PyObject *Py_UNUSED(ignored))
@@ -539,7 +617,7 @@ static PyObject *fc_release(FcChan *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE; /* closed meanwhile, or nothing peeked */
     if (fc_enter(self) < 0)
         return NULL;
-    int rc = fc_core.release(self->ch);
+    int rc = fc_core.channel_release(self->ch);
     self->peeking = 0;
     rc = fc_leave(self, rc);
     if (rc < 0)
@@ -559,11 +637,18 @@ typedef struct {
 static int fc_op_send(FcChan *self, void *arg, int64_t t)
 {
     fc_send_arg *a = arg;
-    return fc_core.send(self->ch, a->data, a->len, t);
+    return fc_core.channel_send(self->ch, a->data, a->len, t);
 }
 
-static int fc_writer_enter(FcChan *self)
+static int fc_writer_enter(FcChan *self, size_t len)
 {
+    if (len > (size_t)self->max_message) {
+        PyErr_Format(PyExc_ValueError,
+                     "shmlink: message of %zu bytes is larger than the largest message of "
+                     "channel %R (%zd bytes)",
+                     len, self->address, self->max_message);
+        return -1;
+    }
     if (fc_enter(self) < 0)
         return -1;
     if (self->reserved) {
@@ -577,129 +662,100 @@ static int fc_writer_enter(FcChan *self)
     return 0;
 }
 
-static PyObject *fc_too_large(FcChan *self, size_t len)
+/* A message to send: the bytes of any bytes-like object, contiguous (a
+ * non-contiguous buffer is copied). fc_msg_done releases it. */
+typedef struct {
+    fc_send_arg arg;
+    Py_buffer view;
+    int have_view;
+    void *tmp;
+} fc_msg;
+
+static int fc_msg_get(PyObject *data, const char *fname, fc_msg *m)
 {
-    PyErr_Format(PyExc_ValueError,
-                 "shmlink: message of %zu bytes is larger than the largest message of "
-                 "channel %R (%zd bytes)",
-                 len, self->address, self->max_message);
-    return NULL;
+    m->have_view = 0;
+    m->tmp = NULL;
+    if (PyBytes_CheckExact(data)) {
+        m->arg.data = PyBytes_AS_STRING(data);
+        m->arg.len = (size_t)PyBytes_GET_SIZE(data);
+        return 0;
+    }
+    if (PyObject_GetBuffer(data, &m->view, PyBUF_FULL_RO) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "shmlink: %s needs a bytes-like object, not %.100s", fname,
+                     Py_TYPE(data)->tp_name);
+        return -1;
+    }
+    m->have_view = 1;
+    m->arg.len = (size_t)m->view.len;
+    m->arg.data = m->view.buf;
+    if (!PyBuffer_IsContiguous(&m->view, 'C')) {
+        m->tmp = PyMem_Malloc(m->arg.len ? m->arg.len : 1);
+        if (m->tmp == NULL) {
+            PyBuffer_Release(&m->view);
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (PyBuffer_ToContiguous(m->tmp, &m->view, m->view.len, 'C') < 0) {
+            PyMem_Free(m->tmp);
+            PyBuffer_Release(&m->view);
+            return -1;
+        }
+        m->arg.data = m->tmp;
+    }
+    return 0;
 }
 
-static PyObject *fc_send_impl(FcChan *self, PyObject *data, PyObject *tobj)
+static void fc_msg_done(fc_msg *m)
 {
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0)
-        return NULL;
-    Py_buffer view;
-    fc_send_arg a;
-    int have_view = 0;
-    void *tmp = NULL;
-    if (PyBytes_CheckExact(data)) {
-        a.data = PyBytes_AS_STRING(data);
-        a.len = (size_t)PyBytes_GET_SIZE(data);
-    } else {
-        if (PyObject_GetBuffer(data, &view, PyBUF_FULL_RO) < 0) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
-                         "shmlink: send needs a bytes-like object, not %.100s",
-                         Py_TYPE(data)->tp_name);
-            return NULL;
-        }
-        have_view = 1;
-        a.len = (size_t)view.len;
-        if (PyBuffer_IsContiguous(&view, 'C')) {
-            a.data = view.buf;
-        } else {
-            tmp = PyMem_Malloc(a.len ? a.len : 1);
-            if (tmp == NULL) {
-                PyBuffer_Release(&view);
-                return PyErr_NoMemory();
-            }
-            if (PyBuffer_ToContiguous(tmp, &view, view.len, 'C') < 0) {
-                PyMem_Free(tmp);
-                PyBuffer_Release(&view);
-                return NULL;
-            }
-            a.data = tmp;
-        }
-    }
-    PyObject *result = NULL;
-    if (a.len > (size_t)self->max_message) {
-        fc_too_large(self, a.len);
-    } else if (fc_writer_enter(self) == 0) {
-        int rc = fc_leave(self, fc_run(self, fc_op_send, &a, timeout));
-        if (rc < 0)
-            fc_raise(self, rc);
-        else
-            { Py_INCREF(Py_None); result = Py_None; }
-    }
-    PyMem_Free(tmp);
-    if (have_view)
-        PyBuffer_Release(&view);
-    return result;
+    PyMem_Free(m->tmp);
+    if (m->have_view)
+        PyBuffer_Release(&m->view);
 }
+
+static const fc_sig fc_sig_send = {"send", 1, 2, {"data", "timeout"}};
 
 static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *data = NULL, *tobj = Py_None;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "send() takes at most 2 arguments (data, timeout)");
+    PyObject *a[2] = {NULL, NULL};
+    int64_t timeout;
+    fc_msg m;
+    if (fc_args(&fc_sig_send, args, nargs, kwnames, a) < 0 || fc_timeout(a[1], &timeout) < 0 ||
+        fc_msg_get(a[0], "send", &m) < 0)
         return NULL;
+    PyObject *result = NULL;
+    if (fc_writer_enter(self, m.arg.len) == 0) {
+        int rc = fc_call(self, fc_op_send, &m.arg, timeout);
+        result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
-    if (nargs >= 1)
-        data = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "data") == 0 && nargs < 1)
-            data = args[nargs + i];
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = args[nargs + i];
-        else {
-            PyErr_Format(PyExc_TypeError, "send() got an unexpected keyword argument %R", k);
-            return NULL;
-        }
-    }
-    if (data == NULL) {
-        PyErr_SetString(PyExc_TypeError, "send() missing required argument 'data'");
-        return NULL;
-    }
-    return fc_send_impl(self, data, tobj);
+    fc_msg_done(&m);
+    return result;
 }
+
+static const fc_sig fc_sig_send_repeat = {"_send_repeat", 2, 2, {"data", "count"}};
 
 /* _send_repeat(data, count): sends data count times from C (benchmarks use
  * it to make the writer side as cheap as possible). Returns None. */
-static PyObject *fc_send_repeat(FcChan *self, PyObject *args)
+static PyObject *fc_send_repeat(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
 {
-    Py_buffer view;
-    Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "y*n:_send_repeat", &view, &count))
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t count = 0;
+    fc_msg m;
+    if (fc_args(&fc_sig_send_repeat, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[1], "count", 0, &count) < 0 || fc_msg_get(a[0], "_send_repeat", &m) < 0)
         return NULL;
-    if ((size_t)view.len > (size_t)self->max_message) {
-        PyBuffer_Release(&view);
-        return fc_too_large(self, (size_t)view.len);
+    PyObject *result = NULL;
+    if (fc_writer_enter(self, m.arg.len) == 0) {
+        int rc = 0;
+        for (Py_ssize_t i = 0; i < count && rc >= 0; i++)
+            rc = fc_run(self, fc_op_send, &m.arg, -1);
+        rc = fc_leave(self, rc);
+        result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
-    if (fc_writer_enter(self) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    fc_send_arg a = {view.buf, (size_t)view.len};
-    int rc = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        rc = fc_run(self, fc_op_send, &a, -1);
-        if (rc < 0)
-            break;
-    }
-    rc = fc_leave(self, rc);
-    PyBuffer_Release(&view);
-    if (rc < 0)
-        return fc_raise(self, rc);
-    Py_RETURN_NONE;
+    fc_msg_done(&m);
+    return result;
 }
 
 typedef struct {
@@ -710,45 +766,46 @@ typedef struct {
 static int fc_op_reserve(FcChan *self, void *arg, int64_t t)
 {
     fc_reserve_arg *a = arg;
-    return fc_core.reserve(self->ch, a->len, &a->ptr, t);
+    return fc_core.channel_reserve(self->ch, a->len, &a->ptr, t);
 }
 
-/* _reserve(size, timeout) -> address as int. */
-static PyObject *fc_reserve(FcChan *self, PyObject *args)
+static const fc_sig fc_sig_reserve = {"_reserve", 1, 2, {"size", "timeout"}};
+
+/* _reserve(size, timeout=None) -> address as int. */
+static PyObject *fc_reserve(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
 {
-    Py_ssize_t size;
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTuple(args, "n|O:_reserve", &size, &tobj))
-        return NULL;
-    if (size < 0) {
-        PyErr_Format(PyExc_ValueError, "shmlink: reserve size must be >= 0, got %zd", size);
-        return NULL;
-    }
-    if (size > self->max_message)
-        return fc_too_large(self, (size_t)size);
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t size = 0;
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_writer_enter(self) < 0)
+    if (fc_args(&fc_sig_reserve, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "reserve size", 0, &size) < 0 || fc_timeout(a[1], &timeout) < 0 ||
+        fc_writer_enter(self, (size_t)size) < 0)
         return NULL;
-    fc_reserve_arg a = {(size_t)size, NULL};
-    int rc = fc_leave(self, fc_run(self, fc_op_reserve, &a, timeout));
+    fc_reserve_arg r = {(size_t)size, NULL};
+    int rc = fc_call(self, fc_op_reserve, &r, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->reserved = 1;
-    return PyLong_FromVoidPtr(a.ptr);
+    return PyLong_FromVoidPtr(r.ptr);
 }
+
+static const fc_sig fc_sig_commit = {"_commit", 1, 1, {"n"}};
 
 /* _commit(n): publishes n bytes; _commit(-1): aborts. A no-op if the
  * reservation is gone (the handle was closed). */
-static PyObject *fc_commit(FcChan *self, PyObject *arg)
+static PyObject *fc_commit(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
 {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
+    PyObject *a[1] = {NULL};
+    Py_ssize_t n = 0;
+    if (fc_args(&fc_sig_commit, args, nargs, kwnames, a) < 0 || fc_int(a[0], "n", -1, &n) < 0)
         return NULL;
     if (!self->reserved)
         Py_RETURN_NONE;
     if (fc_enter(self) < 0)
         return NULL;
-    int rc = n < 0 ? fc_core.abort(self->ch) : fc_core.commit(self->ch, (size_t)n);
+    int rc = n < 0 ? fc_core.channel_abort(self->ch) : fc_core.channel_commit(self->ch, (size_t)n);
     self->reserved = 0;
     rc = fc_leave(self, rc);
     if (rc < 0)
@@ -760,37 +817,53 @@ static PyObject *fc_commit(FcChan *self, PyObject *arg)
 /* Life cycle                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* _attach(handle as int, address): takes ownership of an open handle. */
-static PyObject *fc_attach(FcChan *self, PyObject *args)
+static const fc_sig fc_sig_from_handle = {"_from_handle", 2, 2, {"handle", "address"}};
+
+/* cls._from_handle(handle as int, address): a new object that owns an open
+ * handle of the core (the only way to make one: see fc_new). */
+static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
 {
-    PyObject *hobj, *address;
-    if (!PyArg_ParseTuple(args, "OU:_attach", &hobj, &address))
+    PyObject *a[2] = {NULL, NULL};
+    if (fc_args(&fc_sig_from_handle, args, nargs, kwnames, a) < 0)
         return NULL;
     if (!fc_bound) {
         PyErr_SetString(PyExc_RuntimeError, "shmlink._chan: bind() was not called");
         return NULL;
     }
-    if (self->ch != NULL || self->address != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink: handle already attached");
+    if (!PyUnicode_Check(a[1])) {
+        PyErr_SetString(PyExc_TypeError, "_from_handle: address must be a str");
         return NULL;
     }
-    void *h = PyLong_AsVoidPtr(hobj);
+    void *h = PyLong_AsVoidPtr(a[0]);
     if (h == NULL) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "shmlink: NULL channel handle");
         return NULL;
     }
+    FcChan *self = (FcChan *)cls->tp_alloc(cls, 0);
+    if (self == NULL)
+        return NULL;
     self->ch = h;
-    Py_INCREF(address);
-    self->address = address;
-    self->capacity = (Py_ssize_t)fc_core.capacity(self->ch);
-    self->max_message = (Py_ssize_t)fc_core.max_message(self->ch);
-    Py_RETURN_NONE;
+    self->address = Py_NewRef(a[1]);
+    self->capacity = (Py_ssize_t)fc_core.channel_capacity(self->ch);
+    self->max_message = (Py_ssize_t)fc_core.channel_max_message(self->ch);
+    self->pid = getpid();
+    self->forks = fc_forks;
+    return (PyObject *)self;
+}
+
+static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw))
+{
+    PyErr_Format(PyExc_TypeError,
+                 "shmlink: use %s.create(address, capacity) or %s.open(address) to make one",
+                 cls->tp_name, cls->tp_name);
+    return NULL;
 }
 
 static PyObject *fc_close(FcChan *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->busy) {
+    if (self->busy && !fc_foreign(self)) {
         self->close_pending = 1; /* the running call closes it (see top) */
         Py_RETURN_NONE;
     }
@@ -798,8 +871,25 @@ static PyObject *fc_close(FcChan *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* An object collected while open gets a ResourceWarning (shown under
+ * -X dev or -W default), as an unclosed file does; not in a forked child,
+ * where the handle is the parent's. */
+static void fc_finalize(PyObject *obj)
+{
+    FcChan *self = (FcChan *)obj;
+    if (self->ch == NULL || fc_foreign(self))
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PyErr_ResourceWarning(obj, 1, "unclosed %R", obj) < 0)
+        PyErr_WriteUnraisable(obj);
+    PyErr_Restore(type, value, tb);
+}
+
 static void fc_dealloc(FcChan *self)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
     /* Last reference gone: a handle never closed is closed now (for a
      * writer that marks end of stream, as close() would). */
     fc_free_handle(self);
@@ -816,10 +906,7 @@ static PyObject *fc_get_closed(FcChan *self, void *Py_UNUSED(c))
 
 static PyObject *fc_get_address(FcChan *self, void *Py_UNUSED(c))
 {
-    if (self->address == NULL)
-        Py_RETURN_NONE;
-    Py_INCREF(self->address);
-    return self->address;
+    return Py_NewRef(self->address ? self->address : Py_None);
 }
 
 static PyObject *fc_get_capacity(FcChan *self, void *Py_UNUSED(c))
@@ -839,6 +926,16 @@ static PyObject *fc_get_handle(FcChan *self, void *Py_UNUSED(c))
     return PyLong_FromVoidPtr(self->ch);
 }
 
+static PyObject *fc_get_foreign(FcChan *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(fc_foreign(self));
+}
+
+static PyObject *fc_get_pid(FcChan *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong((long)self->pid);
+}
+
 static PyGetSetDef fc_getset[] = {
     {"closed", (getter)fc_get_closed, NULL, "True once close() has run.", NULL},
     {"address", (getter)fc_get_address, NULL, "Canonical address of the channel.", NULL},
@@ -846,37 +943,51 @@ static PyGetSetDef fc_getset[] = {
     {"max_message", (getter)fc_get_max_message, NULL, "Largest message in bytes.", NULL},
     {"_handle", (getter)fc_get_handle, NULL, "The shmlink_channel * as int (None if closed).",
      NULL},
+    {"_foreign", (getter)fc_get_foreign, NULL,
+     "True in a forked child: the handle belongs to an ancestor process.", NULL},
+    {"_pid", (getter)fc_get_pid, NULL, "The process that opened the handle.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+#define FC_FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+
 #define FC_COMMON_METHODS                                                                   \
-    {"_attach", (PyCFunction)fc_attach, METH_VARARGS, NULL},                                \
-        {"close", (PyCFunction)fc_close, METH_NOARGS, NULL}
+    {"_from_handle", FC_FASTCALL(fc_from_handle) | METH_CLASS,                              \
+     "_from_handle($cls, /, handle, address)\n--\n\n"},                                     \
+        {"close", (PyCFunction)fc_close, METH_NOARGS, "close($self, /)\n--\n\n"}
 
 static PyMethodDef fc_reader_methods[] = {
     FC_COMMON_METHODS,
-    {"recv", (PyCFunction)(void (*)(void))fc_recv, METH_FASTCALL | METH_KEYWORDS,
-     "recv(timeout=None) -> bytes\n\nThe next message (a copy). Waits while the channel is "
-     "empty; EOFError at end of stream, PeerDeadError if the writer died, TimeoutError."},
-    {"recv_into", (PyCFunction)(void (*)(void))fc_recv_into, METH_FASTCALL | METH_KEYWORDS,
-     "recv_into(buffer, timeout=None) -> int\n\nCopies the next message into a writable "
-     "buffer and returns its length; ValueError (message kept) if it does not fit."},
-    {"recv_batch", (PyCFunction)(void (*)(void))fc_recv_batch, METH_FASTCALL | METH_KEYWORDS,
-     "recv_batch(n=1024, timeout=None) -> list[bytes]\n\nWaits for at least one message, "
-     "then returns up to n messages that are already in the channel."},
-    {"_peek", (PyCFunction)fc_peek, METH_O, NULL},
-    {"_release", (PyCFunction)fc_release, METH_NOARGS, NULL},
+    {"recv", FC_FASTCALL(fc_recv),
+     "recv($self, /, timeout=None)\n--\n\n"
+     "The next message as bytes (a copy).\n\n"
+     "Waits while the channel is empty, at most timeout seconds (None: no limit;\n"
+     "0: no wait). EOFError at end of stream, PeerDeadError if the writer died,\n"
+     "TimeoutError."},
+    {"recv_into", FC_FASTCALL(fc_recv_into),
+     "recv_into($self, /, buffer, timeout=None)\n--\n\n"
+     "Copy the next message into a writable buffer; returns its length.\n\n"
+     "ValueError (the message stays in the channel) if it does not fit."},
+    {"recv_batch", FC_FASTCALL(fc_recv_batch),
+     "recv_batch($self, /, n=1024, timeout=None)\n--\n\n"
+     "Wait for one message, then return up to n messages already in the channel.\n\n"
+     "A batch holds at most about 256 KiB of messages (a single larger message\n"
+     "comes alone)."},
+    {"_peek", FC_FASTCALL(fc_peek), "_peek($self, /, timeout=None)\n--\n\n"},
+    {"_release", (PyCFunction)fc_release, METH_NOARGS, "_release($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef fc_writer_methods[] = {
     FC_COMMON_METHODS,
-    {"send", (PyCFunction)(void (*)(void))fc_send, METH_FASTCALL | METH_KEYWORDS,
-     "send(data, timeout=None)\n\nSends a bytes-like object as one message, waiting while the "
-     "channel is full. ValueError if it is larger than max_message."},
-    {"_send_repeat", (PyCFunction)fc_send_repeat, METH_VARARGS, NULL},
-    {"_reserve", (PyCFunction)fc_reserve, METH_VARARGS, NULL},
-    {"_commit", (PyCFunction)fc_commit, METH_O, NULL},
+    {"send", FC_FASTCALL(fc_send),
+     "send($self, /, data, timeout=None)\n--\n\n"
+     "Send a bytes-like object as one message.\n\n"
+     "Waits while the channel is full, at most timeout seconds (None: no limit;\n"
+     "0: no wait), then TimeoutError. ValueError if it is larger than max_message."},
+    {"_send_repeat", FC_FASTCALL(fc_send_repeat), "_send_repeat($self, /, data, count)\n--\n\n"},
+    {"_reserve", FC_FASTCALL(fc_reserve), "_reserve($self, /, size, timeout=None)\n--\n\n"},
+    {"_commit", FC_FASTCALL(fc_commit), "_commit($self, /, n)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -885,7 +996,8 @@ static PyTypeObject fc_reader_type = {
     .tp_basicsize = sizeof(FcChan),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "C part of shmlink.Reader.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = fc_new,
+    .tp_finalize = fc_finalize,
     .tp_dealloc = (destructor)fc_dealloc,
     .tp_methods = fc_reader_methods,
     .tp_getset = fc_getset,
@@ -898,7 +1010,8 @@ static PyTypeObject fc_writer_type = {
     .tp_basicsize = sizeof(FcChan),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "C part of shmlink.Writer.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = fc_new,
+    .tp_finalize = fc_finalize,
     .tp_dealloc = (destructor)fc_dealloc,
     .tp_methods = fc_writer_methods,
     .tp_getset = fc_getset,
@@ -908,37 +1021,41 @@ static PyTypeObject fc_writer_type = {
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* bind(pointers, check): pointers is a tuple of the C core's function
- * addresses in the order of fc_core; check(rc, address) raises. */
-static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *args)
+static const fc_sig fc_sig_bind = {"bind", 2, 2, {"capi", "check"}};
+
+/* bind(capi, check): capi is the address (int) of the cffi module's
+ * shmlink_capi table; check(rc, address) raises the error for rc. */
+static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
-    PyObject *ptrs, *check;
-    if (!PyArg_ParseTuple(args, "O!O:bind", &PyTuple_Type, &ptrs, &check))
+    PyObject *a[2] = {NULL, NULL};
+    if (fc_args(&fc_sig_bind, args, nargs, kwnames, a) < 0)
         return NULL;
-    enum { N = sizeof(fc_core) / sizeof(void (*)(void)) };
-    if (PyTuple_GET_SIZE(ptrs) != N) {
-        PyErr_Format(PyExc_ValueError, "bind: expected %d function pointers", (int)N);
+    const shmlink_capi *capi = PyLong_AsVoidPtr(a[0]);
+    if (capi == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "bind: NULL table");
         return NULL;
     }
-    void (*fns[N])(void);
-    for (Py_ssize_t i = 0; i < N; i++) {
-        void *p = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ptrs, i));
-        if (p == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "bind: NULL function pointer");
-            return NULL;
-        }
-        memcpy(&fns[i], &p, sizeof(p));
+    if (capi->version != SHMLINK_CAPI_VERSION || capi->size != sizeof(shmlink_capi)) {
+        PyErr_Format(PyExc_ImportError,
+                     "shmlink: the compiled modules do not match (table version %u, %zu bytes; "
+                     "expected version %d, %zu bytes): reinstall shmlink",
+                     capi->version, capi->size, SHMLINK_CAPI_VERSION, sizeof(shmlink_capi));
+        return NULL;
     }
-    memcpy(&fc_core, fns, sizeof(fc_core));
-    Py_INCREF(check);
-    Py_XSETREF(fc_check, check);
+    if (!PyCallable_Check(a[1])) {
+        PyErr_SetString(PyExc_TypeError, "bind: check must be callable");
+        return NULL;
+    }
+    fc_core = *capi;
+    Py_XSETREF(fc_check, Py_NewRef(a[1]));
     fc_bound = 1;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef fc_module_methods[] = {
-    {"bind", fc_bind, METH_VARARGS, NULL},
+    {"bind", FC_FASTCALL(fc_bind), "bind($module, /, capi, check)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -951,13 +1068,15 @@ PyMODINIT_FUNC PyInit__chan(void)
 {
     if (PyType_Ready(&fc_reader_type) < 0 || PyType_Ready(&fc_writer_type) < 0)
         return NULL;
+    if (pthread_atfork(NULL, NULL, fc_after_fork_in_child) != 0) {
+        PyErr_SetString(PyExc_ImportError, "shmlink._chan: pthread_atfork failed");
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&fc_module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&fc_reader_type);
-    Py_INCREF(&fc_writer_type);
-    if (PyModule_AddObject(m, "ReaderBase", (PyObject *)&fc_reader_type) < 0 ||
-        PyModule_AddObject(m, "WriterBase", (PyObject *)&fc_writer_type) < 0) {
+    if (PyModule_AddObject(m, "ReaderBase", Py_NewRef((PyObject *)&fc_reader_type)) < 0 ||
+        PyModule_AddObject(m, "WriterBase", Py_NewRef((PyObject *)&fc_writer_type)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -31,26 +31,9 @@ else:
 
 __all__ = ["PeekedMessage", "Reader", "Reservation", "Writer"]
 
-# The C core's functions, in the order _chan.c keeps them (struct fc_core).
-_chan.bind(
-    tuple(
-        int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-        for name in (
-            "shmlink_channel_close",
-            "shmlink_channel_capacity",
-            "shmlink_channel_max_message",
-            "shmlink_channel_send",
-            "shmlink_channel_reserve",
-            "shmlink_channel_commit",
-            "shmlink_channel_abort",
-            "shmlink_channel_recv",
-            "shmlink_channel_peek",
-            "shmlink_channel_release",
-            "shmlink_channel_recv_batch",
-        )
-    ),
-    check,
-)
+# The extension calls the core through the table this cffi module fills
+# (one declaration for both: _capi.h).
+_chan.bind(int(ffi.cast("uintptr_t", lib.shmlink_python_capi())), check)
 
 _DEFAULT_CAPACITY = 1 << 20
 _CAPACITY_MAX: int = lib.SHMLINK_MAX_CAPACITY
@@ -167,9 +150,12 @@ def _leave_block(finish: Callable[[], None], exc_type: type[BaseException] | Non
 _EndT = TypeVar("_EndT", bound="_End")
 
 if TYPE_CHECKING:
-    _EndBase = _chan._Base  # the C bases' common part (stub only)
+
+    class _EndBase(_chan._Base):  # the C bases' common part (stub only)
+        _views: _Views  # a slot of each subclass (a C base allows no slots here)
+
 else:
-    _EndBase = object
+    _EndBase = object  # no class annotations at run time: help() would list them
 
 
 class _End(_EndBase):
@@ -177,13 +163,11 @@ class _End(_EndBase):
     core handle, the close guard against live views, ``with`` and repr."""
 
     __slots__ = ()
-    _views: _Views  # a slot of each subclass (a C base allows no slots here)
 
     @classmethod
     def _make(cls: type[_EndT], handle: int, address: str) -> _EndT:
-        self = cls.__new__(cls)
+        self = cls._from_handle(handle, address)
         self._views = _Views()
-        self._attach(handle, address)
         return self
 
     def _close_views(self) -> None:
@@ -221,10 +205,6 @@ class Writer(_End, _chan.WriterBase):
     """
 
     __slots__ = ("_views",)
-    _views: _Views
-
-    def __init__(self) -> None:
-        raise TypeError("use Writer.create(address, capacity) or Writer.open(address)")
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
@@ -369,10 +349,6 @@ class Reader(_End, _chan.ReaderBase):
     """
 
     __slots__ = ("_views",)
-    _views: _Views
-
-    def __init__(self) -> None:
-        raise TypeError("use Reader.open(address) or Reader.create(address, capacity)")
 
     @classmethod
     def open(cls, address: str) -> Reader:
