@@ -325,6 +325,49 @@ def test_reserve(chan):
         w.reserve(-1)
 
 
+def test_commit_with_a_live_slice_publishes_nothing_until_retried(chan):
+    w, r = chan
+    res = w.reserve(8)
+    mv = res.__enter__()
+    mv[:] = b"12345678"
+    kept = mv[2:4]
+    with pytest.raises(BufferError, match="nothing was published"):
+        res.__exit__(None, None, None)  # the end of a `with` block
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0)
+    with pytest.raises(ValueError, match="not committed"):
+        w.send(b"x")  # the reservation is still open
+    del kept
+    res.commit()  # the retry publishes it, once
+    assert r.recv(timeout=0) == b"12345678"
+    with pytest.raises(TimeoutError):
+        r.recv(timeout=0)
+    with pytest.raises(ValueError, match="already"):
+        res.commit()
+    # An array that keeps the exporter itself (numpy 2) counts as well.
+    np = pytest.importorskip("numpy")
+    res = w.reserve(4)
+    arr = np.ndarray((4,), np.uint8, buffer=res.buf)
+    arr[:] = 7
+    with pytest.raises(BufferError, match="nothing was published"):
+        res.commit()
+    del arr
+    res.commit()
+    assert r.recv(timeout=0) == bytes([7]) * 4
+
+
+def test_peeked_message_exports_read_only_memory(chan):
+    w, r = chan
+    w.send(b"abc")
+    with r.peek() as mv:
+        assert mv.readonly
+        with pytest.raises(TypeError):
+            mv.obj[0:1] = b"x"  # type: ignore[index]
+        assert memoryview(mv.obj).readonly
+    w.send(b"next")
+    assert r.recv() == b"next"
+
+
 def test_iteration_stops_at_end_of_stream(chan):
     w, r = chan
     for i in range(10):

@@ -1018,6 +1018,128 @@ static PyTypeObject fc_writer_type = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* Memory: the exporter of every zero-copy view                              */
+/* ------------------------------------------------------------------------ */
+
+/* Memory(address, size, readonly, owner): exports size bytes at address as
+ * a buffer, read-only when readonly (a writable buffer is refused, also
+ * through memoryview.obj), and keeps owner (what keeps the mapping alive)
+ * while it exists. `exports` counts the buffers handed out and not yet
+ * released, so a close can tell whether a view is still alive. */
+typedef struct {
+    PyObject_HEAD
+    char *ptr;
+    Py_ssize_t size;
+    int readonly;
+    Py_ssize_t exports;
+    PyObject *owner;
+} FcMem;
+
+static const fc_sig fc_sig_memory = {"Memory", 4, 4, {"address", "size", "readonly", "owner"}};
+
+static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames)
+{
+    PyObject *a[4] = {NULL, NULL, NULL, NULL};
+    Py_ssize_t nargs = (Py_ssize_t)nargsf, size = 0;
+    if (fc_args(&fc_sig_memory, args, nargs, kwnames, a) < 0 || fc_int(a[1], "size", 0, &size) < 0)
+        return NULL;
+    void *ptr = PyLong_AsVoidPtr(a[0]);
+    if (ptr == NULL && PyErr_Occurred())
+        return NULL;
+    int readonly = PyObject_IsTrue(a[2]);
+    if (readonly < 0)
+        return NULL;
+    FcMem *self = (FcMem *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    if (self == NULL)
+        return NULL;
+    self->ptr = ptr;
+    self->size = size;
+    self->readonly = readonly;
+    self->owner = Py_NewRef(a[3]);
+    return (PyObject *)self;
+}
+
+static PyObject *fcm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *const *items = &PyTuple_GET_ITEM(args, 0);
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (kw != NULL && PyDict_GET_SIZE(kw) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Memory() takes positional arguments only");
+        return NULL;
+    }
+    return fcm_make((PyObject *)type, items, (size_t)n, NULL);
+}
+
+static int fcm_getbuffer(FcMem *self, Py_buffer *view, int flags)
+{
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->size, self->readonly, flags) <
+        0)
+        return -1; /* BufferError: a writable buffer of read-only memory */
+    self->exports++;
+    return 0;
+}
+
+static void fcm_releasebuffer(FcMem *self, Py_buffer *Py_UNUSED(view))
+{
+    self->exports--;
+}
+
+static int fcm_traverse(FcMem *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static int fcm_clear(FcMem *self)
+{
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void fcm_dealloc(FcMem *self)
+{
+    PyObject_GC_UnTrack(self);
+    fcm_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *fcm_get_exports(FcMem *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(self->exports);
+}
+
+static PyObject *fcm_get_readonly(FcMem *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(self->readonly);
+}
+
+static PyGetSetDef fcm_getset[] = {
+    {"exports", (getter)fcm_get_exports, NULL, "Buffers handed out and not released.", NULL},
+    {"readonly", (getter)fcm_get_readonly, NULL, "True if writes are refused.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyBufferProcs fcm_as_buffer = {
+    (getbufferproc)fcm_getbuffer,
+    (releasebufferproc)fcm_releasebuffer,
+};
+
+static PyTypeObject fc_memory_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.Memory",
+    .tp_basicsize = sizeof(FcMem),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Memory(address, size, readonly, owner)\n--\n\n"
+              "Exports shared memory as a buffer (read-only when readonly).",
+    .tp_new = fcm_new,
+    .tp_dealloc = (destructor)fcm_dealloc,
+    .tp_traverse = (traverseproc)fcm_traverse,
+    .tp_clear = (inquiry)fcm_clear,
+    .tp_as_buffer = &fcm_as_buffer,
+    .tp_getset = fcm_getset,
+};
+
+/* ------------------------------------------------------------------------ */
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -1066,7 +1188,8 @@ static struct PyModuleDef fc_module = {
 
 PyMODINIT_FUNC PyInit__chan(void)
 {
-    if (PyType_Ready(&fc_reader_type) < 0 || PyType_Ready(&fc_writer_type) < 0)
+    if (PyType_Ready(&fc_reader_type) < 0 || PyType_Ready(&fc_writer_type) < 0 ||
+        PyType_Ready(&fc_memory_type) < 0)
         return NULL;
     if (pthread_atfork(NULL, NULL, fc_after_fork_in_child) != 0) {
         PyErr_SetString(PyExc_ImportError, "shmlink._chan: pthread_atfork failed");
@@ -1076,7 +1199,8 @@ PyMODINIT_FUNC PyInit__chan(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddObject(m, "ReaderBase", Py_NewRef((PyObject *)&fc_reader_type)) < 0 ||
-        PyModule_AddObject(m, "WriterBase", Py_NewRef((PyObject *)&fc_writer_type)) < 0) {
+        PyModule_AddObject(m, "WriterBase", Py_NewRef((PyObject *)&fc_writer_type)) < 0 ||
+        PyModule_AddObject(m, "Memory", Py_NewRef((PyObject *)&fc_memory_type)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Union
@@ -83,6 +82,14 @@ def _handle(ch: Any) -> tuple[int, str]:
     return int(ffi.cast("uintptr_t", ch)), _decode(ffi.string(lib.shmlink_channel_address(ch)))
 
 
+def _in_use(exporter: _chan.Memory, held: int) -> bool:
+    """Whether anything but `held` references of ours uses the exporter: a
+    buffer taken from it not yet released, or an object that keeps the
+    exporter itself (numpy 2 keeps it as the base of an array)."""
+    # getrefcount counts its argument and this frame's parameter too.
+    return exporter.exports > 0 or sys.getrefcount(exporter) > held + 2
+
+
 class _Views:
     """Zero-copy views handed out by peek/reserve, so close() can refuse to
     unmap memory that a view (or a slice of one) still points into."""
@@ -91,48 +98,56 @@ class _Views:
 
     def __init__(self) -> None:
         self._active: Reservation | PeekedMessage | None = None
-        # Weak references (cffi buffers are not hashable: no WeakSet).
-        self._leaked: list[weakref.ref[Any]] = []
+        self._leaked: list[_chan.Memory] = []  # exporters of finished holders with live slices
 
     @staticmethod
-    def make(owner: Reader | Writer, address: int, size: int) -> tuple[Any, memoryview]:
-        # The destructor's default argument keeps the Reader/Writer (and so
-        # the mapping) alive as long as the exporter, i.e. as long as any view.
-        ptr = ffi.gc(ffi.cast("char *", address), lambda _p, _keep=owner: None)
-        exporter = ffi.buffer(ptr, size)
+    def make(
+        owner: Reader | Writer, address: int, size: int, readonly: bool
+    ) -> tuple[_chan.Memory, memoryview]:
+        # The exporter keeps the Reader/Writer (and so the mapping) alive as
+        # long as any view of it; a read-only one refuses writable buffers.
+        exporter = _chan.Memory(address, size, readonly, owner)
         return exporter, memoryview(exporter)
 
+    @staticmethod
+    def release(holder: Reservation | PeekedMessage) -> bool:
+        """Release the holder's own view; True if a slice of it is still alive."""
+        holder._view.release()
+        exporter = holder._exporter
+        return exporter is not None and _in_use(exporter, 2)  # held: holder and local
+
     def done(self, holder: Reservation | PeekedMessage) -> bool:
-        """Release the holder's views; True if a slice of them is still alive."""
+        """The holder is finished: release its view; True (and remembered for
+        close) if a slice of it is still alive."""
         if self._active is holder:
             self._active = None
-        for view in holder._views:
-            view.release()
-        exporter = holder._exporter
-        holder._exporter = None
-        # References now: this local and getrefcount's argument, plus one
-        # while a surviving slice's managed buffer still holds the exporter.
-        if sys.getrefcount(exporter) > 2:
-            self._leaked.append(weakref.ref(exporter))
-            return True
-        return False
+        leaked = self.release(holder)
+        exporter, holder._exporter = holder._exporter, None
+        if leaked and exporter is not None:
+            self._leaked.append(exporter)
+        return leaked
 
-    def check_close(self, address: str) -> None:
+    def check_close(self, owner: _End) -> None:
         active = self._active
         if active is not None:
             # An open reservation or peeked message: its views go now (the
             # reservation is dropped, the peeked message stays unconsumed).
             active._done = True
             self.done(active)
-            if isinstance(active, Reservation):
-                active._writer._commit(-1)  # abort
-        self._leaked = [ref for ref in self._leaked if ref() is not None]
-        alive = len(self._leaked)
+            if isinstance(active, Reservation) and not owner._foreign:
+                active._writer._commit(-1)  # abort (a forked child has no role to abort in)
+        alive = []
+        while self._leaked:
+            exporter = self._leaked.pop()  # this local is then our only reference
+            if _in_use(exporter, 1):
+                alive.append(exporter)
+            del exporter
+        self._leaked = alive
         if alive:
             raise BufferError(
-                f"shmlink: cannot close {address!r}: {alive} view(s) into the channel's ring "
-                "(slices of a peeked message or a reservation) are still alive; delete them "
-                "first"
+                f"shmlink: cannot close {owner.address!r}: {len(alive)} view(s) into the channel's "
+                "ring (slices of a peeked message or a reservation) are still alive; delete "
+                "them first"
             )
 
 
@@ -172,7 +187,7 @@ class _End(_EndBase):
 
     def _close_views(self) -> None:
         if not self.closed:
-            self._views.check_close(self.address)
+            self._views.check_close(self)
 
     def __enter__(self: _EndT) -> _EndT:
         return self
@@ -246,7 +261,7 @@ class Writer(_End, _chan.WriterBase):
         if isinstance(size, bool) or not isinstance(size, int):
             raise TypeError(f"shmlink: reserve size must be an int, not {type(size).__name__}")
         ptr = self._reserve(size, timeout)
-        exporter, view = _Views.make(self, ptr, size)
+        exporter, view = _Views.make(self, ptr, size, readonly=False)
         res = Reservation(self, exporter, view, size)
         self._views._active = res
         return res
@@ -269,13 +284,12 @@ class Reservation:
     :meth:`abort` was called inside it; an exception aborts it.
     """
 
-    __slots__ = ("_done", "_exporter", "_size", "_view", "_views", "_writer")
+    __slots__ = ("_done", "_exporter", "_size", "_view", "_writer")
 
-    def __init__(self, writer: Writer, exporter: Any, view: memoryview, size: int) -> None:
+    def __init__(self, writer: Writer, exporter: _chan.Memory, view: memoryview, size: int) -> None:
         self._writer = writer
-        self._exporter = exporter
+        self._exporter: _chan.Memory | None = exporter
         self._view = view
-        self._views = (view,)
         self._size = size
         self._done = False
 
@@ -294,8 +308,16 @@ class Reservation:
     def _finish(self, n: int) -> None:
         if self._done:
             raise ValueError("shmlink: the reservation was committed or aborted already")
+        views = self._writer._views
+        if n >= 0 and views.release(self):
+            # Checked before publishing: the reservation stays open, so a
+            # retry after the slice is gone publishes it once.
+            raise BufferError(
+                "shmlink: a view (slice) of the reservation is still alive, so nothing was "
+                "published: delete it, then call commit() again (or abort())"
+            )
         self._done = True
-        leaked = self._writer._views.done(self)
+        leaked = views.done(self)
         self._writer._commit(n)
         if leaked:
             raise BufferError(
@@ -393,8 +415,8 @@ class Reader(_End, _chan.ReaderBase):
         message; leaving the block consumes it (also on an exception).
         """
         ptr, size = self._peek(timeout)
-        exporter, view = _Views.make(self, ptr, size)
-        msg = PeekedMessage(self, exporter, view.toreadonly(), view)
+        exporter, view = _Views.make(self, ptr, size, readonly=True)
+        msg = PeekedMessage(self, exporter, view)
         self._views._active = msg
         return msg
 
@@ -415,14 +437,13 @@ class PeekedMessage:
     :meth:`release`) consumes the message, after which the view is unusable.
     """
 
-    __slots__ = ("_done", "_exporter", "_reader", "_size", "_view", "_views")
+    __slots__ = ("_done", "_exporter", "_reader", "_size", "_view")
 
-    def __init__(self, reader: Reader, exporter: Any, view: memoryview, raw: memoryview) -> None:
+    def __init__(self, reader: Reader, exporter: _chan.Memory, view: memoryview) -> None:
         self._reader = reader
-        self._exporter = exporter
+        self._exporter: _chan.Memory | None = exporter
         self._view = view
-        self._views = (view, raw)
-        self._size = len(raw)
+        self._size = len(view)
         self._done = False
 
     @property
