@@ -14,12 +14,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_python(
-    code: str, *args: str, check: bool = True, timeout: float = 120
+    code: str,
+    *args: str,
+    check: bool = True,
+    timeout: float = 120,
+    python_args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Runs code in a second Python process (the same interpreter and
     installed shmlink) and returns the finished process."""
     proc = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, *python_args, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
