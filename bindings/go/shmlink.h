@@ -23,6 +23,12 @@
  *   -EPIPE      the peer process died (or closed its end, for a writer)
  *   -ENODATA    end of stream: the writer closed and every message was read
  *   -EMSGSIZE   message larger than the channel allows, or buffer too small
+ *   -EPERM      channel open: the segment belongs to another user (not the
+ *               caller, not root) and SHMLINK_ANY_OWNER was not given
+ *   -ECANCELED  a channel wait was ended by shmlink_channel_interrupt()
+ *   -ECHILD     the channel handle was opened by the parent of this process
+ *               (used after fork); only shmlink_channel_close() works, and it
+ *               only unmaps
  */
 #ifndef SHMLINK_H
 #define SHMLINK_H
@@ -191,8 +197,19 @@ typedef enum shmlink_role {
 
 /* Timeouts are in nanoseconds: < 0 waits without limit (a dead peer is
  * still reported within 1 s), 0 does not wait, > 0 waits at most that long
- * and then fails with -ETIMEDOUT. */
+ * and then fails with -ETIMEDOUT.
+ *
+ * Every call on a channel handle may also return -ECHILD (handle used in a
+ * forked child) and -EPROTO once the segment was found corrupt or truncated
+ * by another process: a truncated POSIX object never kills the caller with
+ * SIGBUS (the core replaces the vanished pages with private zero pages and
+ * fails the call; see PROTOCOL.md, trust model). */
 #define SHMLINK_FOREVER ((int64_t)-1)
+
+/* Ring capacity bounds in bytes (a requested capacity is rounded up to a
+ * power of two, at least SHMLINK_MIN_CAPACITY). */
+#define SHMLINK_MIN_CAPACITY ((size_t)4096)
+#define SHMLINK_MAX_CAPACITY ((size_t)1 << 30)
 
 /* Creates a new segment at address holding an empty channel whose ring has
  * room for capacity bytes (rounded up to a power of two, at least 4096, at
@@ -205,17 +222,32 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
                                           shmlink_channel **out);
 
 /* Opens an existing channel and takes a role in it. A role whose holder is
- * dead (pid gone, or pid reused: start time differs) is taken over: a new
- * reader continues at the first unconsumed message, a new writer after the
- * last committed one. Returns 0 and sets *out, or -ENOENT, -EACCES, -EBUSY
- * (role held by a live process), -EPROTO (not a channel, other version,
- * corrupt header), -EINVAL. */
+ * dead is taken over: a new reader continues at the first unconsumed
+ * message, a new writer after the last committed one. Only a channel whose
+ * segment belongs to the caller's effective uid or to root is opened (a
+ * channel made by another user could feed forged messages or take the
+ * caller's data); see shmlink_channel_open_flags to trust other owners.
+ * Returns 0 and sets *out, or -ENOENT, -EACCES, -EPERM (owned by another
+ * user), -EBUSY (role held by a live process), -EPROTO (not a channel,
+ * unknown version or feature, corrupt header), -EINVAL. */
 SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
                                         shmlink_channel **out);
 
+/* Flags for shmlink_channel_open_flags. */
+#define SHMLINK_ANY_OWNER 0x1u /* open a channel owned by any user */
+
+/* shmlink_channel_open with flags (0 or SHMLINK_ANY_OWNER). Returns the
+ * codes of shmlink_channel_open; -EINVAL for unknown flags. */
+SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
+                                              shmlink_role role,
+                                              unsigned flags,
+                                              shmlink_channel **out);
+
 /* Releases the role and unmaps. For the writer this marks end of stream
- * (a reservation not committed is dropped). Accepts NULL. Returns 0 or
- * -errno (the handle is freed in every case). */
+ * (a reservation not committed is dropped). In a process forked from the
+ * one that opened the handle it only unmaps: the role stays with the
+ * parent. Accepts NULL. Returns 0 or -errno (the handle is freed in every
+ * case). */
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch);
 
 SHMLINK_EXTERN size_t shmlink_channel_capacity(const shmlink_channel *ch);
@@ -224,8 +256,9 @@ SHMLINK_EXTERN const char *shmlink_channel_address(const shmlink_channel *ch);
 SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch);
 
 /* Writer: copies len bytes (0..max_message) in as one message, waiting while
- * the ring is full. Returns 0, or -EMSGSIZE, -ETIMEDOUT, -EINTR, -EPIPE
- * (reader died or closed), -EPROTO (corrupt), -EINVAL (not the writer). */
+ * the ring is full. Returns 0, or -EMSGSIZE, -ETIMEDOUT, -EINTR,
+ * -ECANCELED, -EPIPE (reader died or closed), -EPROTO (corrupt), -EINVAL
+ * (not the writer). */
 SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
                                         size_t len, int64_t timeout_ns);
 
@@ -244,8 +277,8 @@ SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch);
  * length, waiting while the ring is empty. If buf is too small, returns
  * -EMSGSIZE with *len set to the size needed and keeps the message.
  * Returns 0, or -ENODATA (end of stream), -EPIPE (writer died; every
- * committed message was delivered first), -ETIMEDOUT, -EINTR, -EPROTO,
- * -EMSGSIZE, -EINVAL (not the reader). */
+ * committed message was delivered first), -ETIMEDOUT, -EINTR, -ECANCELED,
+ * -EPROTO, -EMSGSIZE, -EINVAL (not the reader). */
 SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
                                         size_t cap, size_t *len,
                                         int64_t timeout_ns);
@@ -265,6 +298,34 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
                                               size_t cap, size_t *lens,
                                               size_t max, int64_t timeout_ns);
 
+/* Waiting that another thread can end. Every blocking call above (send,
+ * reserve, recv, peek, recv_batch) and shmlink_channel_wait returns
+ * -ECANCELED as soon as shmlink_channel_interrupt is called on the handle
+ * while it waits (the message stays in the channel). */
+
+/* Ends every wait in progress on ch at once (they return -ECANCELED); waits
+ * that start afterwards are not affected. Safe from any thread, also while
+ * another thread is inside a call on ch (but not concurrently with
+ * shmlink_channel_close). Returns 0 or -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch);
+
+/* How many times shmlink_channel_interrupt was called on ch: a binding reads
+ * it before it hands a wait to another thread and passes it to
+ * shmlink_channel_wait, so an interrupt that comes before the wait starts
+ * still ends it. */
+SHMLINK_EXTERN uint64_t shmlink_channel_interrupts(const shmlink_channel *ch);
+
+/* Waits without consuming or reserving anything: the reader until a message
+ * can be received at once, the writer until a message of len bytes can be
+ * sent at once. since: a value of shmlink_channel_interrupts(); the wait
+ * returns -ECANCELED at once if the count differs from it, or as soon as it
+ * does. Returns 0 (ready), or -ENODATA / -EPIPE (reader: end of stream or
+ * writer dead, nothing left to read), -EPIPE (writer: reader gone),
+ * -ETIMEDOUT, -EINTR, -ECANCELED, -EPROTO, -EMSGSIZE (writer: len larger
+ * than max_message), -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
+                                        int64_t timeout_ns, uint64_t since);
+
 typedef struct shmlink_channel_info {
     uint32_t version;              /* protocol version */
     uint64_t capacity;             /* ring bytes */
@@ -272,16 +333,32 @@ typedef struct shmlink_channel_info {
     uint64_t used;                 /* bytes committed, not yet consumed */
     uint64_t messages_sent;        /* committed by writers so far */
     uint64_t messages_received;    /* consumed by readers so far */
-    int32_t writer_pid, reader_pid; /* 0 when the role is free */
-    int writer_alive, reader_alive; /* 1 if that process is alive */
+    /* The pid the holder recorded (in its own pid namespace); 0 when the
+     * role was never held or was given up with close. */
+    int32_t writer_pid, reader_pid;
+    /* 1: a live process holds the role; 0: nobody holds it (dead holder,
+     * closed, or never attached); -1: cannot tell (memory-only inspection
+     * of a channel whose roles are held by locks, see PROTOCOL.md). */
+    int writer_alive, reader_alive;
     int closed;                    /* 1 once the writer marked end of stream */
+    int reader_gone;               /* 1 once the reader closed its end */
 } shmlink_channel_info;
 
 /* Reads a channel header from memory (e.g. a read-only segment mapping of
- * size bytes) without taking a role or writing anything. Returns 0, or
- * -EPROTO if it is not a valid channel of this protocol version. */
+ * size bytes) without taking a role or writing anything. Liveness of a
+ * version-2 channel needs the segment itself (its locks): here it reads -1
+ * unless the role is free (0); use shmlink_channel_stat. Returns 0, or
+ * -EPROTO if it is not a valid channel of a known protocol version. */
 SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
                                            shmlink_channel_info *info);
+
+/* Inspects the channel at address: maps it read-only (a System V segment
+ * is attached read-only, which sets its last-attach pid and time), reads
+ * the header, tests who holds each role, unmaps. Takes no role and writes
+ * nothing. A segment truncated meanwhile is -EPROTO, never a crash.
+ * Returns 0, or -EINVAL, -ENOENT, -EACCES, -EPROTO (not a channel). */
+SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
+                                        shmlink_channel_info *info);
 
 /* Same for an open channel. Returns 0 or -EPROTO. */
 SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,

@@ -7,7 +7,7 @@
  *
  *     go generate ./bindings/go
  *
- * Sources, in order: address.c, channel.c, error.c, posix.c, proc.c, segment.c, sysv.c, wait.c
+ * Sources, in order: address.c, channel.c, error.c, guard.c, lock.c, posix.c, proc.c, segment.c, sysv.c, wait.c
  */
 
 /* ======== core/src/address.c ======== */
@@ -88,11 +88,18 @@ int shmlink__sysv_create(const shmlink_address *addr, size_t size,
 int shmlink__sysv_open(const shmlink_address *addr, int readonly,
                        shmlink_segment *seg);
 void shmlink__sysv_close(shmlink_segment *seg);
-int shmlink__sysv_remove_id(int shmid);
+/* Removes a System V segment by id, and with it the role-lock semaphore
+ * set of a channel in it when no role is held. mem/size: a mapping of it
+ * to read the channel header from, or NULL to attach read-only briefly. */
+int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size);
 int shmlink__sysv_resolve(const shmlink_address *addr, int *shmid);
 /* removed_ok: 1 to stat a segment already marked for removal (by handle),
  * 0 to report it as -ENOENT (by address: its name is gone). */
 int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st);
+
+/* The System V semaphore set named by a version-2 channel header in mem
+ * (size bytes), or -1 if mem holds none (channel.c). */
+int shmlink__channel_lock_set(const void *mem, size_t size);
 
 /* 1 if name is a valid POSIX object name ("/" + 1..255 bytes, no other '/',
  * not "/." or "/.."), else 0. */
@@ -278,10 +285,14 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shmlink.h"
 
@@ -366,7 +377,7 @@ static inline void shm_cpu_relax(void)
 }
 
 #endif /* SHMLINK_ATOMICS_H */
-#line 19 "../../core/src/channel.c"
+#line 23 "../../core/src/channel.c"
 
 /* ======== core/src/channel_internal.h ======== */
 #line 1 "../../core/src/channel_internal.h"
@@ -390,7 +401,150 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
 
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
-#line 20 "../../core/src/channel.c"
+#line 24 "../../core/src/channel.c"
+
+/* ======== core/src/guard.h ======== */
+#line 1 "../../core/src/guard.h"
+/*
+ * The truncation guard: another process with write access to a POSIX
+ * channel can ftruncate() the object, and every later access to the lost
+ * pages would raise SIGBUS and kill this process. The core installs one
+ * SIGBUS handler (the first time a POSIX channel is mapped) that looks up
+ * the faulting address among the registered channel mappings; on a hit it
+ * replaces the whole mapping with private zero pages (so the access and
+ * every later one succeed), marks the registration, and returns. The
+ * channel code checks the mark after its accesses and fails the call with
+ * -EPROTO from then on. A SIGBUS anywhere else goes to the handler that was
+ * installed before (or the default action).
+ */
+#ifndef SHMLINK_GUARD_H
+#define SHMLINK_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct shmlink__guard {
+    uintptr_t start; /* 0 while the registration is free */
+    size_t len;
+    int hit; /* set by the SIGBUS handler */
+    int used;
+    struct shmlink__guard *next;
+} shmlink__guard;
+
+/* Registers [addr, addr + len) (page-aligned start, as mmap returns it).
+ * Returns a registration, or NULL if the handler could not be installed
+ * or memory ran out (the mapping is then simply unguarded). */
+shmlink__guard *shmlink__guard_add(void *addr, size_t len);
+
+/* Ends a registration (before the mapping is unmapped). Accepts NULL. */
+void shmlink__guard_remove(shmlink__guard *g);
+
+/* 1 once a SIGBUS hit the registered mapping (it now holds zero pages),
+ * 0 otherwise (also for NULL). Inline: it is checked after every message. */
+static inline int shmlink__guard_hit(const shmlink__guard *g)
+{
+    return g != NULL && __atomic_load_n(&g->hit, __ATOMIC_ACQUIRE) != 0;
+}
+
+#endif /* SHMLINK_GUARD_H */
+#line 25 "../../core/src/channel.c"
+
+/* ======== core/src/lock.h ======== */
+#line 1 "../../core/src/lock.h"
+/*
+ * Role locks (docs/PROTOCOL.md, section 6): a role of a version-2 channel is
+ * held exactly while its holder holds a kernel lock for the role's slot, so
+ * the kernel, not a reading of /proc, says whether the holder lives. The
+ * kernel drops the lock when the holder dies, in any pid namespace and
+ * whatever /proc shows.
+ *
+ *   POSIX   an open-file-description lock (F_OFD_SETLK, write lock) on one
+ *           byte of the shared-memory object, taken through a descriptor of
+ *           the handle's own (so two handles in one process are two owners)
+ *   SysV    semaphore `slot` of a System V semaphore set made with the
+ *           channel, raised to 1 with SEM_UNDO (the kernel undoes it when
+ *           the process exits; a forked child does not inherit it)
+ *
+ * A forked child must not keep its parent's role alive: the child side of
+ * a pthread_atfork handler closes every lock descriptor in the child, and
+ * each handle notes the fork generation it was made in (shmlink__fork_gen)
+ * so that calls from a child fail with -ECHILD.
+ */
+#ifndef SHMLINK_LOCK_H
+#define SHMLINK_LOCK_H
+
+#include <stdint.h>
+
+/* #include "internal.h": already inlined above */
+
+#define SHMLINK__LOCK_OFD 1u  /* header lock_kind: OFD locks on the object */
+#define SHMLINK__LOCK_SEM 2u  /* header lock_kind: System V semaphore set  */
+#define SHMLINK__LOCK_SLOTS 2 /* slot 0 writer, slot 1 reader              */
+/* A System V set has one more semaphore after the slots: a tag, the
+ * segment's shmid mod 32768, that ties the set to its segment. */
+#define SHMLINK__LOCK_SEMS (SHMLINK__LOCK_SLOTS + 1)
+
+typedef struct shmlink__lockset {
+    unsigned kind; /* SHMLINK__LOCK_OFD or SHMLINK__LOCK_SEM */
+    int fd;        /* OFD: the handle's own descriptor; -1 when closed */
+    int probe_fd;  /* OFD: descriptor to test locks through (fd, or the
+                      segment's for a read-only inspection); -1 none */
+    int semid;     /* SEM: the semaphore set; -1 otherwise */
+    int held[SHMLINK__LOCK_SLOTS]; /* slots this handle holds */
+    struct shmlink__lockset *next; /* fork registry (OFD only) */
+    int registered;
+} shmlink__lockset;
+
+/* Lock byte of a slot in the POSIX object (the owner word's first byte). */
+#define SHMLINK__LOCK_BYTE(slot) (384 + 8 * (slot))
+
+/* Creator: sets up the locks of a new channel in seg. For System V makes a
+ * semaphore set of SHMLINK__LOCK_SLOTS semaphores with the given mode and
+ * stores its id in *id (the caller writes it into the header); for POSIX
+ * *id = 0. Returns 0 or -errno. */
+int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
+                         unsigned mode, uint32_t *id);
+
+/* Opener: attaches to the locks of an existing channel whose header names
+ * kind and id. The kind must match the backend, and a System V set must
+ * be the one made for this segment (SHMLINK__LOCK_SEMS semaphores, same
+ * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests locks
+ * (inspection; no descriptor of its own is opened). Returns 0 or -errno. */
+int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
+                         unsigned kind, uint32_t id, int readonly);
+
+/* Takes slot without waiting. Returns 0, -EBUSY (held by a live process),
+ * or -errno. */
+int shmlink__lock_take(shmlink__lockset *ls, int slot);
+
+/* Gives slot up (no-op when not held). */
+void shmlink__lock_give(shmlink__lockset *ls, int slot);
+
+/* 1 if a process other than this handle holds slot, 0 if nobody does,
+ * -errno if it cannot be told. */
+int shmlink__lock_held(const shmlink__lockset *ls, int slot);
+
+/* Gives up every slot this handle holds and closes its descriptor; the
+ * semaphore set stays (see shmlink__lock_remove_set). */
+void shmlink__lock_close(shmlink__lockset *ls);
+
+/* Creator, on failure: closes ls and removes the System V set it made. */
+void shmlink__lock_discard(shmlink__lockset *ls);
+
+/* Removes the System V semaphore set semid if no slot of it is held and
+ * it is the set of segment shmid (SHMLINK__LOCK_SEMS semaphores, creator
+ * cuid, tag). Returns 0, -EBUSY (a slot is held), or -errno. */
+int shmlink__lock_remove_set(int semid, int shmid, uint32_t cuid);
+
+/* Incremented in the child of every fork(). A handle made in generation g
+ * is its parent's when shmlink__fork_generation != g. shmlink__fork_gen()
+ * also registers the fork handler; call it once before relying on the
+ * variable (every handle does, at open). */
+unsigned long shmlink__fork_gen(void);
+extern unsigned long shmlink__fork_generation;
+
+#endif /* SHMLINK_LOCK_H */
+#line 26 "../../core/src/channel.c"
 
 /* ======== core/src/proc.h ======== */
 #line 1 "../../core/src/proc.h"
@@ -401,16 +555,19 @@ void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
 #include <stdint.h>
 
 /* Reads /proc/PID/stat: sets *start to field 22 (start time in clock ticks
- * since boot). Returns 0 if the process exists and is not a zombie, -ESRCH
- * otherwise (gone, zombie/dead state, pid <= 0, unreadable). */
+ * since boot). Returns 0 if the process exists and is not a zombie, -ECHILD
+ * for a zombie (or dead) one, -ESRCH otherwise (gone, hidden, unreadable,
+ * pid <= 0). */
 int shmlink__proc_start_time(int32_t pid, uint64_t *start);
 
 /* Owner word of the calling process: pid | (start_time mod 2^32) << 32
  * (docs/PROTOCOL.md, 6). Recomputed after fork. 0 if /proc is unusable. */
 uint64_t shmlink__proc_self_owner(void);
 
-/* 1 if the process named by an owner word is alive (same pid, same start
- * time, not a zombie), 0 otherwise (also for owner 0). */
+/* Liveness of a version-1 owner word (docs/PROTOCOL.md, section 6.5): 1 if
+ * the process is alive (same pid, same start time, not a zombie; or its
+ * /proc entry is hidden but kill(pid, 0) says it exists), 0 otherwise (also
+ * for owner 0 and pids <= 0). */
 int shmlink__proc_owner_alive(uint64_t owner);
 
 static inline int32_t shmlink__owner_pid(uint64_t owner)
@@ -419,7 +576,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 }
 
 #endif /* SHMLINK_PROC_H */
-#line 21 "../../core/src/channel.c"
+#line 27 "../../core/src/channel.c"
 
 /* ======== core/src/wait.h ======== */
 #line 1 "../../core/src/wait.h"
@@ -453,14 +610,19 @@ uint64_t shmlink__wait_syscalls(void);
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
-#line 22 "../../core/src/channel.c"
+#line 28 "../../core/src/channel.c"
 
 /* ------------------------------------------------------------------------ */
 /* Layout (section 1)                                                        */
 /* ------------------------------------------------------------------------ */
 
 #define CHAN_HEADER_SIZE 512u
-#define CHAN_VERSION 1u
+#define CHAN_VERSION_1 1u /* roles by owner words and /proc (section 6.5) */
+#define CHAN_VERSION_2 2u /* roles by kernel locks (section 6) */
+#define CHAN_VERSION CHAN_VERSION_2 /* what create writes */
+/* Feature bits of flags a version-2 implementation knows (none yet): any
+ * other bit makes open fail with -EPROTO (section 9). */
+#define CHAN_KNOWN_FLAGS 0u
 #define CHAN_MIN_CAPACITY 4096ull
 #define CHAN_MAX_CAPACITY (1ull << 30)
 #define CHAN_ALIGN 8u
@@ -487,15 +649,21 @@ enum {
     CHAN_OFF_WRITER_OWNER = 384,
     CHAN_OFF_READER_OWNER = 392,
     CHAN_OFF_READER_SLEEP = 400,
-    CHAN_OFF_WRITER_SLEEP = 404
+    CHAN_OFF_WRITER_SLEEP = 404,
+    CHAN_OFF_LOCK_KIND = 408,
+    CHAN_OFF_LOCK_ID = 412
 };
+
+/* Role slots of the lock set (section 6). */
+#define CHAN_SLOT(role) ((role) == SHMLINK_WRITER ? 0 : 1)
 
 #define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_F64(base, off) ((uint64_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_CF32(base, off) ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
 #define CHAN_CF64(base, off) ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
 
-/* How often a waiting side re-reads /proc for its peer (section 6). */
+/* How long a waiting side trusts a peer it found alive before it tests
+ * again (section 6). */
 #define CHAN_LIVENESS_NS 100000000ull
 /* How long an opener waits for a creator to store the version (section 2). */
 #define CHAN_INIT_WAIT_NS 1000000000ull
@@ -517,9 +685,15 @@ struct shmlink_channel {
     uint64_t cap;  /* private copies, never re-read (section 2) */
     uint64_t mask;
     uint64_t max_msg;
+    uint32_t version; /* CHAN_VERSION_1 or CHAN_VERSION_2 */
     shmlink_role role;
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
+    int broken;              /* the segment was truncated under us */
+    shmlink__guard *guard;   /* POSIX: the truncation guard of the mapping */
+    unsigned long fork_gen;  /* shmlink__fork_generation at open */
+    shmlink__lockset locks;  /* version 2: the role locks */
+    uint64_t interrupts;     /* shmlink_channel_interrupt count (atomic) */
 
     /* writer */
     uint64_t wp;       /* private write position (the truth) */
@@ -534,11 +708,32 @@ struct shmlink_channel {
     int peek_active;
     uint64_t peek_end; /* position after the peeked record */
 
-    /* peer liveness cache */
+    /* peer liveness cache: a peer found alive is trusted this long */
     uint64_t peer_owner; /* owner word last checked */
-    int peer_alive;
     uint64_t peer_checked_ns;
 };
+
+/* The handle is usable: made in this process (not inherited through fork)
+ * and its mapping not truncated away. -ECHILD / -EPROTO otherwise. */
+static inline int chan_usable(const shmlink_channel *ch)
+{
+    if (__builtin_expect(ch->fork_gen != shmlink__fork_generation, 0))
+        return -ECHILD;
+    if (__builtin_expect(ch->broken, 0))
+        return -EPROTO;
+    return 0;
+}
+
+/* After touching shared memory: -EPROTO (for good) if the mapping was
+ * found truncated meanwhile (the accesses read private zero pages). */
+static inline int chan_after(shmlink_channel *ch, int rc)
+{
+    if (__builtin_expect(shmlink__guard_hit(ch->guard), 0)) {
+        ch->broken = 1;
+        return -EPROTO;
+    }
+    return rc;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Header checks (section 2)                                                 */
@@ -555,35 +750,33 @@ static int chan_header_pending(const uint8_t *mem)
            memcmp(magic, chan_magic, sizeof(magic)) == 0;
 }
 
-/* Checks the identity fields of a channel header of size bytes. wait_init:
- * poll for a version still 0 (creator initialising) for up to 1 s. Sets
- * *cap. Returns 0 or -EPROTO. */
-static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
-                             uint64_t *cap_out)
+/* Checks the identity fields of a channel header of size bytes. until: a
+ * CLOCK_MONOTONIC time (ns) up to which a version still 0 (creator
+ * initialising) is polled, 0 for no waiting. Sets *cap and *version.
+ * Returns 0 or -EPROTO. */
+static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
+                             uint64_t *cap_out, uint32_t *version_out)
 {
     if (size < CHAN_HEADER_SIZE)
         return -EPROTO;
     /* A creator writes magic and the other fields, then the version. Until
      * the version is stored the header reads either all zeros (the segment
      * was just made) or the magic with version 0: an opener that may wait
-     * polls both for up to 1 s (section 2). */
+     * polls both until its deadline (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    if (version == 0 && wait_init && chan_header_pending(mem)) {
-        uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
-        while (version == 0 && chan_header_pending(mem) &&
-               shmlink__now_ns() < until) {
-            struct timespec ts = {0, 1000000}; /* 1 ms */
-            nanosleep(&ts, NULL);
-            version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-        }
+    while (version == 0 && chan_header_pending(mem) && shmlink__now_ns() < until) {
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+        version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
     }
     if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
         return -EPROTO;
-    if (version != CHAN_VERSION)
+    if (version != CHAN_VERSION_1 && version != CHAN_VERSION_2)
         return -EPROTO;
+    uint32_t flags = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS));
     if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
         shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) != CHAN_ALIGN ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS)) != 0)
+        (version == CHAN_VERSION_1 ? flags != 0 : (flags & ~CHAN_KNOWN_FLAGS) != 0))
         return -EPROTO;
     uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
     if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY || (cap & (cap - 1)) != 0)
@@ -593,6 +786,7 @@ static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
     if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) != cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
     *cap_out = cap;
+    *version_out = version;
     return 0;
 }
 
@@ -614,18 +808,31 @@ static inline void chan_wake(uint32_t *word)
         (void)shmlink__futex_wake(word, 1);
 }
 
-/* Is the process holding owner word o alive? Re-reads /proc at most every
- * 100 ms for the same owner word. */
-static int chan_owner_alive(shmlink_channel *ch, uint64_t o)
+/* Does a live process hold the peer's role (section 6)? o: the peer's
+ * owner word as just loaded. Version 2 asks the kernel whether the peer's
+ * role lock is held; version 1 reads /proc (section 6.5). A peer found
+ * alive is trusted for 100 ms for the same owner word, so a waiting side
+ * makes at most one such system call per 100 ms; "not alive" is never
+ * cached (it ends the wait). If the lock cannot be tested the peer counts
+ * as alive: never call a living process dead. */
+static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
 {
     uint64_t now = shmlink__now_ns();
     if (o == ch->peer_owner && ch->peer_checked_ns != 0 &&
         now - ch->peer_checked_ns < CHAN_LIVENESS_NS)
-        return ch->peer_alive;
+        return 1;
+    int alive;
+    if (ch->version == CHAN_VERSION_2) {
+        int held = shmlink__lock_held(&ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER
+                                                                ? SHMLINK_READER
+                                                                : SHMLINK_WRITER));
+        alive = held != 0;
+    } else {
+        alive = shmlink__proc_owner_alive(o);
+    }
     ch->peer_owner = o;
-    ch->peer_alive = shmlink__proc_owner_alive(o);
-    ch->peer_checked_ns = now;
-    return ch->peer_alive;
+    ch->peer_checked_ns = alive ? now : 0;
+    return alive;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -720,16 +927,21 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
         if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED)) != 0) {
             verdict = -ENODATA;
         } else {
+            /* Owner word 0: no writer yet (or one that is still claiming). */
             uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
-            if (o != 0 && !chan_owner_alive(ch, o))
+            if (o != 0 && !chan_peer_alive(ch, o))
                 verdict = -EPIPE;
         }
     } else {
         uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
         if (o == 0) {
-            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0)
+            /* No reader yet, or one that left with close. In version 2 a
+             * reader that holds its lock but has not stored its owner word
+             * yet is alive: ask the lock before believing reader_gone. */
+            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0 &&
+                (ch->version == CHAN_VERSION_1 || !chan_peer_alive(ch, o)))
                 verdict = -EPIPE;
-        } else if (!chan_owner_alive(ch, o)) {
+        } else if (!chan_peer_alive(ch, o)) {
             verdict = -EPIPE;
         }
     }
@@ -741,10 +953,11 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return c != 0 ? c : verdict;
 }
 
-/* Waits until chan_cond holds. Returns 1 (condition holds), -ETIMEDOUT,
- * -EINTR, -ENODATA, -EPIPE, -EPROTO. */
+/* Waits until chan_cond holds. since: the interrupt count when the call
+ * began. Returns 1 (condition holds), -ETIMEDOUT, -EINTR, -ECANCELED,
+ * -ENODATA, -EPIPE, -EPROTO. */
 static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
-                     uint64_t *rec, uint32_t *len)
+                     uint64_t since, uint64_t *rec, uint32_t *len)
 {
     int c = chan_cond(ch, need, rec, len);
     if (c != 0)
@@ -769,6 +982,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
                 if (c != 0)
                     return c;
             }
+            if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+                return -ECANCELED;
         } while (shmlink__now_ns() < spin_end);
     }
 
@@ -782,6 +997,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         c = chan_peer_state(ch, need, rec, len);
         if (c != 0)
             return c;
+        if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            return -ECANCELED;
         if (timeout_ns == 0)
             return -ETIMEDOUT;
         uint64_t now = shmlink__now_ns();
@@ -791,15 +1008,22 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         if (slice > (uint64_t)SHMLINK__WAIT_SLICE_NS)
             slice = (uint64_t)SHMLINK__WAIT_SLICE_NS;
 
-        /* Announce, re-check, sleep (section 5). */
+        /* Announce, re-check, sleep (section 5). The interrupt count is
+         * re-read after the announcement: shmlink_channel_interrupt bumps
+         * it and then looks at the flag, so one of the two sees the other. */
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
-        if (c != 0 || shm_load_seq_cst32(peer_flag) != 0) {
+        if (c == 0 && shm_load_seq_cst32(peer_flag) != 0)
+            c = chan_peer_state(ch, need, rec, len);
+        if (c == 0 && __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            c = -ECANCELED;
+        if (c != 0) {
             shm_store_seq_cst32(my_sleep, 0);
-            if (c != 0)
-                return c;
-            continue; /* closed / reader gone: chan_peer_state decides */
+            return c;
         }
+        /* Here the peer's flag may be set while the peer state still says
+         * "keep waiting" (a reader that set reader_gone but still holds its
+         * role, or a corrupt flag): sleep like any other wait, bounded. */
         int rc = shmlink__futex_wait(my_sleep, 1, (int64_t)slice);
         shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
@@ -816,11 +1040,21 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
 /* Open / create / close                                                     */
 /* ------------------------------------------------------------------------ */
 
+static uint64_t *chan_owner_word(const shmlink_channel *ch, shmlink_role role)
+{
+    return CHAN_F64(ch->base, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
+                                                     : CHAN_OFF_READER_OWNER);
+}
+
+/* Takes the handle's role (section 6). Version 2: the role lock, which
+ * the kernel gives to one live process at a time. Version 1: the owner
+ * word by CAS, taking over a holder /proc calls dead. Returns 0 or -EBUSY
+ * (or -errno of the lock). */
 static int chan_claim(shmlink_channel *ch)
 {
-    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
-                                         ? CHAN_OFF_WRITER_OWNER
-                                         : CHAN_OFF_READER_OWNER);
+    if (ch->version == CHAN_VERSION_2)
+        return shmlink__lock_take(&ch->locks, CHAN_SLOT(ch->role));
+    uint64_t *w = chan_owner_word(ch, ch->role);
     for (;;) {
         uint64_t o = shm_load_seq_cst64(w);
         if (o != 0 && shmlink__proc_owner_alive(o))
@@ -830,16 +1064,20 @@ static int chan_claim(shmlink_channel *ch)
     }
 }
 
+/* Gives the role up: clears our owner word (only if it is still ours),
+ * then, in version 2, releases the lock. */
 static void chan_unclaim(shmlink_channel *ch)
 {
-    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
-                                         ? CHAN_OFF_WRITER_OWNER
-                                         : CHAN_OFF_READER_OWNER);
     uint64_t expected = ch->owner;
-    (void)shm_cas64(w, &expected, 0);
+    (void)shm_cas64(chan_owner_word(ch, ch->role), &expected, 0);
+    if (ch->version == CHAN_VERSION_2)
+        shmlink__lock_give(&ch->locks, CHAN_SLOT(ch->role));
 }
 
-/* After the role is ours: load positions, announce ourselves. */
+/* After the role is ours: check and load positions (check 7 of section 2
+ * runs here, after the claim, because only now can no one else move our
+ * side's position), record our owner word (version 2), reset our side's
+ * end flag and wake the peer. */
 static int chan_start_role(shmlink_channel *ch)
 {
     uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
@@ -848,6 +1086,8 @@ static int chan_start_role(shmlink_channel *ch)
         return -EPROTO;
     ch->rp = ch->rp_cache = rp;
     ch->wp = ch->wp_cache = wp;
+    if (ch->version == CHAN_VERSION_2)
+        shm_store_seq_cst64(chan_owner_word(ch, ch->role), ch->owner);
     if (ch->role == SHMLINK_WRITER) {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED), 0);
         chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
@@ -858,8 +1098,19 @@ static int chan_start_role(shmlink_channel *ch)
     return 0;
 }
 
+/* Our owner word: pid | (start time mod 2^32) << 32 (section 6). Version 2
+ * only needs it to be non-zero, so without /proc the pid alone serves. */
+static uint64_t chan_self_owner(uint32_t version)
+{
+    uint64_t o = shmlink__proc_self_owner();
+    if (o == 0 && version == CHAN_VERSION_2)
+        o = (uint64_t)(uint32_t)getpid();
+    return o;
+}
+
 static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
-                                 shmlink_role role, uint64_t owner)
+                                 uint32_t version, shmlink_role role,
+                                 uint64_t owner)
 {
     shmlink_channel *ch = calloc(1, sizeof(*ch));
     if (!ch)
@@ -870,11 +1121,38 @@ static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
     ch->cap = cap;
     ch->mask = cap - 1;
     ch->max_msg = cap / 2 - CHAN_REC_HDR;
+    ch->version = version;
     ch->role = role;
     ch->owner = owner;
     ch->spin_ns = shmlink__spin_ns();
     ch->owns_seg = 1;
+    ch->fork_gen = shmlink__fork_gen();
+    ch->locks.fd = ch->locks.probe_fd = ch->locks.semid = -1;
     return ch;
+}
+
+/* Frees a handle that holds no role: locks, guard, segment (if ours). */
+static void chan_free(shmlink_channel *ch)
+{
+    shmlink__lock_close(&ch->locks);
+    shmlink__guard_remove(ch->guard);
+    if (ch->owns_seg)
+        shmlink_segment_close(ch->seg);
+    free(ch);
+}
+
+/* A System V segment may go away with its lock set: called by the last
+ * user, it removes the set once the segment is marked for destruction and
+ * no role is held (section 6.3). */
+static void chan_sysv_collect(shmlink_channel *ch)
+{
+    if (ch->version != CHAN_VERSION_2 || ch->locks.kind != SHMLINK__LOCK_SEM)
+        return;
+    struct shmid_ds ds;
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 || !(ds.shm_perm.mode & SHM_DEST))
+        return;
+    (void)shmlink__lock_remove_set(ch->locks.semid, ch->seg->shmid,
+                                   (uint32_t)ds.shm_perm.cuid);
 }
 
 SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
@@ -891,31 +1169,44 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     uint64_t cap = CHAN_MIN_CAPACITY;
     while (cap < capacity)
         cap <<= 1;
-    uint64_t owner = shmlink__proc_self_owner();
-    if (owner == 0)
-        return -ENOSYS; /* no /proc: liveness cannot work */
+    uint64_t owner = chan_self_owner(CHAN_VERSION);
 
     shmlink_segment *seg;
     int rc = shmlink_segment_create(address, (size_t)(CHAN_HEADER_SIZE + cap),
                                     mode, &seg);
     if (rc < 0)
         return rc;
-    shmlink_channel *ch = chan_new(seg, cap, role, owner);
+    shmlink_channel *ch = chan_new(seg, cap, CHAN_VERSION, role, owner);
     if (!ch) {
         (void)shmlink_segment_remove(seg);
         shmlink_segment_close(seg);
         return -ENOMEM;
     }
+    uint32_t lock_id = 0;
+    rc = shmlink__lock_create(&ch->locks, seg, mode, &lock_id);
+    if (rc == 0)
+        rc = shmlink__lock_take(&ch->locks, CHAN_SLOT(role));
+    if (rc < 0) {
+        shmlink__lock_discard(&ch->locks);
+        (void)shmlink_segment_remove(seg);
+        chan_free(ch);
+        return rc;
+    }
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        ch->guard = shmlink__guard_add(seg->data, seg->size);
     uint8_t *b = ch->base;
-    memcpy(b + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic));
+    /* The magic as one 64-bit store: an opener sees all of it or none. */
+    uint64_t magic;
+    memcpy(&magic, chan_magic, sizeof(magic));
+    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAGIC), magic);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), CHAN_HEADER_SIZE);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), cap);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAX_MESSAGE), ch->max_msg);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), 0);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_RECORD_ALIGN), CHAN_ALIGN);
-    shm_store_relaxed64(CHAN_F64(b, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
-                                                           : CHAN_OFF_READER_OWNER),
-                        owner);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_KIND), ch->locks.kind);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_ID), lock_id);
+    shm_store_relaxed64(chan_owner_word(ch, role), owner);
     /* The "initialised" mark, last, with release ordering (section 2). */
     shm_store_release32(CHAN_F32(b, CHAN_OFF_VERSION), CHAN_VERSION);
     *out = ch;
@@ -923,56 +1214,87 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
 }
 
 /* Takes a role in the channel held by an open segment. owns: the handle
- * closes the segment when it is closed (or when this fails). */
+ * closes the segment when it is closed (or when this fails). until: the
+ * open's deadline for a creator still initialising (section 2). */
 static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
-                       shmlink_channel **out)
+                       uint64_t until, shmlink_channel **out)
 {
-    uint64_t owner = shmlink__proc_self_owner();
-    int rc = owner == 0 ? -ENOSYS : 0;
     uint64_t cap = 0;
-    if (rc == 0)
-        rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg), 1, &cap);
+    uint32_t version = 0;
+    int rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
+                               until, &cap, &version);
+    uint64_t owner = rc == 0 ? chan_self_owner(version) : 0;
+    if (rc == 0 && owner == 0)
+        rc = -ENOSYS; /* version 1 without /proc: liveness cannot work */
     shmlink_channel *ch = NULL;
     if (rc == 0) {
-        ch = chan_new(seg, cap, role, owner);
+        ch = chan_new(seg, cap, version, role, owner);
         if (!ch)
             rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        ch->owns_seg = owns;
-        rc = chan_claim(ch);
-        if (rc == 0) {
-            rc = chan_start_role(ch);
-            if (rc < 0)
-                chan_unclaim(ch);
-        }
     }
     if (rc < 0) {
         if (owns)
             shmlink_segment_close(seg);
-        free(ch);
+        return rc;
+    }
+    ch->owns_seg = owns;
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        ch->guard = shmlink__guard_add(seg->data, seg->size);
+    if (version == CHAN_VERSION_2) {
+        uint32_t kind = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
+        uint32_t id = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_ID));
+        rc = shmlink__lock_attach(&ch->locks, seg, kind, id, 0);
+    }
+    if (rc == 0)
+        rc = chan_claim(ch);
+    if (rc == 0) {
+        rc = chan_start_role(ch);
+        if (rc < 0)
+            chan_unclaim(ch);
+    }
+    rc = chan_after(ch, rc);
+    if (rc < 0) {
+        chan_free(ch);
         return rc;
     }
     *out = ch;
     return 0;
 }
 
-SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
-                                        shmlink_channel **out)
+/* Open refuses a segment of another user (section 10): only the caller's
+ * own (effective uid) and root's are trusted unless SHMLINK_ANY_OWNER. */
+static int chan_check_owner(const shmlink_segment *seg, unsigned flags)
+{
+    if (flags & SHMLINK_ANY_OWNER)
+        return 0;
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(seg, &st);
+    if (rc < 0)
+        return rc;
+    if (st.uid != 0 && st.uid != (uint32_t)geteuid())
+        return -EPERM;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
+                                              shmlink_role role,
+                                              unsigned flags,
+                                              shmlink_channel **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+    if ((role != SHMLINK_WRITER && role != SHMLINK_READER) ||
+        (flags & ~SHMLINK_ANY_OWNER) != 0)
         return -EINVAL;
     shmlink_address addr;
     int rc = shmlink_address_parse(address, &addr);
     if (rc < 0)
         return rc;
     /* A POSIX creator makes the object empty and sizes it a moment later;
-     * the segment layer refuses to map an empty object (-EINVAL). Give a
-     * creator the same 1 s as for the header (section 2), then call the
-     * empty object what it is: not a channel. */
+     * the segment layer refuses to map an empty object (-EINVAL). One
+     * allowance of 1 s from here covers both that and the header (section
+     * 2); then the empty object is what it is: not a channel. */
     shmlink_segment *seg;
     uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
     for (;;) {
@@ -986,7 +1308,18 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
     }
     if (rc < 0)
         return rc;
-    return chan_attach(seg, 1, role, out);
+    rc = chan_check_owner(seg, flags);
+    if (rc < 0) {
+        shmlink_segment_close(seg);
+        return rc;
+    }
+    return chan_attach(seg, 1, role, until, out);
+}
+
+SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
+                                        shmlink_channel **out)
+{
+    return shmlink_channel_open_flags(address, role, 0, out);
 }
 
 int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
@@ -997,7 +1330,7 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
-    return chan_attach(seg, 0, role, out);
+    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS, out);
 }
 
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
@@ -1010,24 +1343,27 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
 {
     if (!ch)
         return 0;
-    uint8_t *b = ch->base;
-    uint64_t *w = CHAN_F64(b, ch->role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
-                                                         : CHAN_OFF_READER_OWNER);
-    /* Only the holder marks its end; a handle whose role was taken over
-     * (we were wrongly thought dead) leaves the header alone. */
-    if (shm_load_seq_cst64(w) == ch->owner) {
-        if (ch->role == SHMLINK_WRITER) {
-            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_CLOSED), 1);
-            chan_wake(CHAN_F32(b, CHAN_OFF_READER_SLEEP));
-        } else {
-            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_READER_GONE), 1);
-            chan_wake(CHAN_F32(b, CHAN_OFF_WRITER_SLEEP));
-        }
+    /* A handle inherited through fork leaves the role to the parent (the
+     * child's lock descriptors were closed at the fork); a truncated one
+     * has no header left to write to. */
+    int holder = ch->version == CHAN_VERSION_2
+                     ? ch->locks.held[CHAN_SLOT(ch->role)]
+                     : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
+    if (chan_usable(ch) == 0 && holder) {
+        /* Section 6.4: our end flag, then the owner word and the lock,
+         * then the wake (so a peer woken finds the role free). Only the
+         * holder marks its end: a version-1 handle whose role was taken
+         * over (we were wrongly thought dead) leaves the header alone. */
+        uint8_t *b = ch->base;
+        int writer = ch->role == SHMLINK_WRITER;
+        shm_store_seq_cst32(CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
         chan_unclaim(ch);
+        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP));
+        (void)chan_after(ch, 0);
     }
-    if (ch->owns_seg)
-        shmlink_segment_close(ch->seg);
-    free(ch);
+    if (chan_usable(ch) == 0)
+        chan_sysv_collect(ch);
+    chan_free(ch);
     return 0;
 }
 
@@ -1055,21 +1391,33 @@ SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch)
 /* Writer                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Room for a message of len bytes at the private write position: *pad
+ * (padding before it, section 3) and the bytes needed in all. */
+static inline uint64_t chan_need(const shmlink_channel *ch, size_t len, uint64_t *pad)
+{
+    uint64_t rec = CHAN_REC_HDR + chan_align8(len);
+    uint64_t off = ch->wp & ch->mask;
+    *pad = off + rec > ch->cap ? ch->cap - off : 0;
+    return *pad + rec;
+}
+
 SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
                                            void **ptr, int64_t timeout_ns)
 {
     if (!ch || !ptr || ch->role != SHMLINK_WRITER || ch->resv_active)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     if (len > ch->max_msg)
         return -EMSGSIZE;
-    uint64_t rec = CHAN_REC_HDR + chan_align8(len);
-    uint64_t off = ch->wp & ch->mask;
-    uint64_t pad = off + rec > ch->cap ? ch->cap - off : 0;
-    uint64_t need = pad + rec;
+    uint64_t pad;
+    uint64_t need = chan_need(ch, len, &pad);
     if (ch->wp + need - ch->rp_cache > ch->cap) {
         uint64_t r;
         uint32_t l;
-        int rc = chan_wait(ch, need, timeout_ns, &r, &l);
+        uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
+        rc = chan_after(ch, chan_wait(ch, need, timeout_ns, since, &r, &l));
         if (rc < 0)
             return rc;
     }
@@ -1084,6 +1432,9 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
 {
     if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active || len > ch->resv_len)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     uint64_t pos = ch->wp;
     if (ch->resv_pad) {
         uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR), CHAN_KIND_PAD};
@@ -1099,7 +1450,7 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
     shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS), ch->wp);
     shm_bump64(CHAN_F64(ch->base, CHAN_OFF_SENT), 1);
     chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
@@ -1107,7 +1458,7 @@ SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
     if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active)
         return -EINVAL;
     ch->resv_active = 0;
-    return 0;
+    return chan_usable(ch);
 }
 
 SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
@@ -1132,9 +1483,15 @@ SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
 static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
                            uint64_t *rec, uint32_t *len)
 {
-    int rc = chan_next_record(ch, ch->rp, rec, len);
-    if (rc == 0)
-        rc = chan_wait(ch, 0, timeout_ns, rec, len);
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    rc = chan_next_record(ch, ch->rp, rec, len);
+    if (rc == 0) {
+        uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
+        rc = chan_wait(ch, 0, timeout_ns, since, rec, len);
+    }
+    rc = chan_after(ch, rc);
     return rc < 0 ? rc : 0;
 }
 
@@ -1157,7 +1514,7 @@ SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
     ch->rp = rec + CHAN_REC_HDR + chan_align8(n);
     ch->peek_active = 0;
     chan_publish_rp(ch, 1);
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_peek(shmlink_channel *ch, const void **ptr,
@@ -1181,10 +1538,13 @@ SHMLINK_EXTERN int shmlink_channel_release(shmlink_channel *ch)
 {
     if (!ch || ch->role != SHMLINK_READER || !ch->peek_active)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     ch->rp = ch->peek_end;
     ch->peek_active = 0;
     chan_publish_rp(ch, 1);
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
@@ -1231,25 +1591,80 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     ch->rp = pos;
     ch->peek_active = 0;
     chan_publish_rp(ch, unpublished);
-    return (int)count;
+    return chan_after(ch, (int)count);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Interrupt and wait                                                        */
+/* ------------------------------------------------------------------------ */
+
+SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch)
+{
+    if (!ch)
+        return -EINVAL;
+    /* Bump, then look at our own sleep flag (both seq_cst): a waiter
+     * stores the flag, then re-reads the count, so either it sees the new
+     * count or we see its flag and wake it. The flag word is this role's
+     * own (only this handle sleeps on it in a 1:1 channel). */
+    __atomic_add_fetch(&ch->interrupts, 1, __ATOMIC_SEQ_CST);
+    if (chan_usable(ch) == 0) {
+        uint32_t *w = CHAN_F32(ch->base, ch->role == SHMLINK_READER
+                                             ? CHAN_OFF_READER_SLEEP
+                                             : CHAN_OFF_WRITER_SLEEP);
+        if (shm_load_seq_cst32(w) == 1 && shm_exchange32(w, 0) == 1)
+            (void)shmlink__futex_wake(w, INT_MAX);
+    }
+    return 0;
+}
+
+SHMLINK_EXTERN uint64_t shmlink_channel_interrupts(const shmlink_channel *ch)
+{
+    return ch ? __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) : 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
+                                        int64_t timeout_ns, uint64_t since)
+{
+    if (!ch)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+        return -ECANCELED;
+    uint64_t rec;
+    uint32_t n;
+    uint64_t need = 0;
+    if (ch->role == SHMLINK_WRITER) {
+        if (ch->resv_active)
+            return -EINVAL;
+        if (len > ch->max_msg)
+            return -EMSGSIZE;
+        uint64_t pad;
+        need = chan_need(ch, len, &pad);
+        if (ch->wp + need - ch->rp_cache <= ch->cap)
+            return 0;
+    } else {
+        rc = chan_next_record(ch, ch->rp, &rec, &n);
+        if (rc != 0)
+            return chan_after(ch, rc < 0 ? rc : 0);
+    }
+    rc = chan_after(ch, chan_wait(ch, need, timeout_ns, since, &rec, &n));
+    return rc < 0 ? rc : 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Inspection (section 8)                                                    */
 /* ------------------------------------------------------------------------ */
 
-SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
-                                           shmlink_channel_info *info)
+/* Fills info from a header already checked (cap, version). Liveness of a
+ * version-2 role is -1 here unless its owner word is 0 (free); the callers
+ * that can test the locks overwrite it. */
+static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
+                           shmlink_channel_info *info)
 {
-    if (!mem || !info)
-        return -EINVAL;
-    const uint8_t *b = mem;
-    uint64_t cap;
-    int rc = chan_check_header(b, size, 0, &cap);
-    if (rc < 0)
-        return rc;
     memset(info, 0, sizeof(*info));
-    info->version = CHAN_VERSION;
+    info->version = version;
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
     uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
@@ -1261,18 +1676,108 @@ SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
     uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
     info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
     info->reader_pid = ro ? shmlink__owner_pid(ro) : 0;
-    info->writer_alive = shmlink__proc_owner_alive(wo);
-    info->reader_alive = shmlink__proc_owner_alive(ro);
+    if (version == CHAN_VERSION_1) {
+        info->writer_alive = shmlink__proc_owner_alive(wo);
+        info->reader_alive = shmlink__proc_owner_alive(ro);
+    } else {
+        info->writer_alive = wo ? -1 : 0;
+        info->reader_alive = ro ? -1 : 0;
+    }
     info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
+    info->reader_gone = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
+}
+
+/* Version 2: who holds the roles, from the locks. */
+static void chan_fill_alive(const shmlink__lockset *ls, shmlink_channel_info *info)
+{
+    int w = shmlink__lock_held(ls, 0), r = shmlink__lock_held(ls, 1);
+    info->writer_alive = w < 0 ? -1 : ls->held[0] ? 1 : w;
+    info->reader_alive = r < 0 ? -1 : ls->held[1] ? 1 : r;
+}
+
+SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
+                                           shmlink_channel_info *info)
+{
+    if (!mem || !info)
+        return -EINVAL;
+    const uint8_t *b = mem;
+    uint64_t cap;
+    uint32_t version;
+    int rc = chan_check_header(b, size, 0, &cap, &version);
+    if (rc < 0)
+        return rc;
+    chan_fill_info(b, cap, version, info);
     return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
+                                        shmlink_channel_info *info)
+{
+    if (!info)
+        return -EINVAL;
+    shmlink_segment *seg;
+    int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
+    if (rc == -EINVAL) {
+        shmlink_address a;
+        if (shmlink_address_parse(address, &a) == 0 && a.backend == SHMLINK_BACKEND_POSIX)
+            rc = -EPROTO; /* an empty object: not a channel (yet) */
+    }
+    if (rc < 0)
+        return rc;
+    shmlink__guard *g = NULL;
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        g = shmlink__guard_add(seg->data, seg->size);
+    shmlink_channel_info tmp;
+    const uint8_t *b = seg->data;
+    uint64_t cap;
+    uint32_t version;
+    rc = chan_check_header(b, seg->size, 0, &cap, &version);
+    if (rc == 0) {
+        chan_fill_info(b, cap, version, &tmp);
+        if (version == CHAN_VERSION_2) {
+            shmlink__lockset ls;
+            if (shmlink__lock_attach(&ls, seg,
+                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
+                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)),
+                                     1) == 0)
+                chan_fill_alive(&ls, &tmp);
+        }
+    }
+    if (shmlink__guard_hit(g))
+        rc = -EPROTO;
+    shmlink__guard_remove(g);
+    shmlink_segment_close(seg);
+    if (rc == 0)
+        *info = tmp;
+    return rc;
 }
 
 SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
                                             shmlink_channel_info *info)
 {
-    if (!ch)
+    if (!ch || !info)
         return -EINVAL;
-    return shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    if (ch->fork_gen != shmlink__fork_generation)
+        return -ECHILD;
+    if (ch->broken || shmlink__guard_hit(ch->guard))
+        return -EPROTO;
+    int rc = shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    if (rc == 0 && ch->version == CHAN_VERSION_2)
+        chan_fill_alive(&ch->locks, info);
+    return rc;
+}
+
+/* For the segment layer's remove (section 6.3): the System V lock set a
+ * version-2 channel header in mem names, or -1. */
+int shmlink__channel_lock_set(const void *mem, size_t size)
+{
+    uint64_t cap;
+    uint32_t version;
+    if (chan_check_header(mem, size, 0, &cap, &version) < 0 || version != CHAN_VERSION_2 ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) != SHMLINK__LOCK_SEM)
+        return -1;
+    uint32_t id = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_ID));
+    return id > (uint32_t)INT32_MAX ? -1 : (int)id;
 }
 
 /* ======== core/src/error.c ======== */
@@ -1327,6 +1832,471 @@ SHMLINK_EXTERN const char *shmlink_strerror(int err)
      * produces "Unknown error N" for codes it does not know. */
     text = strerror_r(code, error_buf, sizeof(error_buf));
     return text ? text : "unknown error";
+}
+
+/* ======== core/src/guard.c ======== */
+#line 1 "../../core/src/guard.c"
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+/* #include "guard.h": already inlined above */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/*
+ * Registrations live in a list that only grows: a node is never freed, a
+ * removed one is marked free and reused, so the signal handler can walk the
+ * list at any moment without a lock (it reads each node's range with
+ * atomic loads; a node being reused is at worst seen with its old or new
+ * range, both of which are ranges this process mapped for a channel).
+ */
+static struct shmlink__guard *guard_list;
+static struct sigaction guard_previous;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_installed;
+
+static void guard_chain(int sig, siginfo_t *si, void *uc)
+{
+    const struct sigaction *p = &guard_previous;
+    if (p->sa_flags & SA_SIGINFO) {
+        if (p->sa_sigaction) {
+            p->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+        p->sa_handler(sig);
+        return;
+    }
+    /* Default action: restore it and return; the faulting instruction runs
+     * again and the fault now terminates the process as it would have. A
+     * SIGBUS sent with kill() is raised again. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    (void)sigaction(sig, &dfl, NULL);
+    if (si == NULL || si->si_code <= 0)
+        (void)raise(sig);
+}
+
+static void guard_handler(int sig, siginfo_t *si, void *uc)
+{
+    if (si != NULL && si->si_code > 0) { /* a fault, not a kill() */
+        uintptr_t a = (uintptr_t)si->si_addr;
+        for (struct shmlink__guard *g = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+             g; g = g->next) {
+            uintptr_t s = __atomic_load_n(&g->start, __ATOMIC_ACQUIRE);
+            size_t n = __atomic_load_n(&g->len, __ATOMIC_RELAXED);
+            if (s != 0 && a >= s && a - s < n) {
+                /* mmap is a plain system call: safe in a handler. */
+                void *p = mmap((void *)s, n, PROT_READ | PROT_WRITE,
+                               MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0);
+                if (p != MAP_FAILED) {
+                    __atomic_store_n(&g->hit, 1, __ATOMIC_RELEASE);
+                    return;
+                }
+                break;
+            }
+        }
+    }
+    guard_chain(sig, si, uc);
+}
+
+static void guard_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGBUS, &sa, &guard_previous) == 0)
+        guard_installed = 1;
+}
+
+shmlink__guard *shmlink__guard_add(void *addr, size_t len)
+{
+    (void)pthread_once(&guard_once, guard_install);
+    if (!guard_installed || addr == NULL || len == 0)
+        return NULL;
+    struct shmlink__guard *g;
+    for (g = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE); g; g = g->next) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&g->used, &expected, 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            break;
+    }
+    if (g == NULL) {
+        g = calloc(1, sizeof(*g));
+        if (g == NULL)
+            return NULL;
+        g->used = 1;
+        struct shmlink__guard *head = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+        do
+            g->next = head;
+        while (!__atomic_compare_exchange_n(&guard_list, &head, g, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    }
+    __atomic_store_n(&g->hit, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->len, len, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->start, (uintptr_t)addr, __ATOMIC_RELEASE);
+    return g;
+}
+
+void shmlink__guard_remove(shmlink__guard *g)
+{
+    if (g == NULL)
+        return;
+    __atomic_store_n(&g->start, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g->used, 0, __ATOMIC_RELEASE);
+}
+
+/* ======== core/src/lock.c ======== */
+#line 1 "../../core/src/lock.c"
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+/* #include "lock.h": already inlined above */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/sem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* semctl(2): the caller defines this union. */
+union lock_semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Fork: the child gives back nothing it did not take                        */
+/* ------------------------------------------------------------------------ */
+
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t lock_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static shmlink__lockset *lock_registry;
+unsigned long shmlink__fork_generation;
+
+static void lock_atfork_prepare(void)
+{
+    (void)pthread_mutex_lock(&lock_registry_mu);
+}
+
+static void lock_atfork_parent(void)
+{
+    (void)pthread_mutex_unlock(&lock_registry_mu);
+}
+
+/* The child shares each OFD with its parent, and an OFD lock lasts until
+ * the last descriptor of it is closed: close the child's copies so that the
+ * parent's death frees its roles even while the child lives on. */
+static void lock_atfork_child(void)
+{
+    for (shmlink__lockset *ls = lock_registry; ls; ls = ls->next) {
+        if (ls->fd >= 0)
+            (void)close(ls->fd);
+        ls->fd = -1;
+        ls->probe_fd = -1;
+        for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++)
+            ls->held[i] = 0;
+    }
+    __atomic_add_fetch(&shmlink__fork_generation, 1, __ATOMIC_RELEASE);
+    (void)pthread_mutex_unlock(&lock_registry_mu);
+}
+
+static void lock_init_once(void)
+{
+    (void)pthread_atfork(lock_atfork_prepare, lock_atfork_parent,
+                         lock_atfork_child);
+}
+
+unsigned long shmlink__fork_gen(void)
+{
+    (void)pthread_once(&lock_once, lock_init_once);
+    return __atomic_load_n(&shmlink__fork_generation, __ATOMIC_ACQUIRE);
+}
+
+static void lock_register(shmlink__lockset *ls)
+{
+    (void)pthread_once(&lock_once, lock_init_once);
+    (void)pthread_mutex_lock(&lock_registry_mu);
+    ls->next = lock_registry;
+    lock_registry = ls;
+    ls->registered = 1;
+    (void)pthread_mutex_unlock(&lock_registry_mu);
+}
+
+static void lock_unregister(shmlink__lockset *ls)
+{
+    if (!ls->registered)
+        return;
+    (void)pthread_mutex_lock(&lock_registry_mu);
+    for (shmlink__lockset **p = &lock_registry; *p; p = &(*p)->next) {
+        if (*p == ls) {
+            *p = ls->next;
+            break;
+        }
+    }
+    ls->registered = 0;
+    (void)pthread_mutex_unlock(&lock_registry_mu);
+}
+
+/* ------------------------------------------------------------------------ */
+/* POSIX: OFD locks                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A descriptor of the handle's own for seg's object: a new open file
+ * description (dup would share the segment's, and with it the locks).
+ * Through /proc/self/fd (always visible to the process itself), else by
+ * name, checked to be the same object. */
+static int lock_reopen(const shmlink_segment *seg)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    fd = shm_open(seg->name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct stat a, b;
+    if (fstat(fd, &a) == -1 || fstat(seg->fd, &b) == -1 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        (void)close(fd);
+        return -ENOENT;
+    }
+    return fd;
+}
+
+static void lock_flock(struct flock *fl, short type, int slot)
+{
+    memset(fl, 0, sizeof(*fl));
+    fl->l_type = type;
+    fl->l_whence = SEEK_SET;
+    fl->l_start = SHMLINK__LOCK_BYTE(slot);
+    fl->l_len = 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* System V: a semaphore set, SEM_UNDO                                       */
+/* ------------------------------------------------------------------------ */
+
+static unsigned short lock_sem_tag(int shmid)
+{
+    return (unsigned short)(shmid & 0x7fff);
+}
+
+static int lock_sem_check(int semid, int shmid, uint32_t cuid)
+{
+    struct semid_ds ds;
+    union lock_semun arg;
+    arg.buf = &ds;
+    if (semctl(semid, 0, IPC_STAT, arg) == -1)
+        return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+    if (ds.sem_nsems != SHMLINK__LOCK_SEMS || ds.sem_perm.cuid != cuid)
+        return -EPROTO;
+    int tag = semctl(semid, SHMLINK__LOCK_SLOTS, GETVAL);
+    if (tag == -1)
+        return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+    return tag == lock_sem_tag(shmid) ? 0 : -EPROTO;
+}
+
+static int lock_sem_value(int semid, int slot)
+{
+    int v = semctl(semid, slot, GETVAL);
+    if (v == -1)
+        return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+    return v;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lock sets                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void lock_init(shmlink__lockset *ls, unsigned kind)
+{
+    memset(ls, 0, sizeof(*ls));
+    ls->kind = kind;
+    ls->fd = -1;
+    ls->probe_fd = -1;
+    ls->semid = -1;
+}
+
+int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
+                         unsigned mode, uint32_t *id)
+{
+    if (seg->backend == SHMLINK_BACKEND_POSIX) {
+        lock_init(ls, SHMLINK__LOCK_OFD);
+        int fd = lock_reopen(seg);
+        if (fd < 0)
+            return fd;
+        ls->fd = ls->probe_fd = fd;
+        lock_register(ls);
+        *id = 0;
+        return 0;
+    }
+    lock_init(ls, SHMLINK__LOCK_SEM);
+    int semid = semget(IPC_PRIVATE, SHMLINK__LOCK_SEMS,
+                       IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
+    if (semid == -1)
+        return -errno;
+    unsigned short init[SHMLINK__LOCK_SEMS] = {0};
+    init[SHMLINK__LOCK_SLOTS] = lock_sem_tag(seg->shmid);
+    union lock_semun arg;
+    arg.array = init;
+    if (semctl(semid, 0, SETALL, arg) == -1) {
+        int err = -errno;
+        (void)semctl(semid, 0, IPC_RMID);
+        return err;
+    }
+    ls->semid = semid;
+    *id = (uint32_t)semid;
+    return 0;
+}
+
+int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
+                         unsigned kind, uint32_t id, int readonly)
+{
+    if (seg->backend == SHMLINK_BACKEND_POSIX) {
+        if (kind != SHMLINK__LOCK_OFD || id != 0)
+            return -EPROTO;
+        lock_init(ls, kind);
+        if (readonly) {
+            ls->probe_fd = seg->fd; /* tests only, takes nothing */
+            return 0;
+        }
+        int fd = lock_reopen(seg);
+        if (fd < 0)
+            return fd;
+        ls->fd = ls->probe_fd = fd;
+        lock_register(ls);
+        return 0;
+    }
+    if (kind != SHMLINK__LOCK_SEM || id > (uint32_t)INT32_MAX)
+        return -EPROTO;
+    lock_init(ls, kind);
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(seg, &st);
+    if (rc < 0)
+        return rc;
+    rc = lock_sem_check((int)id, seg->shmid, st.cuid);
+    if (rc < 0)
+        return rc;
+    ls->semid = (int)id;
+    return 0;
+}
+
+int shmlink__lock_take(shmlink__lockset *ls, int slot)
+{
+    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS || ls->held[slot])
+        return -EINVAL;
+    if (ls->kind == SHMLINK__LOCK_OFD) {
+        struct flock fl;
+        lock_flock(&fl, F_WRLCK, slot);
+        if (ls->fd < 0)
+            return -EBADF;
+        if (fcntl(ls->fd, F_OFD_SETLK, &fl) == -1)
+            return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+    } else {
+        /* Atomically: the value is 0 (nobody holds it), then raise it to 1
+         * with an undo entry the kernel applies when we exit. */
+        struct sembuf ops[2] = {
+            {(unsigned short)slot, 0, IPC_NOWAIT},
+            {(unsigned short)slot, 1, SEM_UNDO | IPC_NOWAIT},
+        };
+        if (semop(ls->semid, ops, 2) == -1) {
+            if (errno == EAGAIN)
+                return -EBUSY;
+            return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+        }
+    }
+    ls->held[slot] = 1;
+    return 0;
+}
+
+void shmlink__lock_give(shmlink__lockset *ls, int slot)
+{
+    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS || !ls->held[slot])
+        return;
+    ls->held[slot] = 0;
+    if (ls->kind == SHMLINK__LOCK_OFD) {
+        struct flock fl;
+        lock_flock(&fl, F_UNLCK, slot);
+        if (ls->fd >= 0)
+            (void)fcntl(ls->fd, F_OFD_SETLK, &fl);
+    } else {
+        struct sembuf op = {(unsigned short)slot, -1, SEM_UNDO | IPC_NOWAIT};
+        (void)semop(ls->semid, &op, 1);
+    }
+}
+
+int shmlink__lock_held(const shmlink__lockset *ls, int slot)
+{
+    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS)
+        return -EINVAL;
+    if (ls->held[slot])
+        return 0; /* ours: nobody else can hold it */
+    if (ls->kind == SHMLINK__LOCK_OFD) {
+        struct flock fl;
+        lock_flock(&fl, F_WRLCK, slot);
+        if (ls->probe_fd < 0)
+            return -EBADF;
+        if (fcntl(ls->probe_fd, F_OFD_GETLK, &fl) == -1)
+            return -errno;
+        return fl.l_type != F_UNLCK;
+    }
+    int v = lock_sem_value(ls->semid, slot);
+    return v < 0 ? v : v > 0;
+}
+
+void shmlink__lock_close(shmlink__lockset *ls)
+{
+    for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++)
+        shmlink__lock_give(ls, i);
+    lock_unregister(ls);
+    if (ls->fd >= 0)
+        (void)close(ls->fd);
+    ls->fd = ls->probe_fd = -1;
+}
+
+void shmlink__lock_discard(shmlink__lockset *ls)
+{
+    shmlink__lock_close(ls);
+    if (ls->semid >= 0)
+        (void)semctl(ls->semid, 0, IPC_RMID);
+    ls->semid = -1;
+}
+
+int shmlink__lock_remove_set(int semid, int shmid, uint32_t cuid)
+{
+    int rc = lock_sem_check(semid, shmid, cuid);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++) {
+        int v = lock_sem_value(semid, i);
+        if (v < 0)
+            return v;
+        if (v > 0)
+            return -EBUSY;
+    }
+    if (semctl(semid, 0, IPC_RMID) == -1)
+        return -errno;
+    return 0;
 }
 
 /* ======== core/src/posix.c ======== */
@@ -1522,6 +2492,7 @@ int shmlink__posix_stat_name(const char *name, shmlink_stat *st)
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1550,7 +2521,7 @@ int shmlink__proc_start_time(int32_t pid, uint64_t *start)
     p += 2; /* field 3: state */
     char state = *p;
     if (state == 'Z' || state == 'X' || state == 'x')
-        return -ESRCH;
+        return -ECHILD; /* a zombie: dead, only not yet reaped */
     /* Skip to field 22: we are at field 3, so 19 more blanks. */
     for (int field = 3; field < 22; field++) {
         p = strchr(p, ' ');
@@ -1590,12 +2561,23 @@ uint64_t shmlink__proc_self_owner(void)
 
 int shmlink__proc_owner_alive(uint64_t owner)
 {
-    if (owner == 0)
+    int32_t pid = shmlink__owner_pid(owner);
+    if (owner == 0 || pid <= 0)
         return 0;
     uint64_t start;
-    if (shmlink__proc_start_time(shmlink__owner_pid(owner), &start) != 0)
+    int rc = shmlink__proc_start_time(pid, &start);
+    if (rc == 0)
+        return (start & 0xffffffffu) == (owner >> 32);
+    if (rc == -ECHILD)
         return 0;
-    return (start & 0xffffffffu) == (owner >> 32);
+    /* /proc/PID/stat is missing or unreadable: the process may be hidden
+     * from us (hidepid=2, ProtectProc=invisible, another user) rather than
+     * gone. Ask the kernel: EPERM means it exists. Its start time cannot be
+     * compared then, so a reused pid reads as alive: never call a living
+     * process dead. */
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        return 1;
+    return 0;
 }
 
 /* ======== core/src/segment.c ======== */
@@ -1719,7 +2701,7 @@ SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg)
         return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         return shmlink__posix_unlink_own(seg->name, seg->fd);
-    return shmlink__sysv_remove_id(seg->shmid);
+    return shmlink__sysv_remove_id(seg->shmid, seg->data, seg->size);
 }
 
 SHMLINK_EXTERN int shmlink_remove(const char *address)
@@ -1734,7 +2716,7 @@ SHMLINK_EXTERN int shmlink_remove(const char *address)
         return -EINVAL;
     if ((rc = shmlink__sysv_resolve(&addr, &id)) < 0)
         return rc;
-    return shmlink__sysv_remove_id(id);
+    return shmlink__sysv_remove_id(id, NULL, 0);
 }
 
 SHMLINK_EXTERN int shmlink_segment_stat(const shmlink_segment *seg,
@@ -1796,6 +2778,7 @@ SHMLINK_EXTERN int shmlink_stat_address(const char *address, shmlink_stat *st)
 #include <sys/shm.h>
 
 /* #include "internal.h": already inlined above */
+/* #include "lock.h": already inlined above */
 
 /* System V backend: shmget + shmat / shmdt + shmctl. */
 
@@ -1882,7 +2865,7 @@ void shmlink__sysv_close(shmlink_segment *seg)
     seg->data = NULL;
 }
 
-int shmlink__sysv_remove_id(int shmid)
+int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size)
 {
     struct shmid_ds ds;
     int rc = sysv_ipc_stat(shmid, &ds);
@@ -1892,8 +2875,24 @@ int shmlink__sysv_remove_id(int shmid)
         return rc;
     else if (ds.shm_perm.mode & SHM_DEST)
         return -ENOENT; /* removed already; only attachments keep it */
+    /* A channel's role locks live in a System V semaphore set named in its
+     * header: find it before the segment goes (docs/PROTOCOL.md, 6.3). */
+    void *own = NULL;
+    if (mem == NULL && rc == 0 && ds.shm_segsz >= 512) {
+        own = shmat(shmid, NULL, SHM_RDONLY);
+        if (own == (void *)-1)
+            own = NULL;
+        mem = own;
+        size = ds.shm_segsz;
+    }
+    int semid = mem ? shmlink__channel_lock_set(mem, size) : -1;
+    if (own)
+        (void)shmdt(own);
     if (shmctl(shmid, IPC_RMID, NULL) == -1)
         return (errno == EINVAL || errno == EIDRM) ? -ENOENT : -errno;
+    /* Only when no role is held; else the last holder's close removes it. */
+    if (semid >= 0 && rc == 0)
+        (void)shmlink__lock_remove_set(semid, shmid, (uint32_t)ds.shm_perm.cuid);
     return 0;
 }
 

@@ -9,14 +9,20 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shmlink.h"
 #include "atomics.h"
 #include "channel_internal.h"
+#include "guard.h"
+#include "lock.h"
 #include "proc.h"
 #include "wait.h"
 
@@ -25,7 +31,12 @@
 /* ------------------------------------------------------------------------ */
 
 #define CHAN_HEADER_SIZE 512u
-#define CHAN_VERSION 1u
+#define CHAN_VERSION_1 1u /* roles by owner words and /proc (section 6.5) */
+#define CHAN_VERSION_2 2u /* roles by kernel locks (section 6) */
+#define CHAN_VERSION CHAN_VERSION_2 /* what create writes */
+/* Feature bits of flags a version-2 implementation knows (none yet): any
+ * other bit makes open fail with -EPROTO (section 9). */
+#define CHAN_KNOWN_FLAGS 0u
 #define CHAN_MIN_CAPACITY 4096ull
 #define CHAN_MAX_CAPACITY (1ull << 30)
 #define CHAN_ALIGN 8u
@@ -52,15 +63,21 @@ enum {
     CHAN_OFF_WRITER_OWNER = 384,
     CHAN_OFF_READER_OWNER = 392,
     CHAN_OFF_READER_SLEEP = 400,
-    CHAN_OFF_WRITER_SLEEP = 404
+    CHAN_OFF_WRITER_SLEEP = 404,
+    CHAN_OFF_LOCK_KIND = 408,
+    CHAN_OFF_LOCK_ID = 412
 };
+
+/* Role slots of the lock set (section 6). */
+#define CHAN_SLOT(role) ((role) == SHMLINK_WRITER ? 0 : 1)
 
 #define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_F64(base, off) ((uint64_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_CF32(base, off) ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
 #define CHAN_CF64(base, off) ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
 
-/* How often a waiting side re-reads /proc for its peer (section 6). */
+/* How long a waiting side trusts a peer it found alive before it tests
+ * again (section 6). */
 #define CHAN_LIVENESS_NS 100000000ull
 /* How long an opener waits for a creator to store the version (section 2). */
 #define CHAN_INIT_WAIT_NS 1000000000ull
@@ -82,9 +99,15 @@ struct shmlink_channel {
     uint64_t cap;  /* private copies, never re-read (section 2) */
     uint64_t mask;
     uint64_t max_msg;
+    uint32_t version; /* CHAN_VERSION_1 or CHAN_VERSION_2 */
     shmlink_role role;
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
+    int broken;              /* the segment was truncated under us */
+    shmlink__guard *guard;   /* POSIX: the truncation guard of the mapping */
+    unsigned long fork_gen;  /* shmlink__fork_generation at open */
+    shmlink__lockset locks;  /* version 2: the role locks */
+    uint64_t interrupts;     /* shmlink_channel_interrupt count (atomic) */
 
     /* writer */
     uint64_t wp;       /* private write position (the truth) */
@@ -99,11 +122,32 @@ struct shmlink_channel {
     int peek_active;
     uint64_t peek_end; /* position after the peeked record */
 
-    /* peer liveness cache */
+    /* peer liveness cache: a peer found alive is trusted this long */
     uint64_t peer_owner; /* owner word last checked */
-    int peer_alive;
     uint64_t peer_checked_ns;
 };
+
+/* The handle is usable: made in this process (not inherited through fork)
+ * and its mapping not truncated away. -ECHILD / -EPROTO otherwise. */
+static inline int chan_usable(const shmlink_channel *ch)
+{
+    if (__builtin_expect(ch->fork_gen != shmlink__fork_generation, 0))
+        return -ECHILD;
+    if (__builtin_expect(ch->broken, 0))
+        return -EPROTO;
+    return 0;
+}
+
+/* After touching shared memory: -EPROTO (for good) if the mapping was
+ * found truncated meanwhile (the accesses read private zero pages). */
+static inline int chan_after(shmlink_channel *ch, int rc)
+{
+    if (__builtin_expect(shmlink__guard_hit(ch->guard), 0)) {
+        ch->broken = 1;
+        return -EPROTO;
+    }
+    return rc;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Header checks (section 2)                                                 */
@@ -120,35 +164,33 @@ static int chan_header_pending(const uint8_t *mem)
            memcmp(magic, chan_magic, sizeof(magic)) == 0;
 }
 
-/* Checks the identity fields of a channel header of size bytes. wait_init:
- * poll for a version still 0 (creator initialising) for up to 1 s. Sets
- * *cap. Returns 0 or -EPROTO. */
-static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
-                             uint64_t *cap_out)
+/* Checks the identity fields of a channel header of size bytes. until: a
+ * CLOCK_MONOTONIC time (ns) up to which a version still 0 (creator
+ * initialising) is polled, 0 for no waiting. Sets *cap and *version.
+ * Returns 0 or -EPROTO. */
+static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
+                             uint64_t *cap_out, uint32_t *version_out)
 {
     if (size < CHAN_HEADER_SIZE)
         return -EPROTO;
     /* A creator writes magic and the other fields, then the version. Until
      * the version is stored the header reads either all zeros (the segment
      * was just made) or the magic with version 0: an opener that may wait
-     * polls both for up to 1 s (section 2). */
+     * polls both until its deadline (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    if (version == 0 && wait_init && chan_header_pending(mem)) {
-        uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
-        while (version == 0 && chan_header_pending(mem) &&
-               shmlink__now_ns() < until) {
-            struct timespec ts = {0, 1000000}; /* 1 ms */
-            nanosleep(&ts, NULL);
-            version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-        }
+    while (version == 0 && chan_header_pending(mem) && shmlink__now_ns() < until) {
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+        version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
     }
     if (memcmp(mem + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic)) != 0)
         return -EPROTO;
-    if (version != CHAN_VERSION)
+    if (version != CHAN_VERSION_1 && version != CHAN_VERSION_2)
         return -EPROTO;
+    uint32_t flags = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS));
     if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
         shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) != CHAN_ALIGN ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS)) != 0)
+        (version == CHAN_VERSION_1 ? flags != 0 : (flags & ~CHAN_KNOWN_FLAGS) != 0))
         return -EPROTO;
     uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
     if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY || (cap & (cap - 1)) != 0)
@@ -158,6 +200,7 @@ static int chan_check_header(const uint8_t *mem, size_t size, int wait_init,
     if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) != cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
     *cap_out = cap;
+    *version_out = version;
     return 0;
 }
 
@@ -179,18 +222,31 @@ static inline void chan_wake(uint32_t *word)
         (void)shmlink__futex_wake(word, 1);
 }
 
-/* Is the process holding owner word o alive? Re-reads /proc at most every
- * 100 ms for the same owner word. */
-static int chan_owner_alive(shmlink_channel *ch, uint64_t o)
+/* Does a live process hold the peer's role (section 6)? o: the peer's
+ * owner word as just loaded. Version 2 asks the kernel whether the peer's
+ * role lock is held; version 1 reads /proc (section 6.5). A peer found
+ * alive is trusted for 100 ms for the same owner word, so a waiting side
+ * makes at most one such system call per 100 ms; "not alive" is never
+ * cached (it ends the wait). If the lock cannot be tested the peer counts
+ * as alive: never call a living process dead. */
+static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
 {
     uint64_t now = shmlink__now_ns();
     if (o == ch->peer_owner && ch->peer_checked_ns != 0 &&
         now - ch->peer_checked_ns < CHAN_LIVENESS_NS)
-        return ch->peer_alive;
+        return 1;
+    int alive;
+    if (ch->version == CHAN_VERSION_2) {
+        int held = shmlink__lock_held(&ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER
+                                                                ? SHMLINK_READER
+                                                                : SHMLINK_WRITER));
+        alive = held != 0;
+    } else {
+        alive = shmlink__proc_owner_alive(o);
+    }
     ch->peer_owner = o;
-    ch->peer_alive = shmlink__proc_owner_alive(o);
-    ch->peer_checked_ns = now;
-    return ch->peer_alive;
+    ch->peer_checked_ns = alive ? now : 0;
+    return alive;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -285,16 +341,21 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
         if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED)) != 0) {
             verdict = -ENODATA;
         } else {
+            /* Owner word 0: no writer yet (or one that is still claiming). */
             uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
-            if (o != 0 && !chan_owner_alive(ch, o))
+            if (o != 0 && !chan_peer_alive(ch, o))
                 verdict = -EPIPE;
         }
     } else {
         uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
         if (o == 0) {
-            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0)
+            /* No reader yet, or one that left with close. In version 2 a
+             * reader that holds its lock but has not stored its owner word
+             * yet is alive: ask the lock before believing reader_gone. */
+            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0 &&
+                (ch->version == CHAN_VERSION_1 || !chan_peer_alive(ch, o)))
                 verdict = -EPIPE;
-        } else if (!chan_owner_alive(ch, o)) {
+        } else if (!chan_peer_alive(ch, o)) {
             verdict = -EPIPE;
         }
     }
@@ -306,10 +367,11 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return c != 0 ? c : verdict;
 }
 
-/* Waits until chan_cond holds. Returns 1 (condition holds), -ETIMEDOUT,
- * -EINTR, -ENODATA, -EPIPE, -EPROTO. */
+/* Waits until chan_cond holds. since: the interrupt count when the call
+ * began. Returns 1 (condition holds), -ETIMEDOUT, -EINTR, -ECANCELED,
+ * -ENODATA, -EPIPE, -EPROTO. */
 static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
-                     uint64_t *rec, uint32_t *len)
+                     uint64_t since, uint64_t *rec, uint32_t *len)
 {
     int c = chan_cond(ch, need, rec, len);
     if (c != 0)
@@ -334,6 +396,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
                 if (c != 0)
                     return c;
             }
+            if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+                return -ECANCELED;
         } while (shmlink__now_ns() < spin_end);
     }
 
@@ -347,6 +411,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         c = chan_peer_state(ch, need, rec, len);
         if (c != 0)
             return c;
+        if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            return -ECANCELED;
         if (timeout_ns == 0)
             return -ETIMEDOUT;
         uint64_t now = shmlink__now_ns();
@@ -356,15 +422,22 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         if (slice > (uint64_t)SHMLINK__WAIT_SLICE_NS)
             slice = (uint64_t)SHMLINK__WAIT_SLICE_NS;
 
-        /* Announce, re-check, sleep (section 5). */
+        /* Announce, re-check, sleep (section 5). The interrupt count is
+         * re-read after the announcement: shmlink_channel_interrupt bumps
+         * it and then looks at the flag, so one of the two sees the other. */
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
-        if (c != 0 || shm_load_seq_cst32(peer_flag) != 0) {
+        if (c == 0 && shm_load_seq_cst32(peer_flag) != 0)
+            c = chan_peer_state(ch, need, rec, len);
+        if (c == 0 && __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            c = -ECANCELED;
+        if (c != 0) {
             shm_store_seq_cst32(my_sleep, 0);
-            if (c != 0)
-                return c;
-            continue; /* closed / reader gone: chan_peer_state decides */
+            return c;
         }
+        /* Here the peer's flag may be set while the peer state still says
+         * "keep waiting" (a reader that set reader_gone but still holds its
+         * role, or a corrupt flag): sleep like any other wait, bounded. */
         int rc = shmlink__futex_wait(my_sleep, 1, (int64_t)slice);
         shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
@@ -381,11 +454,21 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
 /* Open / create / close                                                     */
 /* ------------------------------------------------------------------------ */
 
+static uint64_t *chan_owner_word(const shmlink_channel *ch, shmlink_role role)
+{
+    return CHAN_F64(ch->base, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
+                                                     : CHAN_OFF_READER_OWNER);
+}
+
+/* Takes the handle's role (section 6). Version 2: the role lock, which
+ * the kernel gives to one live process at a time. Version 1: the owner
+ * word by CAS, taking over a holder /proc calls dead. Returns 0 or -EBUSY
+ * (or -errno of the lock). */
 static int chan_claim(shmlink_channel *ch)
 {
-    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
-                                         ? CHAN_OFF_WRITER_OWNER
-                                         : CHAN_OFF_READER_OWNER);
+    if (ch->version == CHAN_VERSION_2)
+        return shmlink__lock_take(&ch->locks, CHAN_SLOT(ch->role));
+    uint64_t *w = chan_owner_word(ch, ch->role);
     for (;;) {
         uint64_t o = shm_load_seq_cst64(w);
         if (o != 0 && shmlink__proc_owner_alive(o))
@@ -395,16 +478,20 @@ static int chan_claim(shmlink_channel *ch)
     }
 }
 
+/* Gives the role up: clears our owner word (only if it is still ours),
+ * then, in version 2, releases the lock. */
 static void chan_unclaim(shmlink_channel *ch)
 {
-    uint64_t *w = CHAN_F64(ch->base, ch->role == SHMLINK_WRITER
-                                         ? CHAN_OFF_WRITER_OWNER
-                                         : CHAN_OFF_READER_OWNER);
     uint64_t expected = ch->owner;
-    (void)shm_cas64(w, &expected, 0);
+    (void)shm_cas64(chan_owner_word(ch, ch->role), &expected, 0);
+    if (ch->version == CHAN_VERSION_2)
+        shmlink__lock_give(&ch->locks, CHAN_SLOT(ch->role));
 }
 
-/* After the role is ours: load positions, announce ourselves. */
+/* After the role is ours: check and load positions (check 7 of section 2
+ * runs here, after the claim, because only now can no one else move our
+ * side's position), record our owner word (version 2), reset our side's
+ * end flag and wake the peer. */
 static int chan_start_role(shmlink_channel *ch)
 {
     uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
@@ -413,6 +500,8 @@ static int chan_start_role(shmlink_channel *ch)
         return -EPROTO;
     ch->rp = ch->rp_cache = rp;
     ch->wp = ch->wp_cache = wp;
+    if (ch->version == CHAN_VERSION_2)
+        shm_store_seq_cst64(chan_owner_word(ch, ch->role), ch->owner);
     if (ch->role == SHMLINK_WRITER) {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED), 0);
         chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
@@ -423,8 +512,19 @@ static int chan_start_role(shmlink_channel *ch)
     return 0;
 }
 
+/* Our owner word: pid | (start time mod 2^32) << 32 (section 6). Version 2
+ * only needs it to be non-zero, so without /proc the pid alone serves. */
+static uint64_t chan_self_owner(uint32_t version)
+{
+    uint64_t o = shmlink__proc_self_owner();
+    if (o == 0 && version == CHAN_VERSION_2)
+        o = (uint64_t)(uint32_t)getpid();
+    return o;
+}
+
 static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
-                                 shmlink_role role, uint64_t owner)
+                                 uint32_t version, shmlink_role role,
+                                 uint64_t owner)
 {
     shmlink_channel *ch = calloc(1, sizeof(*ch));
     if (!ch)
@@ -435,11 +535,38 @@ static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
     ch->cap = cap;
     ch->mask = cap - 1;
     ch->max_msg = cap / 2 - CHAN_REC_HDR;
+    ch->version = version;
     ch->role = role;
     ch->owner = owner;
     ch->spin_ns = shmlink__spin_ns();
     ch->owns_seg = 1;
+    ch->fork_gen = shmlink__fork_gen();
+    ch->locks.fd = ch->locks.probe_fd = ch->locks.semid = -1;
     return ch;
+}
+
+/* Frees a handle that holds no role: locks, guard, segment (if ours). */
+static void chan_free(shmlink_channel *ch)
+{
+    shmlink__lock_close(&ch->locks);
+    shmlink__guard_remove(ch->guard);
+    if (ch->owns_seg)
+        shmlink_segment_close(ch->seg);
+    free(ch);
+}
+
+/* A System V segment may go away with its lock set: called by the last
+ * user, it removes the set once the segment is marked for destruction and
+ * no role is held (section 6.3). */
+static void chan_sysv_collect(shmlink_channel *ch)
+{
+    if (ch->version != CHAN_VERSION_2 || ch->locks.kind != SHMLINK__LOCK_SEM)
+        return;
+    struct shmid_ds ds;
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 || !(ds.shm_perm.mode & SHM_DEST))
+        return;
+    (void)shmlink__lock_remove_set(ch->locks.semid, ch->seg->shmid,
+                                   (uint32_t)ds.shm_perm.cuid);
 }
 
 SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
@@ -456,31 +583,44 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     uint64_t cap = CHAN_MIN_CAPACITY;
     while (cap < capacity)
         cap <<= 1;
-    uint64_t owner = shmlink__proc_self_owner();
-    if (owner == 0)
-        return -ENOSYS; /* no /proc: liveness cannot work */
+    uint64_t owner = chan_self_owner(CHAN_VERSION);
 
     shmlink_segment *seg;
     int rc = shmlink_segment_create(address, (size_t)(CHAN_HEADER_SIZE + cap),
                                     mode, &seg);
     if (rc < 0)
         return rc;
-    shmlink_channel *ch = chan_new(seg, cap, role, owner);
+    shmlink_channel *ch = chan_new(seg, cap, CHAN_VERSION, role, owner);
     if (!ch) {
         (void)shmlink_segment_remove(seg);
         shmlink_segment_close(seg);
         return -ENOMEM;
     }
+    uint32_t lock_id = 0;
+    rc = shmlink__lock_create(&ch->locks, seg, mode, &lock_id);
+    if (rc == 0)
+        rc = shmlink__lock_take(&ch->locks, CHAN_SLOT(role));
+    if (rc < 0) {
+        shmlink__lock_discard(&ch->locks);
+        (void)shmlink_segment_remove(seg);
+        chan_free(ch);
+        return rc;
+    }
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        ch->guard = shmlink__guard_add(seg->data, seg->size);
     uint8_t *b = ch->base;
-    memcpy(b + CHAN_OFF_MAGIC, chan_magic, sizeof(chan_magic));
+    /* The magic as one 64-bit store: an opener sees all of it or none. */
+    uint64_t magic;
+    memcpy(&magic, chan_magic, sizeof(magic));
+    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAGIC), magic);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), CHAN_HEADER_SIZE);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), cap);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAX_MESSAGE), ch->max_msg);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), 0);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_RECORD_ALIGN), CHAN_ALIGN);
-    shm_store_relaxed64(CHAN_F64(b, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
-                                                           : CHAN_OFF_READER_OWNER),
-                        owner);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_KIND), ch->locks.kind);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_ID), lock_id);
+    shm_store_relaxed64(chan_owner_word(ch, role), owner);
     /* The "initialised" mark, last, with release ordering (section 2). */
     shm_store_release32(CHAN_F32(b, CHAN_OFF_VERSION), CHAN_VERSION);
     *out = ch;
@@ -488,56 +628,87 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
 }
 
 /* Takes a role in the channel held by an open segment. owns: the handle
- * closes the segment when it is closed (or when this fails). */
+ * closes the segment when it is closed (or when this fails). until: the
+ * open's deadline for a creator still initialising (section 2). */
 static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
-                       shmlink_channel **out)
+                       uint64_t until, shmlink_channel **out)
 {
-    uint64_t owner = shmlink__proc_self_owner();
-    int rc = owner == 0 ? -ENOSYS : 0;
     uint64_t cap = 0;
-    if (rc == 0)
-        rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg), 1, &cap);
+    uint32_t version = 0;
+    int rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
+                               until, &cap, &version);
+    uint64_t owner = rc == 0 ? chan_self_owner(version) : 0;
+    if (rc == 0 && owner == 0)
+        rc = -ENOSYS; /* version 1 without /proc: liveness cannot work */
     shmlink_channel *ch = NULL;
     if (rc == 0) {
-        ch = chan_new(seg, cap, role, owner);
+        ch = chan_new(seg, cap, version, role, owner);
         if (!ch)
             rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        ch->owns_seg = owns;
-        rc = chan_claim(ch);
-        if (rc == 0) {
-            rc = chan_start_role(ch);
-            if (rc < 0)
-                chan_unclaim(ch);
-        }
     }
     if (rc < 0) {
         if (owns)
             shmlink_segment_close(seg);
-        free(ch);
+        return rc;
+    }
+    ch->owns_seg = owns;
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        ch->guard = shmlink__guard_add(seg->data, seg->size);
+    if (version == CHAN_VERSION_2) {
+        uint32_t kind = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
+        uint32_t id = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_ID));
+        rc = shmlink__lock_attach(&ch->locks, seg, kind, id, 0);
+    }
+    if (rc == 0)
+        rc = chan_claim(ch);
+    if (rc == 0) {
+        rc = chan_start_role(ch);
+        if (rc < 0)
+            chan_unclaim(ch);
+    }
+    rc = chan_after(ch, rc);
+    if (rc < 0) {
+        chan_free(ch);
         return rc;
     }
     *out = ch;
     return 0;
 }
 
-SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
-                                        shmlink_channel **out)
+/* Open refuses a segment of another user (section 10): only the caller's
+ * own (effective uid) and root's are trusted unless SHMLINK_ANY_OWNER. */
+static int chan_check_owner(const shmlink_segment *seg, unsigned flags)
+{
+    if (flags & SHMLINK_ANY_OWNER)
+        return 0;
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(seg, &st);
+    if (rc < 0)
+        return rc;
+    if (st.uid != 0 && st.uid != (uint32_t)geteuid())
+        return -EPERM;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
+                                              shmlink_role role,
+                                              unsigned flags,
+                                              shmlink_channel **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+    if ((role != SHMLINK_WRITER && role != SHMLINK_READER) ||
+        (flags & ~SHMLINK_ANY_OWNER) != 0)
         return -EINVAL;
     shmlink_address addr;
     int rc = shmlink_address_parse(address, &addr);
     if (rc < 0)
         return rc;
     /* A POSIX creator makes the object empty and sizes it a moment later;
-     * the segment layer refuses to map an empty object (-EINVAL). Give a
-     * creator the same 1 s as for the header (section 2), then call the
-     * empty object what it is: not a channel. */
+     * the segment layer refuses to map an empty object (-EINVAL). One
+     * allowance of 1 s from here covers both that and the header (section
+     * 2); then the empty object is what it is: not a channel. */
     shmlink_segment *seg;
     uint64_t until = shmlink__now_ns() + CHAN_INIT_WAIT_NS;
     for (;;) {
@@ -551,7 +722,18 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
     }
     if (rc < 0)
         return rc;
-    return chan_attach(seg, 1, role, out);
+    rc = chan_check_owner(seg, flags);
+    if (rc < 0) {
+        shmlink_segment_close(seg);
+        return rc;
+    }
+    return chan_attach(seg, 1, role, until, out);
+}
+
+SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
+                                        shmlink_channel **out)
+{
+    return shmlink_channel_open_flags(address, role, 0, out);
 }
 
 int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
@@ -562,7 +744,7 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
-    return chan_attach(seg, 0, role, out);
+    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS, out);
 }
 
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
@@ -575,24 +757,27 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
 {
     if (!ch)
         return 0;
-    uint8_t *b = ch->base;
-    uint64_t *w = CHAN_F64(b, ch->role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
-                                                         : CHAN_OFF_READER_OWNER);
-    /* Only the holder marks its end; a handle whose role was taken over
-     * (we were wrongly thought dead) leaves the header alone. */
-    if (shm_load_seq_cst64(w) == ch->owner) {
-        if (ch->role == SHMLINK_WRITER) {
-            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_CLOSED), 1);
-            chan_wake(CHAN_F32(b, CHAN_OFF_READER_SLEEP));
-        } else {
-            shm_store_seq_cst32(CHAN_F32(b, CHAN_OFF_READER_GONE), 1);
-            chan_wake(CHAN_F32(b, CHAN_OFF_WRITER_SLEEP));
-        }
+    /* A handle inherited through fork leaves the role to the parent (the
+     * child's lock descriptors were closed at the fork); a truncated one
+     * has no header left to write to. */
+    int holder = ch->version == CHAN_VERSION_2
+                     ? ch->locks.held[CHAN_SLOT(ch->role)]
+                     : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
+    if (chan_usable(ch) == 0 && holder) {
+        /* Section 6.4: our end flag, then the owner word and the lock,
+         * then the wake (so a peer woken finds the role free). Only the
+         * holder marks its end: a version-1 handle whose role was taken
+         * over (we were wrongly thought dead) leaves the header alone. */
+        uint8_t *b = ch->base;
+        int writer = ch->role == SHMLINK_WRITER;
+        shm_store_seq_cst32(CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
         chan_unclaim(ch);
+        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP));
+        (void)chan_after(ch, 0);
     }
-    if (ch->owns_seg)
-        shmlink_segment_close(ch->seg);
-    free(ch);
+    if (chan_usable(ch) == 0)
+        chan_sysv_collect(ch);
+    chan_free(ch);
     return 0;
 }
 
@@ -620,21 +805,33 @@ SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch)
 /* Writer                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Room for a message of len bytes at the private write position: *pad
+ * (padding before it, section 3) and the bytes needed in all. */
+static inline uint64_t chan_need(const shmlink_channel *ch, size_t len, uint64_t *pad)
+{
+    uint64_t rec = CHAN_REC_HDR + chan_align8(len);
+    uint64_t off = ch->wp & ch->mask;
+    *pad = off + rec > ch->cap ? ch->cap - off : 0;
+    return *pad + rec;
+}
+
 SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
                                            void **ptr, int64_t timeout_ns)
 {
     if (!ch || !ptr || ch->role != SHMLINK_WRITER || ch->resv_active)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     if (len > ch->max_msg)
         return -EMSGSIZE;
-    uint64_t rec = CHAN_REC_HDR + chan_align8(len);
-    uint64_t off = ch->wp & ch->mask;
-    uint64_t pad = off + rec > ch->cap ? ch->cap - off : 0;
-    uint64_t need = pad + rec;
+    uint64_t pad;
+    uint64_t need = chan_need(ch, len, &pad);
     if (ch->wp + need - ch->rp_cache > ch->cap) {
         uint64_t r;
         uint32_t l;
-        int rc = chan_wait(ch, need, timeout_ns, &r, &l);
+        uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
+        rc = chan_after(ch, chan_wait(ch, need, timeout_ns, since, &r, &l));
         if (rc < 0)
             return rc;
     }
@@ -649,6 +846,9 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
 {
     if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active || len > ch->resv_len)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     uint64_t pos = ch->wp;
     if (ch->resv_pad) {
         uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR), CHAN_KIND_PAD};
@@ -664,7 +864,7 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
     shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS), ch->wp);
     shm_bump64(CHAN_F64(ch->base, CHAN_OFF_SENT), 1);
     chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
@@ -672,7 +872,7 @@ SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
     if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active)
         return -EINVAL;
     ch->resv_active = 0;
-    return 0;
+    return chan_usable(ch);
 }
 
 SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
@@ -697,9 +897,15 @@ SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
 static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
                            uint64_t *rec, uint32_t *len)
 {
-    int rc = chan_next_record(ch, ch->rp, rec, len);
-    if (rc == 0)
-        rc = chan_wait(ch, 0, timeout_ns, rec, len);
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    rc = chan_next_record(ch, ch->rp, rec, len);
+    if (rc == 0) {
+        uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
+        rc = chan_wait(ch, 0, timeout_ns, since, rec, len);
+    }
+    rc = chan_after(ch, rc);
     return rc < 0 ? rc : 0;
 }
 
@@ -722,7 +928,7 @@ SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
     ch->rp = rec + CHAN_REC_HDR + chan_align8(n);
     ch->peek_active = 0;
     chan_publish_rp(ch, 1);
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_peek(shmlink_channel *ch, const void **ptr,
@@ -746,10 +952,13 @@ SHMLINK_EXTERN int shmlink_channel_release(shmlink_channel *ch)
 {
     if (!ch || ch->role != SHMLINK_READER || !ch->peek_active)
         return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
     ch->rp = ch->peek_end;
     ch->peek_active = 0;
     chan_publish_rp(ch, 1);
-    return 0;
+    return chan_after(ch, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
@@ -796,25 +1005,80 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     ch->rp = pos;
     ch->peek_active = 0;
     chan_publish_rp(ch, unpublished);
-    return (int)count;
+    return chan_after(ch, (int)count);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Interrupt and wait                                                        */
+/* ------------------------------------------------------------------------ */
+
+SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch)
+{
+    if (!ch)
+        return -EINVAL;
+    /* Bump, then look at our own sleep flag (both seq_cst): a waiter
+     * stores the flag, then re-reads the count, so either it sees the new
+     * count or we see its flag and wake it. The flag word is this role's
+     * own (only this handle sleeps on it in a 1:1 channel). */
+    __atomic_add_fetch(&ch->interrupts, 1, __ATOMIC_SEQ_CST);
+    if (chan_usable(ch) == 0) {
+        uint32_t *w = CHAN_F32(ch->base, ch->role == SHMLINK_READER
+                                             ? CHAN_OFF_READER_SLEEP
+                                             : CHAN_OFF_WRITER_SLEEP);
+        if (shm_load_seq_cst32(w) == 1 && shm_exchange32(w, 0) == 1)
+            (void)shmlink__futex_wake(w, INT_MAX);
+    }
+    return 0;
+}
+
+SHMLINK_EXTERN uint64_t shmlink_channel_interrupts(const shmlink_channel *ch)
+{
+    return ch ? __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) : 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
+                                        int64_t timeout_ns, uint64_t since)
+{
+    if (!ch)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+        return -ECANCELED;
+    uint64_t rec;
+    uint32_t n;
+    uint64_t need = 0;
+    if (ch->role == SHMLINK_WRITER) {
+        if (ch->resv_active)
+            return -EINVAL;
+        if (len > ch->max_msg)
+            return -EMSGSIZE;
+        uint64_t pad;
+        need = chan_need(ch, len, &pad);
+        if (ch->wp + need - ch->rp_cache <= ch->cap)
+            return 0;
+    } else {
+        rc = chan_next_record(ch, ch->rp, &rec, &n);
+        if (rc != 0)
+            return chan_after(ch, rc < 0 ? rc : 0);
+    }
+    rc = chan_after(ch, chan_wait(ch, need, timeout_ns, since, &rec, &n));
+    return rc < 0 ? rc : 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Inspection (section 8)                                                    */
 /* ------------------------------------------------------------------------ */
 
-SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
-                                           shmlink_channel_info *info)
+/* Fills info from a header already checked (cap, version). Liveness of a
+ * version-2 role is -1 here unless its owner word is 0 (free); the callers
+ * that can test the locks overwrite it. */
+static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
+                           shmlink_channel_info *info)
 {
-    if (!mem || !info)
-        return -EINVAL;
-    const uint8_t *b = mem;
-    uint64_t cap;
-    int rc = chan_check_header(b, size, 0, &cap);
-    if (rc < 0)
-        return rc;
     memset(info, 0, sizeof(*info));
-    info->version = CHAN_VERSION;
+    info->version = version;
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
     uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
@@ -826,16 +1090,106 @@ SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
     uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
     info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
     info->reader_pid = ro ? shmlink__owner_pid(ro) : 0;
-    info->writer_alive = shmlink__proc_owner_alive(wo);
-    info->reader_alive = shmlink__proc_owner_alive(ro);
+    if (version == CHAN_VERSION_1) {
+        info->writer_alive = shmlink__proc_owner_alive(wo);
+        info->reader_alive = shmlink__proc_owner_alive(ro);
+    } else {
+        info->writer_alive = wo ? -1 : 0;
+        info->reader_alive = ro ? -1 : 0;
+    }
     info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
+    info->reader_gone = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
+}
+
+/* Version 2: who holds the roles, from the locks. */
+static void chan_fill_alive(const shmlink__lockset *ls, shmlink_channel_info *info)
+{
+    int w = shmlink__lock_held(ls, 0), r = shmlink__lock_held(ls, 1);
+    info->writer_alive = w < 0 ? -1 : ls->held[0] ? 1 : w;
+    info->reader_alive = r < 0 ? -1 : ls->held[1] ? 1 : r;
+}
+
+SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
+                                           shmlink_channel_info *info)
+{
+    if (!mem || !info)
+        return -EINVAL;
+    const uint8_t *b = mem;
+    uint64_t cap;
+    uint32_t version;
+    int rc = chan_check_header(b, size, 0, &cap, &version);
+    if (rc < 0)
+        return rc;
+    chan_fill_info(b, cap, version, info);
     return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
+                                        shmlink_channel_info *info)
+{
+    if (!info)
+        return -EINVAL;
+    shmlink_segment *seg;
+    int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
+    if (rc == -EINVAL) {
+        shmlink_address a;
+        if (shmlink_address_parse(address, &a) == 0 && a.backend == SHMLINK_BACKEND_POSIX)
+            rc = -EPROTO; /* an empty object: not a channel (yet) */
+    }
+    if (rc < 0)
+        return rc;
+    shmlink__guard *g = NULL;
+    if (seg->backend == SHMLINK_BACKEND_POSIX)
+        g = shmlink__guard_add(seg->data, seg->size);
+    shmlink_channel_info tmp;
+    const uint8_t *b = seg->data;
+    uint64_t cap;
+    uint32_t version;
+    rc = chan_check_header(b, seg->size, 0, &cap, &version);
+    if (rc == 0) {
+        chan_fill_info(b, cap, version, &tmp);
+        if (version == CHAN_VERSION_2) {
+            shmlink__lockset ls;
+            if (shmlink__lock_attach(&ls, seg,
+                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
+                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)),
+                                     1) == 0)
+                chan_fill_alive(&ls, &tmp);
+        }
+    }
+    if (shmlink__guard_hit(g))
+        rc = -EPROTO;
+    shmlink__guard_remove(g);
+    shmlink_segment_close(seg);
+    if (rc == 0)
+        *info = tmp;
+    return rc;
 }
 
 SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
                                             shmlink_channel_info *info)
 {
-    if (!ch)
+    if (!ch || !info)
         return -EINVAL;
-    return shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    if (ch->fork_gen != shmlink__fork_generation)
+        return -ECHILD;
+    if (ch->broken || shmlink__guard_hit(ch->guard))
+        return -EPROTO;
+    int rc = shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    if (rc == 0 && ch->version == CHAN_VERSION_2)
+        chan_fill_alive(&ch->locks, info);
+    return rc;
+}
+
+/* For the segment layer's remove (section 6.3): the System V lock set a
+ * version-2 channel header in mem names, or -1. */
+int shmlink__channel_lock_set(const void *mem, size_t size)
+{
+    uint64_t cap;
+    uint32_t version;
+    if (chan_check_header(mem, size, 0, &cap, &version) < 0 || version != CHAN_VERSION_2 ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) != SHMLINK__LOCK_SEM)
+        return -1;
+    uint32_t id = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_ID));
+    return id > (uint32_t)INT32_MAX ? -1 : (int)id;
 }

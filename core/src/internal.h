@@ -61,11 +61,18 @@ int shmlink__sysv_create(const shmlink_address *addr, size_t size,
 int shmlink__sysv_open(const shmlink_address *addr, int readonly,
                        shmlink_segment *seg);
 void shmlink__sysv_close(shmlink_segment *seg);
-int shmlink__sysv_remove_id(int shmid);
+/* Removes a System V segment by id, and with it the role-lock semaphore
+ * set of a channel in it when no role is held. mem/size: a mapping of it
+ * to read the channel header from, or NULL to attach read-only briefly. */
+int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size);
 int shmlink__sysv_resolve(const shmlink_address *addr, int *shmid);
 /* removed_ok: 1 to stat a segment already marked for removal (by handle),
  * 0 to report it as -ENOENT (by address: its name is gone). */
 int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st);
+
+/* The System V semaphore set named by a version-2 channel header in mem
+ * (size bytes), or -1 if mem holds none (channel.c). */
+int shmlink__channel_lock_set(const void *mem, size_t size);
 
 /* 1 if name is a valid POSIX object name ("/" + 1..255 bytes, no other '/',
  * not "/." or "/.."), else 0. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ int shmlink__proc_start_time(int32_t pid, uint64_t *start)
     p += 2; /* field 3: state */
     char state = *p;
     if (state == 'Z' || state == 'X' || state == 'x')
-        return -ESRCH;
+        return -ECHILD; /* a zombie: dead, only not yet reaped */
     /* Skip to field 22: we are at field 3, so 19 more blanks. */
     for (int field = 3; field < 22; field++) {
         p = strchr(p, ' ');
@@ -75,10 +76,21 @@ uint64_t shmlink__proc_self_owner(void)
 
 int shmlink__proc_owner_alive(uint64_t owner)
 {
-    if (owner == 0)
+    int32_t pid = shmlink__owner_pid(owner);
+    if (owner == 0 || pid <= 0)
         return 0;
     uint64_t start;
-    if (shmlink__proc_start_time(shmlink__owner_pid(owner), &start) != 0)
+    int rc = shmlink__proc_start_time(pid, &start);
+    if (rc == 0)
+        return (start & 0xffffffffu) == (owner >> 32);
+    if (rc == -ECHILD)
         return 0;
-    return (start & 0xffffffffu) == (owner >> 32);
+    /* /proc/PID/stat is missing or unreadable: the process may be hidden
+     * from us (hidepid=2, ProtectProc=invisible, another user) rather than
+     * gone. Ask the kernel: EPERM means it exists. Its start time cannot be
+     * compared then, so a reused pid reads as alive: never call a living
+     * process dead. */
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        return 1;
+    return 0;
 }

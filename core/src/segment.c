@@ -117,7 +117,7 @@ SHMLINK_EXTERN int shmlink_segment_remove(shmlink_segment *seg)
         return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         return shmlink__posix_unlink_own(seg->name, seg->fd);
-    return shmlink__sysv_remove_id(seg->shmid);
+    return shmlink__sysv_remove_id(seg->shmid, seg->data, seg->size);
 }
 
 SHMLINK_EXTERN int shmlink_remove(const char *address)
@@ -132,7 +132,7 @@ SHMLINK_EXTERN int shmlink_remove(const char *address)
         return -EINVAL;
     if ((rc = shmlink__sysv_resolve(&addr, &id)) < 0)
         return rc;
-    return shmlink__sysv_remove_id(id);
+    return shmlink__sysv_remove_id(id, NULL, 0);
 }
 
 SHMLINK_EXTERN int shmlink_segment_stat(const shmlink_segment *seg,

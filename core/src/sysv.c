@@ -9,6 +9,7 @@
 #include <sys/shm.h>
 
 #include "internal.h"
+#include "lock.h"
 
 /* System V backend: shmget + shmat / shmdt + shmctl. */
 
@@ -95,7 +96,7 @@ void shmlink__sysv_close(shmlink_segment *seg)
     seg->data = NULL;
 }
 
-int shmlink__sysv_remove_id(int shmid)
+int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size)
 {
     struct shmid_ds ds;
     int rc = sysv_ipc_stat(shmid, &ds);
@@ -105,8 +106,24 @@ int shmlink__sysv_remove_id(int shmid)
         return rc;
     else if (ds.shm_perm.mode & SHM_DEST)
         return -ENOENT; /* removed already; only attachments keep it */
+    /* A channel's role locks live in a System V semaphore set named in its
+     * header: find it before the segment goes (docs/PROTOCOL.md, 6.3). */
+    void *own = NULL;
+    if (mem == NULL && rc == 0 && ds.shm_segsz >= 512) {
+        own = shmat(shmid, NULL, SHM_RDONLY);
+        if (own == (void *)-1)
+            own = NULL;
+        mem = own;
+        size = ds.shm_segsz;
+    }
+    int semid = mem ? shmlink__channel_lock_set(mem, size) : -1;
+    if (own)
+        (void)shmdt(own);
     if (shmctl(shmid, IPC_RMID, NULL) == -1)
         return (errno == EINVAL || errno == EIDRM) ? -ENOENT : -errno;
+    /* Only when no role is held; else the last holder's close removes it. */
+    if (semid >= 0 && rc == 0)
+        (void)shmlink__lock_remove_set(semid, shmid, (uint32_t)ds.shm_perm.cuid);
     return 0;
 }
 

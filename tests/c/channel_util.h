@@ -118,4 +118,27 @@ static T_UNUSED long long cu_env(const char *name, long long dflt)
     return strtoll(v, NULL, 0);
 }
 
+/* Makes an empty channel of protocol version 1 at address (a segment of
+ * 512 + cap bytes with the version-1 header of docs/PROTOCOL.md, section
+ * 11), as an older shmlink would have created it, with no role held: the
+ * way to test that version-1 channels still open. cap: a power of two. */
+static T_UNUSED int cu_make_v1(const char *address, uint64_t cap, unsigned mode)
+{
+    shmlink_segment *seg;
+    int rc = t_create(address, (size_t)(512 + cap), mode, &seg);
+    if (rc < 0)
+        return rc;
+    uint8_t *b = shmlink_segment_data(seg);
+    uint32_t hs = 512, align = 8;
+    uint64_t maxm = cap / 2 - 8;
+    memcpy(b, "SHMLCHAN", 8);
+    memcpy(b + 12, &hs, 4);
+    memcpy(b + 16, &cap, 8);
+    memcpy(b + 24, &maxm, 8);
+    memcpy(b + 36, &align, 4);
+    __atomic_store_n((uint32_t *)(void *)(b + 8), 1u, __ATOMIC_RELEASE);
+    shmlink_segment_close(seg);
+    return 0;
+}
+
 #endif /* SHMLINK_TEST_CHANNEL_UTIL_H */

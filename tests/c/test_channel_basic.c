@@ -325,15 +325,20 @@ static void test_protocol_errors(void)
     ASSERT_OK(shmlink_segment_open(addr, 0, &seg));
     uint8_t *b = shmlink_segment_data(seg);
     ASSERT_OK(shmlink_channel_inspect(b, shmlink_segment_size(seg), &info));
-    ASSERT_EQ(info.version, 1);
+    ASSERT_EQ(info.version, 2);
     /* too small a size for the ring it claims */
     ASSERT_ERR(shmlink_channel_inspect(b, 4096, &info), -EPROTO);
-    uint32_t v = 2;
+    uint32_t v = 3;
     memcpy(b + 8, &v, 4);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
     ASSERT_ERR(shmlink_channel_inspect(b, shmlink_segment_size(seg), &info), -EPROTO);
-    v = 1;
+    v = 2;
     memcpy(b + 8, &v, 4);
+    uint32_t f = 1; /* a feature bit this version does not know */
+    memcpy(b + 32, &f, 4);
+    ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
+    f = 0;
+    memcpy(b + 32, &f, 4);
     uint64_t cap = 3000; /* not a power of two */
     memcpy(b + 16, &cap, 8);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
@@ -388,7 +393,7 @@ static void test_peers_and_inspect(void)
     ASSERT_OK(shmlink_segment_open(addr, SHMLINK_RDONLY, &ro));
     shmlink_channel_info info;
     ASSERT_OK(shmlink_channel_inspect(shmlink_segment_data(ro), shmlink_segment_size(ro), &info));
-    ASSERT_EQ(info.version, 1);
+    ASSERT_EQ(info.version, 2);
     ASSERT_UEQ(info.capacity, 4096);
     ASSERT_UEQ(info.max_message, 2040);
     ASSERT_UEQ(info.used, 16);
@@ -396,9 +401,20 @@ static void test_peers_and_inspect(void)
     ASSERT_UEQ(info.messages_received, 0);
     ASSERT_EQ(info.writer_pid, getpid());
     ASSERT_EQ(info.reader_pid, getpid());
+    /* memory alone cannot show who holds a lock */
+    ASSERT_EQ(info.writer_alive, -1);
+    ASSERT_EQ(info.reader_alive, -1);
+    ASSERT_EQ(info.closed, 0);
+    /* stat by address tests the role locks */
+    memset(&info, 0, sizeof info);
+    ASSERT_OK(shmlink_channel_stat(addr, &info));
+    ASSERT_EQ(info.version, 2);
+    ASSERT_UEQ(info.used, 16);
     ASSERT_EQ(info.writer_alive, 1);
     ASSERT_EQ(info.reader_alive, 1);
-    ASSERT_EQ(info.closed, 0);
+    ASSERT_OK(shmlink_channel_info_get(w, &info));
+    ASSERT_EQ(info.writer_alive, 1);
+    ASSERT_EQ(info.reader_alive, 1);
 
     /* fill the ring (no reader consumption) */
     int rc;

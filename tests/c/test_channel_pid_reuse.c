@@ -1,4 +1,5 @@
-/* Liveness is pid + process start time (docs/PROTOCOL.md section 6): an
+/* Version-1 channels (docs/PROTOCOL.md, section 11): liveness is pid +
+ * process start time. An
  * owner word whose pid belongs to a live process but whose start time does
  * not match (the pid was reused after the holder died) is a dead holder,
  * so its role can be taken over; the same pid with the right start time is
@@ -29,8 +30,8 @@ static void run(shmlink_backend backend)
     char addr[SHMLINK_ADDRESS_MAX];
     t_addr(backend, addr, "pidreuse");
     shmlink_channel *w = NULL, *r = NULL;
-    ASSERT_OK(shmlink_channel_create(addr, 4096, 0600, SHMLINK_WRITER, &w));
-    t_register(shmlink_channel_address(w));
+    ASSERT_OK(cu_make_v1(addr, 4096, 0600));
+    ASSERT_OK(shmlink_channel_open(addr, SHMLINK_WRITER, &w));
     shmlink_segment *view = NULL;
     ASSERT_OK(shmlink_segment_open(addr, 0, &view));
     void *mem = shmlink_segment_data(view);
