@@ -21,7 +21,7 @@
 
 #include "shmlink.h"
 
-#define SHMLINK_CAPI_VERSION 1
+#define SHMLINK_CAPI_VERSION 2
 
 typedef struct shmlink_capi {
     unsigned version; /* SHMLINK_CAPI_VERSION */
@@ -39,6 +39,9 @@ typedef struct shmlink_capi {
     int (*channel_release)(shmlink_channel *ch);
     int (*channel_recv_batch)(shmlink_channel *ch, void *buf, size_t cap, size_t *lens,
                               size_t max, int64_t timeout_ns);
+    int (*channel_interrupt)(shmlink_channel *ch);
+    uint64_t (*channel_interrupts)(const shmlink_channel *ch);
+    int (*channel_wait)(shmlink_channel *ch, size_t len, int64_t timeout_ns, uint64_t since);
 } shmlink_capi;
 
 /* The table's contents, by member name (the cffi module's preamble defines
@@ -55,6 +58,9 @@ typedef struct shmlink_capi {
         .channel_recv = shmlink_channel_recv, .channel_peek = shmlink_channel_peek,           \
         .channel_release = shmlink_channel_release,                                           \
         .channel_recv_batch = shmlink_channel_recv_batch,                                     \
+        .channel_interrupt = shmlink_channel_interrupt,                                       \
+        .channel_interrupts = shmlink_channel_interrupts,                                     \
+        .channel_wait = shmlink_channel_wait,                                                 \
     }
 
 #endif /* SHMLINK_PYTHON_CAPI_H */

@@ -16,16 +16,25 @@
  *
  * Blocking: every call first tries without waiting while holding the GIL
  * (the common case when streaming: no GIL release, no system call). If it
- * has to wait, it releases the GIL and waits in slices of at most 50 ms,
- * calling PyErr_CheckSignals() between slices, so Ctrl-C raises
- * KeyboardInterrupt promptly; the overall deadline is computed once
- * (CLOCK_MONOTONIC, the clock of time.monotonic()).
+ * has to wait, it releases the GIL for one shmlink_channel_wait() with the
+ * caller's whole timeout (it consumes nothing), then takes the message or
+ * the room with the GIL held. Signals: Python's handlers are installed
+ * without SA_RESTART, so a signal ends the wait with -EINTR; the binding runs
+ * the handlers (PyErr_CheckSignals: Ctrl-C raises KeyboardInterrupt at
+ * once) and, if none raised, waits on for the time left (CLOCK_MONOTONIC,
+ * the clock of time.monotonic()).
  *
  * Threads: a handle is for one thread at a time. A second thread calling in
  * while a call is in progress gets RuntimeError, except close(), which is
- * deferred: the blocked call notices it within one slice, closes the handle
- * and raises ValueError("... closed"), so the handle is never freed under a
- * call that uses it.
+ * deferred: it interrupts the wait (shmlink_channel_interrupt), the blocked
+ * call closes the handle and raises ValueError("... closed"), so the handle
+ * is never freed under a call that uses it. The wait takes the interrupt
+ * count read before the GIL was released, so a close() that comes in
+ * between still ends it.
+ *
+ * asyncio (shmlink._channel): _interrupts() on the loop thread, _wait() in
+ * the end's waiting thread, _interrupt() when the awaiting task is
+ * cancelled; the message is then taken with timeout 0 on the loop thread.
  *
  * fork: a handle belongs to the process that opened it. In a forked child
  * every call raises ChildProcessError before it reaches the core, and close
@@ -70,7 +79,6 @@ static void fc_after_fork_in_child(void)
     fc_forks++;
 }
 
-#define FC_SLICE_NS 50000000LL /* longest wait without a signal check */
 #define FC_PYERR (-1000000)   /* a Python exception is set */
 #define FC_CLOSED (-1000001)  /* close() was requested while waiting */
 
@@ -310,39 +318,74 @@ static PyObject *fc_raise(FcChan *self, int rc)
 /* One operation of the core with a timeout in nanoseconds. */
 typedef int (*fc_op)(FcChan *self, void *arg, int64_t timeout_ns);
 
-/* Runs op with the timeout rules described at the top. Returns op's result
- * (>= 0 or -errno), or FC_PYERR / FC_CLOSED. */
-static int fc_run(FcChan *self, fc_op op, void *arg, int64_t timeout)
+/* The time left until deadline (UINT64_MAX: none) as a core timeout:
+ * -1 without limit, 0 once it has passed. */
+static int64_t fc_left(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    uint64_t now = fc_now_ns();
+    return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
+static uint64_t fc_deadline(int64_t timeout)
+{
+    return timeout < 0 ? UINT64_MAX : fc_now_ns() + (uint64_t)timeout;
+}
+
+/* Waits with the GIL released until a message can be received (reader) or
+ * one of need bytes sent (writer), or deadline. A signal runs the Python
+ * handlers and the wait goes on; close() ends it. Call it inside a call
+ * (busy). Returns 0 (ready), -errno of shmlink_channel_wait, FC_PYERR (a
+ * handler raised) or FC_CLOSED. */
+static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline)
+{
+    for (;;) {
+        if (self->close_pending)
+            return FC_CLOSED;
+        int64_t left = fc_left(deadline);
+        if (left == 0)
+            return -ETIMEDOUT;
+        /* Read with the GIL held: a close() after this still ends the wait. */
+        uint64_t since = fc_core.channel_interrupts(self->ch);
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = fc_core.channel_wait(self->ch, need, left, since);
+        Py_END_ALLOW_THREADS
+        if (rc == -EINTR) {
+            if (PyErr_CheckSignals() < 0)
+                return FC_PYERR;
+            continue;
+        }
+        if (rc == -ECANCELED && self->close_pending)
+            return FC_CLOSED;
+        return rc;
+    }
+}
+
+/* Runs op: at once with the GIL held (timeout 0), and if it would wait, in
+ * turns with fc_wait_ready until the deadline. Returns op's result (>= 0 or
+ * -errno), or FC_PYERR / FC_CLOSED. */
+static int fc_run(FcChan *self, fc_op op, void *arg, size_t need, int64_t timeout)
 {
     int rc = op(self, arg, 0);
     if (rc != -ETIMEDOUT || timeout == 0)
         return rc;
-    uint64_t deadline = timeout < 0 ? UINT64_MAX : fc_now_ns() + (uint64_t)timeout;
+    uint64_t deadline = fc_deadline(timeout);
     for (;;) {
-        int64_t slice = FC_SLICE_NS;
-        if (timeout > 0) {
-            uint64_t now = fc_now_ns();
-            if (now >= deadline)
-                return -ETIMEDOUT;
-            if (deadline - now < (uint64_t)slice)
-                slice = (int64_t)(deadline - now);
-        }
-        Py_BEGIN_ALLOW_THREADS
-        rc = op(self, arg, slice);
-        Py_END_ALLOW_THREADS
-        if (rc != -ETIMEDOUT && rc != -EINTR)
+        rc = fc_wait_ready(self, need, deadline);
+        if (rc < 0)
             return rc;
-        if (PyErr_CheckSignals() < 0)
-            return FC_PYERR;
-        if (self->close_pending)
-            return FC_CLOSED;
+        rc = op(self, arg, 0); /* ready: only this end can make it unready */
+        if (rc != -ETIMEDOUT)
+            return rc;
     }
 }
 
 /* enter + run + leave: the whole of a blocking call. */
-static int fc_call(FcChan *self, fc_op op, void *arg, int64_t timeout)
+static int fc_call(FcChan *self, fc_op op, void *arg, size_t need, int64_t timeout)
 {
-    return fc_leave(self, fc_run(self, op, arg, timeout));
+    return fc_leave(self, fc_run(self, op, arg, need, timeout));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -383,7 +426,7 @@ static PyObject *fc_recv_bytes(FcChan *self, int64_t timeout, int *rc_out)
     if (fc_reader_enter(self) < 0)
         return NULL;
     fc_peek_arg a;
-    int rc = fc_run(self, fc_op_peek, &a, timeout);
+    int rc = fc_run(self, fc_op_peek, &a, 0, timeout);
     PyObject *out = NULL;
     if (rc >= 0) {
         out = PyBytes_FromStringAndSize((const char *)a.ptr, (Py_ssize_t)a.len);
@@ -464,7 +507,7 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     fc_recv_arg r = {view.buf, (size_t)view.len, 0};
-    int rc = fc_call(self, fc_op_recv, &r, timeout);
+    int rc = fc_call(self, fc_op_recv, &r, 0, timeout);
     PyBuffer_Release(&view);
     if (rc == -EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
@@ -565,7 +608,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
         return PyErr_NoMemory();
     }
     fc_batch_arg b = {max, NULL, 0};
-    int rc = fc_run(self, fc_op_batch, &b, timeout);
+    int rc = fc_run(self, fc_op_batch, &b, 0, timeout);
     PyObject *big = NULL;
     if (rc == 0) { /* one large message, peeked: one copy, like recv() */
         big = PyBytes_FromStringAndSize((const char *)b.big, (Py_ssize_t)b.big_len);
@@ -604,7 +647,7 @@ static PyObject *fc_peek(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
         fc_reader_enter(self) < 0)
         return NULL;
     fc_peek_arg p;
-    int rc = fc_call(self, fc_op_peek, &p, timeout);
+    int rc = fc_call(self, fc_op_peek, &p, 0, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->peeking = 1;
@@ -726,7 +769,7 @@ static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     PyObject *result = NULL;
     if (fc_writer_enter(self, m.arg.len) == 0) {
-        int rc = fc_call(self, fc_op_send, &m.arg, timeout);
+        int rc = fc_call(self, fc_op_send, &m.arg, m.arg.len, timeout);
         result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
     fc_msg_done(&m);
@@ -750,7 +793,7 @@ static PyObject *fc_send_repeat(FcChan *self, PyObject *const *args, Py_ssize_t 
     if (fc_writer_enter(self, m.arg.len) == 0) {
         int rc = 0;
         for (Py_ssize_t i = 0; i < count && rc >= 0; i++)
-            rc = fc_run(self, fc_op_send, &m.arg, -1);
+            rc = fc_run(self, fc_op_send, &m.arg, m.arg.len, -1);
         rc = fc_leave(self, rc);
         result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
@@ -783,7 +826,7 @@ static PyObject *fc_reserve(FcChan *self, PyObject *const *args, Py_ssize_t narg
         fc_writer_enter(self, (size_t)size) < 0)
         return NULL;
     fc_reserve_arg r = {(size_t)size, NULL};
-    int rc = fc_call(self, fc_op_reserve, &r, timeout);
+    int rc = fc_call(self, fc_op_reserve, &r, r.len, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->reserved = 1;
@@ -807,6 +850,75 @@ static PyObject *fc_commit(FcChan *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     int rc = n < 0 ? fc_core.channel_abort(self->ch) : fc_core.channel_commit(self->ch, (size_t)n);
     self->reserved = 0;
+    rc = fc_leave(self, rc);
+    if (rc < 0)
+        return fc_raise(self, rc);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting for asyncio (see the top)                                         */
+/* ------------------------------------------------------------------------ */
+
+/* _interrupts() -> the handle's interrupt count, read before a wait is
+ * handed to another thread. */
+static PyObject *fc_interrupts(FcChan *self, PyObject *Py_UNUSED(ignored))
+{
+    if (fc_enter(self) < 0)
+        return NULL;
+    uint64_t n = fc_core.channel_interrupts(self->ch);
+    fc_leave(self, 0);
+    return PyLong_FromUnsignedLongLong((unsigned long long)n);
+}
+
+/* _interrupt(): ends a wait in progress on the handle (any thread); a no-op
+ * once closed or in a forked child. */
+static PyObject *fc_interrupt(FcChan *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->ch != NULL && !fc_foreign(self))
+        fc_core.channel_interrupt(self->ch);
+    Py_RETURN_NONE;
+}
+
+static const fc_sig fc_sig_wait = {"_wait", 3, 3, {"need", "timeout", "since"}};
+
+/* _wait(need, timeout, since): blocks (GIL released) until the end is
+ * ready: a message to receive, or room for need bytes; consumes nothing.
+ * Returns None, or raises: TimeoutError, EOFError, PeerDeadError, OSError
+ * ECANCELED (interrupted since `since`), ValueError (closed meanwhile). */
+static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    PyObject *a[3] = {NULL, NULL, NULL};
+    Py_ssize_t need = 0;
+    int64_t timeout;
+    if (fc_args(&fc_sig_wait, args, nargs, kwnames, a) < 0 || fc_int(a[0], "need", 0, &need) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
+        return NULL;
+    unsigned long long since = PyLong_AsUnsignedLongLong(a[2]);
+    if (since == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (fc_enter(self) < 0)
+        return NULL;
+    uint64_t deadline = fc_deadline(timeout);
+    int rc;
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = fc_core.channel_wait(self->ch, (size_t)need, fc_left(deadline), (uint64_t)since);
+        Py_END_ALLOW_THREADS
+        if (rc != -EINTR)
+            break;
+        if (PyErr_CheckSignals() < 0) { /* (only ever raises in the main thread) */
+            rc = FC_PYERR;
+            break;
+        }
+        if (fc_left(deadline) == 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
+    if (rc == -ECANCELED && self->close_pending)
+        rc = FC_CLOSED;
     rc = fc_leave(self, rc);
     if (rc < 0)
         return fc_raise(self, rc);
@@ -864,7 +976,9 @@ static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args), PyObject *
 static PyObject *fc_close(FcChan *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->busy && !fc_foreign(self)) {
-        self->close_pending = 1; /* the running call closes it (see top) */
+        /* The running call closes it (see top); end its wait now. */
+        self->close_pending = 1;
+        fc_core.channel_interrupt(self->ch);
         Py_RETURN_NONE;
     }
     fc_free_handle(self);
@@ -954,7 +1068,10 @@ static PyGetSetDef fc_getset[] = {
 #define FC_COMMON_METHODS                                                                   \
     {"_from_handle", FC_FASTCALL(fc_from_handle) | METH_CLASS,                              \
      "_from_handle($cls, /, handle, address)\n--\n\n"},                                     \
-        {"close", (PyCFunction)fc_close, METH_NOARGS, "close($self, /)\n--\n\n"}
+        {"close", (PyCFunction)fc_close, METH_NOARGS, "close($self, /)\n--\n\n"},           \
+        {"_interrupts", (PyCFunction)fc_interrupts, METH_NOARGS, "_interrupts($self, /)\n--\n\n"}, \
+        {"_interrupt", (PyCFunction)fc_interrupt, METH_NOARGS, "_interrupt($self, /)\n--\n\n"},    \
+        {"_wait", FC_FASTCALL(fc_wait), "_wait($self, /, need, timeout, since)\n--\n\n"}
 
 static PyMethodDef fc_reader_methods[] = {
     FC_COMMON_METHODS,
