@@ -10,14 +10,16 @@ the layout and SPEC section 3 for the behaviour.
 from __future__ import annotations
 
 import contextlib
+import errno
+import pwd
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from . import _chan
+from . import _aio, _chan
 from ._errors import check
-from ._segment import _decode, _parse, _parse_existing
+from ._segment import _decode, _parse, _parse_existing, stat
 from ._shmlink import ffi, lib
 
 if TYPE_CHECKING:
@@ -71,11 +73,33 @@ def _create(address: str, capacity: int, mode: int, role: int) -> tuple[int, str
     return _handle(out[0])
 
 
-def _open(address: str, role: int) -> tuple[int, str]:
+def _open(address: str, role: int, any_owner: bool) -> tuple[int, str]:
     raw = _parse_existing(address)
     out = ffi.new("shmlink_channel **")
-    check(lib.shmlink_channel_open(raw, role, out), address)
+    flags = lib.SHMLINK_ANY_OWNER if any_owner else 0
+    rc = lib.shmlink_channel_open_flags(raw, role, flags, out)
+    if rc == -errno.EPERM:
+        raise PermissionError(errno.EPERM, _not_trusted(address), address)
+    check(rc, address)
     return _handle(out[0])
+
+
+def _not_trusted(address: str) -> str:
+    """Why open refused a channel of another owner (-EPERM)."""
+    try:
+        uid = stat(address).uid
+    except OSError:
+        owner = "another user"
+    else:
+        try:
+            owner = f"user {pwd.getpwuid(uid).pw_name!r} (uid {uid})"
+        except KeyError:
+            owner = f"uid {uid}"
+    return (
+        f"shmlink: channel {address!r} belongs to {owner}, neither you nor root; a channel of "
+        "another user could feed you forged messages or take yours. Pass any_owner=True to "
+        "open it anyway"
+    )
 
 
 def _handle(ch: Any) -> tuple[int, str]:
@@ -167,7 +191,9 @@ _EndT = TypeVar("_EndT", bound="_End")
 if TYPE_CHECKING:
 
     class _EndBase(_chan._Base):  # the C bases' common part (stub only)
-        _views: _Views  # a slot of each subclass (a C base allows no slots here)
+        # Slots of each subclass (a C base allows no slots here).
+        _views: _Views
+        _waiting: _aio.Waiter | None
 
 else:
     _EndBase = object  # no class annotations at run time: help() would list them
@@ -183,11 +209,33 @@ class _End(_EndBase):
     def _make(cls: type[_EndT], handle: int, address: str) -> _EndT:
         self = cls._from_handle(handle, address)
         self._views = _Views()
+        self._waiting = None
         return self
 
     def _close_views(self) -> None:
         if not self.closed:
             self._views.check_close(self)
+
+    def _waiter(self) -> _aio.Waiter:
+        """The thread that runs this end's waits for asyncio (see _aio)."""
+        waiter = self._waiting
+        if waiter is None:
+            waiter = self._waiting = _aio.Waiter()
+        return waiter
+
+    def _close_end(self) -> None:
+        """close() of Writer and Reader: views, the waiting thread, the handle."""
+        self._close_views()
+        super().close()  # ends an await in progress: its wait is interrupted
+        waiter, self._waiting = self._waiting, None
+        if waiter is not None:
+            waiter.stop()
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"shmlink: cannot pickle a {type(self).__name__}: a channel role belongs to the "
+            "process that opened it; send the address and open the channel there"
+        )
 
     def __enter__(self: _EndT) -> _EndT:
         return self
@@ -208,10 +256,15 @@ class _End(_EndBase):
 class Writer(_End, _chan.WriterBase):
     """The writing end of a channel (one live writer per channel).
 
+    Make one with ``Writer.create(address, capacity=1 << 20, mode=0o600)``
+    or ``Writer.open(address, *, any_owner=False)``.
+
     ``send`` copies a bytes-like object in as one message, waiting while the
-    channel is full; ``reserve`` hands out room in the ring to fill in place.
-    ``close`` marks the end of the stream: the reader gets every message sent
-    before it, then EOFError. Use one Writer from one thread at a time.
+    channel is full (``await w.asend(data)`` in asyncio); ``reserve`` hands
+    out room in the ring to fill in place. ``close`` marks the end of the
+    stream: the reader gets every message sent before it, then EOFError.
+    Use one Writer from one thread (or task) at a time, in the process that
+    opened it: in a forked child it raises ChildProcessError.
 
     Errors: ValueError (message larger than ``max_message``, bad argument,
     closed writer), TimeoutError, PeerDeadError (the reader died or closed
@@ -219,7 +272,7 @@ class Writer(_End, _chan.WriterBase):
     writer), FileNotFoundError / FileExistsError / PermissionError.
     """
 
-    __slots__ = ("_views",)
+    __slots__ = ("_views", "_waiting")
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
@@ -232,14 +285,17 @@ class Writer(_End, _chan.WriterBase):
         return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER))
 
     @classmethod
-    def open(cls, address: str) -> Writer:
+    def open(cls, address: str, *, any_owner: bool = False) -> Writer:
         """Become the writer of an existing channel (after a dead writer, the
         stream continues after its last committed message).
 
         Raises BusyError if a live process is the writer, ProtocolError if
-        the segment is not a shmlink channel, FileNotFoundError.
+        the segment is not a shmlink channel, FileNotFoundError, and
+        PermissionError for a channel that belongs to another user (not
+        root): its owner could read what you send or feed your reader
+        forged messages. ``any_owner=True`` opens it anyway.
         """
-        return cls._make(*_open(address, lib.SHMLINK_WRITER))
+        return cls._make(*_open(address, lib.SHMLINK_WRITER, any_owner))
 
     if TYPE_CHECKING:
 
@@ -266,14 +322,33 @@ class Writer(_End, _chan.WriterBase):
         self._views._active = res
         return res
 
+    async def asend(self, data: Buffer, timeout: float | None = None) -> None:
+        """``send`` for asyncio: waits for room without blocking the loop.
+
+        Cancelling the task ends the wait at once; nothing is sent then.
+        """
+        until = _aio.deadline(timeout)
+        need = -1
+        while True:
+            try:
+                self.send(data, 0)
+                return
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            if need < 0:
+                need = memoryview(data).nbytes
+            await _aio.ready(self, need, until)
+
     def close(self) -> None:
         """Mark the end of the stream and release the writer role. Idempotent.
 
-        An uncommitted reservation is dropped. Raises BufferError (and stays
-        open) while a view into the ring is still alive.
+        An uncommitted reservation is dropped; an ``asend`` waiting meanwhile
+        raises ValueError. Raises BufferError (and stays open) while a view
+        into the ring is still alive. In a forked child it only unmaps: the
+        parent stays the writer.
         """
-        self._close_views()
-        super().close()
+        self._close_end()
 
 
 class Reservation:
@@ -360,27 +435,36 @@ class Reservation:
 class Reader(_End, _chan.ReaderBase):
     """The reading end of a channel (one live reader per channel).
 
+    Make one with ``Reader.open(address, *, any_owner=False)`` or
+    ``Reader.create(address, capacity=1 << 20, mode=0o600)``.
+
     ``recv`` returns the next message as bytes (a copy), ``recv_into``
     copies it into a buffer, ``recv_batch`` takes many at once, ``peek``
     looks at one in place; iterating yields messages until the end of the
-    stream. Use one Reader from one thread at a time.
+    stream. In asyncio: ``await r.arecv()``, ``await r.arecv_batch(n)``,
+    ``async for msg in r``. Use one Reader from one thread (or task) at a
+    time, in the process that opened it: in a forked child it raises
+    ChildProcessError.
 
     Errors: EOFError (end of stream), TimeoutError, PeerDeadError (the
     writer died; every committed message was delivered first), ValueError,
     ProtocolError, BusyError (another live reader), FileNotFoundError etc.
     """
 
-    __slots__ = ("_views",)
+    __slots__ = ("_views", "_waiting")
 
     @classmethod
-    def open(cls, address: str) -> Reader:
+    def open(cls, address: str, *, any_owner: bool = False) -> Reader:
         """Become the reader of an existing channel (after a dead reader,
         at the first message it did not consume).
 
         Raises BusyError if a live process is the reader, ProtocolError if
-        the segment is not a shmlink channel, FileNotFoundError.
+        the segment is not a shmlink channel, FileNotFoundError, and
+        PermissionError for a channel that belongs to another user (not
+        root): its owner could feed you forged messages or read yours.
+        ``any_owner=True`` opens it anyway.
         """
-        return cls._make(*_open(address, lib.SHMLINK_READER))
+        return cls._make(*_open(address, lib.SHMLINK_READER, any_owner))
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Reader:
@@ -420,14 +504,55 @@ class Reader(_End, _chan.ReaderBase):
         self._views._active = msg
         return msg
 
+    async def arecv(self, timeout: float | None = None) -> bytes:
+        """``recv`` for asyncio: waits without blocking the event loop.
+
+        A message already there is taken at once, on the loop's thread.
+        Cancelling the task ends the wait at once and leaves the message in
+        the channel; ``close()`` meanwhile ends it with ValueError.
+        """
+        until = _aio.deadline(timeout)
+        while True:
+            try:
+                return self.recv(0)
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            await _aio.ready(self, 0, until)
+
+    async def arecv_batch(self, n: int = 1024, timeout: float | None = None) -> list[bytes]:
+        """``recv_batch`` for asyncio (see :meth:`arecv`)."""
+        until = _aio.deadline(timeout)
+        while True:
+            try:
+                return self.recv_batch(n, 0)
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            await _aio.ready(self, 0, until)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """``async for msg in r``: messages until the end of the stream."""
+        try:
+            try:
+                return self.recv(0)  # a message is there: no second coroutine
+            except TimeoutError:
+                return await self.arecv()
+        except EOFError:
+            raise StopAsyncIteration from None
+
     def close(self) -> None:
         """Release the reader role and unmap. Idempotent.
 
-        Unconsumed messages stay in the channel for a later reader. Raises
-        BufferError (and stays open) while a view into the ring is alive.
+        Unconsumed messages stay in the channel for a later reader; an
+        ``arecv`` waiting meanwhile raises ValueError. Raises BufferError
+        (and stays open) while a view into the ring is alive. In a forked
+        child it only unmaps: the parent stays the reader.
         """
-        self._close_views()
-        super().close()
+        self._close_end()
 
 
 class PeekedMessage:
