@@ -1293,8 +1293,23 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* refuse_new(cls, ...): a __new__ for the Python classes made only by their
+ * create/open class methods (shmlink.Segment). A C function, so help()
+ * shows no misleading signature for the class. */
+static PyObject *fc_refuse_new(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *Py_UNUSED(kwnames))
+{
+    const char *name = nargs > 0 && PyType_Check(args[0]) ? _PyType_Name((PyTypeObject *)args[0])
+                                                           : "it";
+    PyErr_Format(PyExc_TypeError,
+                 "shmlink: use %s.create(address, ...) or %s.open(address) to make one", name,
+                 name);
+    return NULL;
+}
+
 static PyMethodDef fc_module_methods[] = {
     {"bind", FC_FASTCALL(fc_bind), "bind($module, /, capi, check)\n--\n\n"},
+    {"refuse_new", FC_FASTCALL(fc_refuse_new), NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,11 +1,12 @@
 # Type stub for the private extension compiled from _chan.c (the channel's
 # per-message path); shmlink._channel subclasses these bases.
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 _T = TypeVar("_T", bound="_Base")
 
 def bind(capi: int, check: Callable[[int, str | None], int]) -> None: ...
+def refuse_new(cls: type, *args: Any, **kwargs: Any) -> NoReturn: ...
 
 class _Base:
     @property

@@ -113,7 +113,25 @@ def _stat_record(st: Any) -> SegmentStat:
     )
 
 
-class Segment:
+if TYPE_CHECKING:
+
+    class _Fields:  # the slots' types, for the type checker only
+        _address: str
+        _backend: Backend
+        _baseline: int
+        _exporter: _chan.Memory | None  # exports the mapping; None once closed
+        _handle: Any  # shmlink_segment *; None once closed
+        _pid: int  # the process that mapped it
+        _readonly: bool
+        _release: Any  # ffi.gc-owned data pointer whose destructor closes the handle
+        _size: int
+        _unlink: bool  # unlink_on_close
+
+else:
+    _Fields = object  # no class annotations at run time: help() would list them
+
+
+class Segment(_Fields):
     """A mapping of a shared memory segment (POSIX or System V).
 
     Make one with ``Segment.create(address, size, mode=0o600, *,
@@ -152,25 +170,15 @@ class Segment:
         "_size",
         "_unlink",
     )
-    if TYPE_CHECKING:
-        _address: str
-        _backend: Backend
-        _baseline: int
-        _exporter: _chan.Memory | None  # exports the mapping; None once closed
-        _handle: Any  # shmlink_segment *; None once closed
-        _pid: int  # the process that mapped it
-        _readonly: bool
-        _release: Any  # ffi.gc-owned data pointer whose destructor closes the handle
-        _size: int
-        _unlink: bool  # unlink_on_close
-
-    def __init__(self) -> None:
-        raise TypeError("use Segment.create(address, size) or Segment.open(address)")
+    if not TYPE_CHECKING:
+        # Segment(...) is refused (TypeError naming create and open); a C
+        # function, so that help() shows no signature for the class.
+        __new__ = staticmethod(_chan.refuse_new)
 
     @classmethod
     def _from_handle(cls, handle: Any, unlink_on_close: bool = False) -> Segment:
         self: Segment = object.__new__(cls)
-        self._pid = os.getpid()
+        self._pid = os.getpid()  # the process that mapped it
         self._unlink = unlink_on_close
         size = int(lib.shmlink_segment_size(handle))
         data = ffi.cast("char *", lib.shmlink_segment_data(handle))
