@@ -516,6 +516,7 @@ def test_close_from_another_thread_while_blocked(chan):
 # -- GIL and Ctrl-C -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_blocking_recv_releases_the_gil(chan):
     _, r = chan
     count = 0
@@ -541,6 +542,7 @@ def test_blocking_recv_releases_the_gil(chan):
     assert during > 10_000
 
 
+@pytest.mark.slow
 def test_ctrl_c_interrupts_blocking_recv(address):
     w, r0 = pair(address)
     r0.close()

@@ -25,6 +25,7 @@ def test_readme_has_python_snippets():
     assert snippets()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(snippets())))
 def test_readme_snippet_runs_twice(index: int, names: Names):
     code = snippets()[index]

@@ -624,6 +624,7 @@ def test_unclosed_segment_warns_when_collected(address):
             pass
 
 
+@pytest.mark.slow
 def test_unclosed_objects_warn_under_dev_mode(names):
     code = (
         "import gc, sys, shmlink\n"
