@@ -327,7 +327,7 @@ class Writer(_End, _chan.WriterBase):
 
         Cancelling the task ends the wait at once; nothing is sent then.
         """
-        until = _aio.deadline(timeout)
+        until = None if timeout is None else _aio.deadline(timeout)
         need = -1
         while True:
             try:
@@ -511,7 +511,7 @@ class Reader(_End, _chan.ReaderBase):
         Cancelling the task ends the wait at once and leaves the message in
         the channel; ``close()`` meanwhile ends it with ValueError.
         """
-        until = _aio.deadline(timeout)
+        until = None if timeout is None else _aio.deadline(timeout)
         while True:
             try:
                 return self.recv(0)
@@ -522,7 +522,7 @@ class Reader(_End, _chan.ReaderBase):
 
     async def arecv_batch(self, n: int = 1024, timeout: float | None = None) -> list[bytes]:
         """``recv_batch`` for asyncio (see :meth:`arecv`)."""
-        until = _aio.deadline(timeout)
+        until = None if timeout is None else _aio.deadline(timeout)
         while True:
             try:
                 return self.recv_batch(n, 0)
