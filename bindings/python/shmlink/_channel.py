@@ -3,8 +3,8 @@
 The per-message methods (``send``, ``recv``, ``recv_into``, ``recv_batch``
 and iteration) are implemented in C by the base classes of the private
 extension ``shmlink._chan``; this module adds the constructors, the
-zero-copy context managers and the documentation. See docs/PROTOCOL.md for
-the layout and SPEC section 3 for the behaviour.
+zero-copy context managers, the asyncio methods (waiting: ``_aio``) and the
+documentation. See docs/PROTOCOL.md for the channel's layout and rules.
 """
 
 from __future__ import annotations
