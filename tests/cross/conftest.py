@@ -8,6 +8,7 @@ Scale the big streams with SHMLINK_CROSS_MESSAGES (default 1000000).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -21,9 +22,10 @@ from pathlib import Path
 import pytest
 from crossutil import GO_PROGRAMS, HERE, MEASURED, ROOT
 
-from pytest_shmlink import _counter, spawned
-
+# The shared plugin (unique addresses, leak check). Imported by pytest itself
+# (not at the top here), so that its asserts are rewritten.
 pytest_plugins = ["pytest_shmlink"]
+_peer_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +54,7 @@ class Peer:
     def __init__(self, argv: list[str], name: str, tmpdir: Path, stdin=subprocess.DEVNULL) -> None:
         self.name = name
         self.argv = argv
-        self.errpath = tmpdir / f"{name}-{next(_counter)}.stderr"
+        self.errpath = tmpdir / f"{name}-{next(_peer_counter)}.stderr"
         self._err = open(self.errpath, "w+")
         self.proc = subprocess.Popen(
             argv,
@@ -63,6 +65,8 @@ class Peer:
             bufsize=1,
             cwd=HERE,
         )
+        from pytest_shmlink import spawned  # (loaded by pytest_plugins by now)
+
         spawned(self.proc.pid)
         self.pid = self.proc.pid
         self.lines: list[str] = []

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_shmlink import leftovers as _leftovers
-
 __all__ = ["GO_PROGRAMS", "HERE", "MEASURED", "ROOT", "_leftovers", "measured", "messages"]
 
 HERE = Path(__file__).resolve().parent
@@ -16,6 +14,13 @@ ROOT = HERE.parents[1]
 GO_PROGRAMS = ("gowriter", "goreader", "goseg")
 
 MEASURED: list[str] = []  # lines for the summary at the end of the run
+
+
+def _leftovers() -> list[str]:
+    """What this run made and left behind (see tests/pytest_shmlink.py)."""
+    from pytest_shmlink import leftovers
+
+    return leftovers()
 
 
 def measured(text: str) -> None:
