@@ -13,8 +13,8 @@
  *               spinning peer (polling with timeout 0) and with a sleeping
  *               peer (no spin), and a raw cache-line ping-pong
  *
- * Usage: bench_channel [--json [--counts N,N,N,N,N]] [seconds per cell, default 0.5]
- *        bench_channel --help
+ * Usage: bench_channel [--json [--counts N,N,N,N,N]] [seconds per cell, default
+ * 0.5] bench_channel --help
  *
  * Without --json it prints a human table (throughput cells run for the
  * given seconds, best of three). With --json it prints one JSON document
@@ -152,9 +152,9 @@ static const char *const rx_name[] = {"spin", "default", "sleep"};
 
 struct ep {
     enum tkind kind;
-    int mode;              /* shmlink receive mode */
-    shmlink_channel *ch;   /* shmlink */
-    int fd;                /* pipe, unix */
+    int mode;            /* shmlink receive mode */
+    shmlink_channel *ch; /* shmlink */
+    int fd;              /* pipe, unix */
 };
 
 static int read_full(int fd, uint8_t *p, size_t n)
@@ -211,7 +211,8 @@ static inline int ep_recv(struct ep *e, uint8_t *buf, size_t n)
         size_t len;
         int rc;
         if (e->mode == RX_SPIN) {
-            while ((rc = shmlink_channel_recv(e->ch, buf, n, &len, 0)) == -ETIMEDOUT)
+            while ((rc = shmlink_channel_recv(e->ch, buf, n, &len, 0)) ==
+                   -ETIMEDOUT)
                 ;
         } else {
             rc = shmlink_channel_recv(e->ch, buf, n, &len, SHMLINK_FOREVER);
@@ -221,7 +222,8 @@ static inline int ep_recv(struct ep *e, uint8_t *buf, size_t n)
         if (rc < 0)
             die("recv", rc);
         if (len != n) {
-            fprintf(stderr, "bench: received %zu bytes, expected %zu\n", len, n);
+            fprintf(stderr, "bench: received %zu bytes, expected %zu\n", len,
+                    n);
             exit(1);
         }
         return 1;
@@ -246,8 +248,10 @@ static inline void check(const uint8_t *b, size_t n, uint64_t seq)
     memcpy(&x, b, 8);
     memcpy(&y, b + n - 8, 8);
     if (x != seq || y != seq) {
-        fprintf(stderr, "bench: message %llu of %zu bytes carries %llu / %llu\n",
-                (unsigned long long)seq, n, (unsigned long long)x, (unsigned long long)y);
+        fprintf(stderr,
+                "bench: message %llu of %zu bytes carries %llu / %llu\n",
+                (unsigned long long)seq, n, (unsigned long long)x,
+                (unsigned long long)y);
         exit(1);
     }
 }
@@ -279,10 +283,11 @@ static void fd_link(enum tkind k, int fds[2])
 
 struct tput {
     double msg_s, bytes_s;
-    double sys_per_msg;    /* futex calls per message, both processes; < 0: not counted */
-    uint64_t messages;     /* timed messages */
-    uint64_t warmup;       /* untimed messages before them */
-    uint64_t ns;           /* reader's time for the timed messages */
+    double sys_per_msg; /* futex calls per message, both processes; < 0: not
+                           counted */
+    uint64_t messages;  /* timed messages */
+    uint64_t warmup;    /* untimed messages before them */
+    uint64_t ns;        /* reader's time for the timed messages */
 };
 
 /* One-way stream, writer process -> reader process. count > 0: the writer
@@ -290,8 +295,8 @@ struct tput {
  * receipt of message warmup - 1 to that of the last). count == 0: the
  * writer sends for `seconds`, the reader times everything after the first
  * `warmup` messages. warmup >= 1. */
-static struct tput stream(enum tkind k, size_t size, uint64_t warmup, uint64_t count,
-                          double seconds)
+static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
+                          uint64_t count, double seconds)
 {
     struct ep rx = {k, RX_DEFAULT, NULL, -1}, tx = rx;
     char addr[64] = "";
@@ -300,7 +305,8 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup, uint64_t c
         warmup = 1;
     if (k == T_SHMLINK) {
         snprintf(addr, sizeof addr, "%s", new_addr());
-        if ((rc = shmlink_channel_create(addr, chan_cap(size), 0600, SHMLINK_READER, &rx.ch)) < 0)
+        if ((rc = shmlink_channel_create(addr, chan_cap(size), 0600,
+                                         SHMLINK_READER, &rx.ch)) < 0)
             die("create", rc);
     } else {
         fd_link(k, fds);
@@ -366,9 +372,10 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup, uint64_t c
     }
     free(buf);
     if (sh->count != n || n <= warmup) {
-        fprintf(stderr, "bench: %s %zu B: sent %llu, received %llu (warm-up %llu)\n",
-                tkind_name[k], size, (unsigned long long)sh->count, (unsigned long long)n,
-                (unsigned long long)warmup);
+        fprintf(stderr,
+                "bench: %s %zu B: sent %llu, received %llu (warm-up %llu)\n",
+                tkind_name[k], size, (unsigned long long)sh->count,
+                (unsigned long long)n, (unsigned long long)warmup);
         exit(1);
     }
     struct tput t;
@@ -377,7 +384,8 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup, uint64_t c
     t.ns = t1 - t0;
     t.msg_s = (double)t.messages / ((double)t.ns / 1e9);
     t.bytes_s = t.msg_s * (double)size;
-    t.sys_per_msg = k == T_SHMLINK ? (double)(calls + sh->futex_calls) / (double)n : -1;
+    t.sys_per_msg =
+        k == T_SHMLINK ? (double)(calls + sh->futex_calls) / (double)n : -1;
     return t;
 }
 
@@ -434,15 +442,21 @@ static struct lat summarize(uint64_t *v, size_t n, uint64_t warmup)
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += (double)v[i];
-    struct lat l = {(double)pct(v, n, 50), (double)pct(v, n, 99), (double)v[0],
-                    (double)v[n - 1], sum / (double)n, n, warmup};
+    struct lat l = {(double)pct(v, n, 50),
+                    (double)pct(v, n, 99),
+                    (double)v[0],
+                    (double)v[n - 1],
+                    sum / (double)n,
+                    n,
+                    warmup};
     return l;
 }
 
 /* Round trip: the pinger stamps and sends a message of `size` bytes, the
  * echo process receives, checks and sends it back, the pinger receives and
  * checks it. Times warmup + iters round trips, keeps the last iters. */
-static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup, uint64_t iters)
+static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup,
+                      uint64_t iters)
 {
     struct ep out = {k, mode, NULL, -1}, in = out;
     char a1[64] = "", a2[64] = "";
@@ -450,8 +464,10 @@ static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup, uint
     if (k == T_SHMLINK) {
         snprintf(a1, sizeof a1, "%s", new_addr());
         snprintf(a2, sizeof a2, "%s", new_addr());
-        if ((rc = shmlink_channel_create(a1, chan_cap(size), 0600, SHMLINK_WRITER, &out.ch)) < 0 ||
-            (rc = shmlink_channel_create(a2, chan_cap(size), 0600, SHMLINK_READER, &in.ch)) < 0)
+        if ((rc = shmlink_channel_create(a1, chan_cap(size), 0600,
+                                         SHMLINK_WRITER, &out.ch)) < 0 ||
+            (rc = shmlink_channel_create(a2, chan_cap(size), 0600,
+                                         SHMLINK_READER, &in.ch)) < 0)
             die("create", rc);
     } else {
         fd_link(k, a); /* ping: a[1] -> a[0] */
@@ -568,7 +584,8 @@ static struct lat cacheline_rtt(uint64_t warmup, uint64_t iters)
 /* ------------------------------------------------------------------------ */
 
 static const size_t sizes[] = {8, 64, 1024, 65536, 1048576};
-static const char *const size_names[] = {"8 B", "64 B", "1 KiB", "64 KiB", "1 MiB"};
+static const char *const size_names[] = {"8 B", "64 B", "1 KiB", "64 KiB",
+                                         "1 MiB"};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
 /* Warm-up before a count of n (as bench/run.py: a tenth, at least 10). */
@@ -590,11 +607,12 @@ static void human(void)
 {
     printf("shmlink C-to-C benchmark: %ld CPUs, %.2f s per throughput cell, "
            "default spin %lld ns\n\n",
-           sysconf(_SC_NPROCESSORS_ONLN), cell_seconds, (long long)shmlink__spin_ns());
+           sysconf(_SC_NPROCESSORS_ONLN), cell_seconds,
+           (long long)shmlink__spin_ns());
     printf("Throughput (MB/s of payload; msg/s)\n");
-    printf("%-7s %10s %11s %9s %9s %9s %9s %9s %7s %7s %8s %8s\n", "size", "shmlink",
-           "msg/s", "sys/msg", "pipe", "unix", "memcpy", "memcpy-r", "x pipe", "x unix",
-           "/memcpy", "/mcpy-r");
+    printf("%-7s %10s %11s %9s %9s %9s %9s %9s %7s %7s %8s %8s\n", "size",
+           "shmlink", "msg/s", "sys/msg", "pipe", "unix", "memcpy", "memcpy-r",
+           "x pipe", "x unix", "/memcpy", "/mcpy-r");
     for (size_t i = 0; i < NSIZES; i++) {
         /* best of three runs each: other load on the machine only ever
          * slows a run down */
@@ -617,14 +635,18 @@ static void human(void)
             if (y > mr)
                 mr = y;
         }
-        double smb = s.bytes_s / 1e6, pmb = p.bytes_s / 1e6, umb = u.bytes_s / 1e6;
-        printf("%-7s %10.1f %11.0f %9.4f %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %7.0f%% %7.0f%%\n",
-               size_names[i], smb, s.msg_s, s.sys_per_msg, pmb, umb, m, mr, smb / pmb,
-               smb / umb, 100.0 * smb / m, 100.0 * smb / mr);
+        double smb = s.bytes_s / 1e6, pmb = p.bytes_s / 1e6,
+               umb = u.bytes_s / 1e6;
+        printf("%-7s %10.1f %11.0f %9.4f %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f "
+               "%7.0f%% %7.0f%%\n",
+               size_names[i], smb, s.msg_s, s.sys_per_msg, pmb, umb, m, mr,
+               smb / pmb, smb / umb, 100.0 * smb / m, 100.0 * smb / mr);
         fflush(stdout);
     }
-    printf("memcpy: cache-hot copy of one message; memcpy-r: copies walking a ring-sized\n"
-           "region (4 MiB, 8 MiB for 1 MiB), as the channel's writer does. sys/msg: futex\n"
+    printf("memcpy: cache-hot copy of one message; memcpy-r: copies walking a "
+           "ring-sized\n"
+           "region (4 MiB, 8 MiB for 1 MiB), as the channel's writer does. "
+           "sys/msg: futex\n"
            "calls of both processes per message (counted in the core).\n");
 
     printf("\nRound trip, 8-byte message (us)\n");
@@ -635,31 +657,34 @@ static void human(void)
     struct lat spin = rtt(T_SHMLINK, RX_SPIN, 8, 20000, 200000);
     struct lat dflt = rtt(T_SHMLINK, RX_DEFAULT, 8, 5000, 50000);
     struct lat slp = rtt(T_SHMLINK, RX_SLEEP, 8, 2000, 20000);
-    printf("%-34s %9.3f %9.3f %12s\n", "raw cache-line ping-pong", cl.p50_ns / 1e3,
-           cl.p99_ns / 1e3, "1.00 x line");
-    printf("%-34s %9.3f %9.3f %7.2f x line\n", "shmlink, spinning peer (poll)", spin.p50_ns / 1e3,
-           spin.p99_ns / 1e3, spin.p50_ns / cl.p50_ns);
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, default (spin, then sleep)",
-           dflt.p50_ns / 1e3, dflt.p99_ns / 1e3, dflt.p50_ns / pp.p50_ns);
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, sleeping peer (futex)", slp.p50_ns / 1e3,
-           slp.p99_ns / 1e3, slp.p50_ns / pp.p50_ns);
-    printf("%-34s %9.3f %9.3f %12s\n", "pipe", pp.p50_ns / 1e3, pp.p99_ns / 1e3, "1.00 x pipe");
-    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "unix socket", us.p50_ns / 1e3, us.p99_ns / 1e3,
-           us.p50_ns / pp.p50_ns);
+    printf("%-34s %9.3f %9.3f %12s\n", "raw cache-line ping-pong",
+           cl.p50_ns / 1e3, cl.p99_ns / 1e3, "1.00 x line");
+    printf("%-34s %9.3f %9.3f %7.2f x line\n", "shmlink, spinning peer (poll)",
+           spin.p50_ns / 1e3, spin.p99_ns / 1e3, spin.p50_ns / cl.p50_ns);
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n",
+           "shmlink, default (spin, then sleep)", dflt.p50_ns / 1e3,
+           dflt.p99_ns / 1e3, dflt.p50_ns / pp.p50_ns);
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "shmlink, sleeping peer (futex)",
+           slp.p50_ns / 1e3, slp.p99_ns / 1e3, slp.p50_ns / pp.p50_ns);
+    printf("%-34s %9.3f %9.3f %12s\n", "pipe", pp.p50_ns / 1e3, pp.p99_ns / 1e3,
+           "1.00 x pipe");
+    printf("%-34s %9.3f %9.3f %7.2f x pipe\n", "unix socket", us.p50_ns / 1e3,
+           us.p99_ns / 1e3, us.p50_ns / pp.p50_ns);
     fflush(stdout);
 
     printf("\nRound trip by message size (us; shmlink with default waiting)\n");
-    printf("%-7s %8s %9s %9s %9s %9s %9s %9s %8s %8s\n", "size", "trips", "shm p50", "shm p99",
-           "pipe p50", "pipe p99", "unix p50", "unix p99", "pipe/shm", "unix/shm");
+    printf("%-7s %8s %9s %9s %9s %9s %9s %9s %8s %8s\n", "size", "trips",
+           "shm p50", "shm p99", "pipe p50", "pipe p99", "unix p50", "unix p99",
+           "pipe/shm", "unix/shm");
     for (size_t i = 0; i < NSIZES; i++) {
         uint64_t n = lat_iters(sizes[i]), w = warm_of(n);
         struct lat s = rtt(T_SHMLINK, RX_DEFAULT, sizes[i], w, n);
         struct lat p = rtt(T_PIPE, RX_DEFAULT, sizes[i], w, n);
         struct lat u = rtt(T_UNIX, RX_DEFAULT, sizes[i], w, n);
-        printf("%-7s %8llu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f\n", size_names[i],
-               (unsigned long long)n, s.p50_ns / 1e3, s.p99_ns / 1e3, p.p50_ns / 1e3,
-               p.p99_ns / 1e3, u.p50_ns / 1e3, u.p99_ns / 1e3, p.p50_ns / s.p50_ns,
-               u.p50_ns / s.p50_ns);
+        printf("%-7s %8llu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f\n",
+               size_names[i], (unsigned long long)n, s.p50_ns / 1e3,
+               s.p99_ns / 1e3, p.p50_ns / 1e3, p.p99_ns / 1e3, u.p50_ns / 1e3,
+               u.p99_ns / 1e3, p.p50_ns / s.p50_ns, u.p50_ns / s.p50_ns);
         fflush(stdout);
     }
 }
@@ -678,8 +703,8 @@ static void jnum(const char *key, double v, int ok)
 
 static void jlat_fields(const struct lat *l)
 {
-    printf("\"count\": %llu, \"warmup\": %llu, ", (unsigned long long)l->round_trips,
-           (unsigned long long)l->warmup);
+    printf("\"count\": %llu, \"warmup\": %llu, ",
+           (unsigned long long)l->round_trips, (unsigned long long)l->warmup);
     jnum("p50_ns", l->p50_ns, 1);
     printf(", ");
     jnum("p99_ns", l->p99_ns, 1);
@@ -713,53 +738,67 @@ static void json_mode(void)
         double c = lo * cs > hi * cs / 10 ? lo * cs : hi * cs / 10;
         if (c > lo * cs * 10)
             c = lo * cs * 10;
-        uint64_t count = have_counts ? fixed_counts[i] : c < 100 ? 100 : (uint64_t)c;
+        uint64_t count = have_counts ? fixed_counts[i]
+                         : c < 100   ? 100
+                                     : (uint64_t)c;
         uint64_t w = warm_of(count);
         for (int k = 0; k < T_COUNT; k++)
             tp[i][k] = stream((enum tkind)k, sizes[i], w, count, 0);
         mhot[i] = memcpy_bps(sizes[i], sizes[i], cs / 5);
         mring[i] = memcpy_bps(sizes[i], chan_cap(sizes[i]), cs / 5);
-        fprintf(stderr, "bench: throughput %s: %llu messages per transport\n", size_names[i],
-                (unsigned long long)count);
+        fprintf(stderr, "bench: throughput %s: %llu messages per transport\n",
+                size_names[i], (unsigned long long)count);
     }
     for (size_t i = 0; i < NSIZES; i++) {
         uint64_t n = lat_iters(sizes[i]), w = warm_of(n);
         for (int k = 0; k < T_COUNT; k++)
             lt[i][k] = rtt((enum tkind)k, RX_DEFAULT, sizes[i], w, n);
-        fprintf(stderr, "bench: latency %s: %llu round trips per transport\n", size_names[i],
-                (unsigned long long)n);
+        fprintf(stderr, "bench: latency %s: %llu round trips per transport\n",
+                size_names[i], (unsigned long long)n);
     }
     uint64_t n8 = lat_iters(8), w8 = warm_of(n8);
     struct lat cl = cacheline_rtt(w8, n8);
     struct lat spin = rtt(T_SHMLINK, RX_SPIN, 8, w8, n8);
     struct lat slp = rtt(T_SHMLINK, RX_SLEEP, 8, w8, n8);
 
-    printf("{\n \"benchmark\": \"bench/c/bench_channel --json\",\n \"format\": 1,\n");
+    printf("{\n \"benchmark\": \"bench/c/bench_channel --json\",\n \"format\": "
+           "1,\n");
     printf(" \"counts_given\": %s,\n", have_counts ? "true" : "false");
     printf(" \"cpus\": %ld,\n \"pinned\": %s,\n \"seconds_per_cell\": %.10g,\n"
            " \"default_spin_ns\": %lld,\n",
-           sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? "true" : "false",
-           cs, (long long)shmlink__spin_ns());
-    printf(" \"method\": \"Writer/pinger and reader/echo are separate processes (pinned to CPUs 0 "
-           "and 1 when there are two). Throughput: one-way stream; every transport moves the "
-           "same count of messages per size after the same warm-up; the reader times the "
-           "count. Latency: ping-pong, the same round trips per size for every transport, after "
-           "a warm-up; p50/p99 nearest rank. The sender stamps the sequence number into the "
-           "first and last 8 bytes of every message, the receiver checks both. shmlink: "
-           "shmlink_channel_send/recv (copying), ring 4 MiB (8 MiB for 1 MiB messages), default "
-           "waiting (spin, then sleep) unless the mode says otherwise; pipe: pipe(2); unix: "
-           "socketpair(AF_UNIX, SOCK_STREAM); pipe and socket messages are unframed "
+           sysconf(_SC_NPROCESSORS_ONLN),
+           sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? "true" : "false", cs,
+           (long long)shmlink__spin_ns());
+    printf(" \"method\": \"Writer/pinger and reader/echo are separate "
+           "processes (pinned to CPUs 0 "
+           "and 1 when there are two). Throughput: one-way stream; every "
+           "transport moves the "
+           "same count of messages per size after the same warm-up; the reader "
+           "times the "
+           "count. Latency: ping-pong, the same round trips per size for every "
+           "transport, after "
+           "a warm-up; p50/p99 nearest rank. The sender stamps the sequence "
+           "number into the "
+           "first and last 8 bytes of every message, the receiver checks both. "
+           "shmlink: "
+           "shmlink_channel_send/recv (copying), ring 4 MiB (8 MiB for 1 MiB "
+           "messages), default "
+           "waiting (spin, then sleep) unless the mode says otherwise; pipe: "
+           "pipe(2); unix: "
+           "socketpair(AF_UNIX, SOCK_STREAM); pipe and socket messages are "
+           "unframed "
            "read/write loops of the fixed size.\",\n");
     printf(" \"cells\": [\n");
     int first = 1;
     for (size_t i = 0; i < NSIZES; i++) {
         for (int k = 0; k < T_COUNT; k++) {
             const struct tput *t = &tp[i][k];
-            printf("%s  {\"transport\": \"%s\", \"kind\": \"throughput\", \"size\": %zu, "
+            printf("%s  {\"transport\": \"%s\", \"kind\": \"throughput\", "
+                   "\"size\": %zu, "
                    "\"count\": %llu, \"warmup\": %llu, \"ns\": %llu, ",
                    first ? "" : ",\n", tkind_name[k], sizes[i],
-                   (unsigned long long)t->messages, (unsigned long long)t->warmup,
-                   (unsigned long long)t->ns);
+                   (unsigned long long)t->messages,
+                   (unsigned long long)t->warmup, (unsigned long long)t->ns);
             first = 0;
             jnum("msgs_per_s", t->msg_s, 1);
             printf(", ");
@@ -775,12 +814,14 @@ static void json_mode(void)
     }
     for (size_t i = 0; i < NSIZES; i++) {
         for (int k = 0; k < T_COUNT; k++) {
-            printf(",\n  {\"transport\": \"%s\", \"kind\": \"latency\", \"size\": %zu, "
+            printf(",\n  {\"transport\": \"%s\", \"kind\": \"latency\", "
+                   "\"size\": %zu, "
                    "\"msgs_per_s\": null, \"bytes_per_s\": null, ",
                    tkind_name[k], sizes[i]);
             jlat_fields(&lt[i][k]);
             if (k == T_SHMLINK)
-                printf(", \"mode\": \"default\", \"ring_bytes\": %zu", chan_cap(sizes[i]));
+                printf(", \"mode\": \"default\", \"ring_bytes\": %zu",
+                       chan_cap(sizes[i]));
             printf("}");
         }
     }
@@ -793,8 +834,10 @@ static void json_mode(void)
         printf(", \"ring_region_bytes\": %zu}%s\n", chan_cap(sizes[i]),
                i + 1 < NSIZES ? "," : "");
     }
-    printf(" ],\n \"memcpy_note\": \"one core; hot: the same two buffers over and over; ring: "
-           "the destination walks a region as large as the channel's ring\",\n");
+    printf(
+        " ],\n \"memcpy_note\": \"one core; hot: the same two buffers over and "
+        "over; ring: "
+        "the destination walks a region as large as the channel's ring\",\n");
     printf(" \"cacheline_rtt\": {\"size\": 8, ");
     jlat_fields(&cl);
     printf("},\n \"shmlink_rtt_modes\": [\n");
@@ -804,8 +847,10 @@ static void json_mode(void)
         jlat_fields(modes[m]);
         printf("}%s\n", m < 2 ? "," : "");
     }
-    printf(" ],\n \"shmlink_rtt_modes_note\": \"spin: the receiving side polls with timeout 0; "
-           "default: spins, then sleeps on a futex; sleep: spin disabled on every handle "
+    printf(" ],\n \"shmlink_rtt_modes_note\": \"spin: the receiving side polls "
+           "with timeout 0; "
+           "default: spins, then sleeps on a futex; sleep: spin disabled on "
+           "every handle "
            "(every wait is a futex sleep)\"\n}\n");
     fflush(stdout);
 }
@@ -816,22 +861,33 @@ static void usage(FILE *f)
             "usage: bench_channel [--json [--counts N,N,N,N,N]] [SECONDS]\n"
             "       bench_channel --help\n"
             "\n"
-            "C-to-C benchmark of the shmlink channel beside a pipe and a Unix socket\n"
-            "(throughput and round-trip latency for 8 B, 64 B, 1 KiB, 64 KiB and 1 MiB\n"
-            "messages), with memcpy bandwidth, a cache-line ping-pong and futex calls\n"
+            "C-to-C benchmark of the shmlink channel beside a pipe and a Unix "
+            "socket\n"
+            "(throughput and round-trip latency for 8 B, 64 B, 1 KiB, 64 KiB "
+            "and 1 MiB\n"
+            "messages), with memcpy bandwidth, a cache-line ping-pong and "
+            "futex calls\n"
             "per message for reference.\n"
             "\n"
-            "  SECONDS   time per throughput cell (default 0.5); with --json it sets the\n"
-            "            per-size message counts (the slowest transport runs about this\n"
+            "  SECONDS   time per throughput cell (default 0.5); with --json "
+            "it sets the\n"
+            "            per-size message counts (the slowest transport runs "
+            "about this\n"
             "            long) and scales the round-trip counts\n"
-            "  --json    print one JSON document instead of the tables: per transport\n"
-            "            (shmlink, pipe, unix), kind (throughput, latency) and size:\n"
-            "            count, warmup, msgs_per_s, bytes_per_s, p50_ns, p99_ns (null\n"
+            "  --json    print one JSON document instead of the tables: per "
+            "transport\n"
+            "            (shmlink, pipe, unix), kind (throughput, latency) and "
+            "size:\n"
+            "            count, warmup, msgs_per_s, bytes_per_s, p50_ns, "
+            "p99_ns (null\n"
             "            where not measured); plus memcpy, cacheline_rtt and\n"
-            "            shmlink_rtt_modes. Progress goes to stderr. Used by bench/run.py\n"
+            "            shmlink_rtt_modes. Progress goes to stderr. Used by "
+            "bench/run.py\n"
             "            (bench/peers/cbench.py) for the C-to-C rows.\n"
-            "  --counts  with --json: messages per throughput cell for 8 B, 64 B, 1 KiB,\n"
-            "            64 KiB and 1 MiB (instead of calibrating; e.g. an earlier run's\n"
+            "  --counts  with --json: messages per throughput cell for 8 B, 64 "
+            "B, 1 KiB,\n"
+            "            64 KiB and 1 MiB (instead of calibrating; e.g. an "
+            "earlier run's\n"
             "            counts, so repetitions move the same messages)\n"
             "  --help    this text\n");
 }
@@ -849,10 +905,11 @@ int main(int argc, char **argv)
                 char *end;
                 errno = 0;
                 unsigned long long v = strtoull(p, &end, 10);
-                if (end == p || errno || v < 10 || v > 1000000000ull || n == NSIZES ||
-                    (*end != ',' && *end != 0) || *p == '-') {
-                    fprintf(stderr, "bench_channel: --counts wants %zu comma-separated "
-                                    "counts in [10, 1e9], got '%s' (see --help)\n",
+                if (end == p || errno || v < 10 || v > 1000000000ull ||
+                    n == NSIZES || (*end != ',' && *end != 0) || *p == '-') {
+                    fprintf(stderr,
+                            "bench_channel: --counts wants %zu comma-separated "
+                            "counts in [10, 1e9], got '%s' (see --help)\n",
                             (size_t)NSIZES, argv[i]);
                     return 2;
                 }
@@ -862,25 +919,32 @@ int main(int argc, char **argv)
                 p = end + 1;
             }
             if (n != NSIZES) {
-                fprintf(stderr, "bench_channel: --counts wants %zu counts, got %zu\n",
+                fprintf(stderr,
+                        "bench_channel: --counts wants %zu counts, got %zu\n",
                         (size_t)NSIZES, n);
                 return 2;
             }
             have_counts = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        } else if (strcmp(argv[i], "--help") == 0 ||
+                   strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1] != '.' &&
                    !(argv[i][1] >= '0' && argv[i][1] <= '9')) {
-            fprintf(stderr, "bench_channel: unknown option '%s' (see --help)\n", argv[i]);
+            fprintf(stderr, "bench_channel: unknown option '%s' (see --help)\n",
+                    argv[i]);
             return 2;
         } else {
             char *end;
             errno = 0;
             double s = strtod(argv[i], &end);
-            if (have_seconds || errno || end == argv[i] || *end || !(s > 0) || s > 3600) {
-                fprintf(stderr, "bench_channel: SECONDS must be one number in (0, 3600], "
-                                "got '%s' (see --help)\n", argv[i]);
+            if (have_seconds || errno || end == argv[i] || *end || !(s > 0) ||
+                s > 3600) {
+                fprintf(
+                    stderr,
+                    "bench_channel: SECONDS must be one number in (0, 3600], "
+                    "got '%s' (see --help)\n",
+                    argv[i]);
                 return 2;
             }
             cell_seconds = s;
@@ -888,10 +952,13 @@ int main(int argc, char **argv)
         }
     }
     if (have_counts && !json) {
-        fprintf(stderr, "bench_channel: --counts applies to --json only (see --help)\n");
+        fprintf(
+            stderr,
+            "bench_channel: --counts applies to --json only (see --help)\n");
         return 2;
     }
-    sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+              -1, 0);
     if (sh == MAP_FAILED) {
         perror("bench: mmap");
         return 1;

@@ -104,8 +104,7 @@ SHMLINK_EXTERN int shmlink_address_format(const shmlink_address *addr,
 /* ftok(3): turns an existing file and a project byte (1..255) into a System V
  * key, stored in *key. Returns 0, -EINVAL (proj out of range, NULL), or the
  * errno of stat(2) on path (-ENOENT, -EACCES, ...). */
-SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj,
-                                    uint32_t *key);
+SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key);
 
 /* ------------------------------------------------------------------------ */
 /* Segments                                                                  */
@@ -125,8 +124,7 @@ typedef struct shmlink_segment shmlink_segment;
  * Returns 0 and sets *out, or -EINVAL (bad address, size 0, bad mode,
  * sysv-id address), -EEXIST, -EACCES, -ENOSPC, -ENOMEM, -EMFILE. */
 SHMLINK_EXTERN int shmlink_segment_create(const char *address, size_t size,
-                                          unsigned mode,
-                                          shmlink_segment **out);
+                                          unsigned mode, shmlink_segment **out);
 
 /* Opens and maps an existing segment, whole size (fstat / IPC_STAT).
  * flags: 0 or SHMLINK_RDONLY (PROT_READ / SHM_RDONLY).
@@ -167,13 +165,13 @@ typedef struct shmlink_stat {
     int64_t ctime;                     /* last change, seconds since epoch */
     /* System V only (zero for POSIX): */
     int32_t shmid;
-    uint32_t key;                      /* 0 for IPC_PRIVATE */
-    uint64_t nattch;                   /* current attach count */
-    uint32_t cuid, cgid;               /* creator */
-    int32_t cpid, lpid;                /* creator pid, last shmat/shmdt pid */
-    int64_t atime, dtime;              /* last attach / detach, seconds */
+    uint32_t key;         /* 0 for IPC_PRIVATE */
+    uint64_t nattch;      /* current attach count */
+    uint32_t cuid, cgid;  /* creator */
+    int32_t cpid, lpid;   /* creator pid, last shmat/shmdt pid */
+    int64_t atime, dtime; /* last attach / detach, seconds */
     /* POSIX only (zero for System V): */
-    int64_t mtime;                     /* last modification, seconds */
+    int64_t mtime; /* last modification, seconds */
 } shmlink_stat;
 
 /* Fills *st for an open segment. Returns 0 or -errno of fstat / IPC_STAT. */
@@ -239,8 +237,7 @@ SHMLINK_EXTERN int shmlink_channel_open(const char *address, shmlink_role role,
 /* shmlink_channel_open with flags (0 or SHMLINK_ANY_OWNER). Returns the
  * codes of shmlink_channel_open; -EINVAL for unknown flags. */
 SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
-                                              shmlink_role role,
-                                              unsigned flags,
+                                              shmlink_role role, unsigned flags,
                                               shmlink_channel **out);
 
 /* Releases the role and unmaps. For the writer this marks end of stream
@@ -327,12 +324,12 @@ SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
                                         int64_t timeout_ns, uint64_t since);
 
 typedef struct shmlink_channel_info {
-    uint32_t version;              /* protocol version */
-    uint64_t capacity;             /* ring bytes */
-    uint64_t max_message;          /* largest message */
-    uint64_t used;                 /* bytes committed, not yet consumed */
-    uint64_t messages_sent;        /* committed by writers so far */
-    uint64_t messages_received;    /* consumed by readers so far */
+    uint32_t version;           /* protocol version */
+    uint64_t capacity;          /* ring bytes */
+    uint64_t max_message;       /* largest message */
+    uint64_t used;              /* bytes committed, not yet consumed */
+    uint64_t messages_sent;     /* committed by writers so far */
+    uint64_t messages_received; /* consumed by readers so far */
     /* The pid the holder recorded (in its own pid namespace); 0 when the
      * role was never held or was given up with close. */
     int32_t writer_pid, reader_pid;
@@ -340,8 +337,8 @@ typedef struct shmlink_channel_info {
      * closed, or never attached); -1: cannot tell (memory-only inspection
      * of a channel whose roles are held by locks, see PROTOCOL.md). */
     int writer_alive, reader_alive;
-    int closed;                    /* 1 once the writer marked end of stream */
-    int reader_gone;               /* 1 once the reader closed its end */
+    int closed;      /* 1 once the writer marked end of stream */
+    int reader_gone; /* 1 once the reader closed its end */
 } shmlink_channel_info;
 
 /* Reads a channel header from memory (e.g. a read-only segment mapping of

@@ -170,8 +170,7 @@ static int addr_parse_number(const char *s, int allow_hex, uint64_t max,
     return 0;
 }
 
-SHMLINK_EXTERN int shmlink_address_parse(const char *text,
-                                         shmlink_address *out)
+SHMLINK_EXTERN int shmlink_address_parse(const char *text, shmlink_address *out)
 {
     shmlink_address a;
     if (text == NULL || out == NULL)
@@ -248,8 +247,7 @@ SHMLINK_EXTERN int shmlink_address_format(const shmlink_address *addr,
             return -EINVAL;
         n = snprintf(buf, cap, "sysv-id:%" PRId32, addr->id);
         break;
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
     if (n < 0)
         return -EINVAL;
@@ -290,6 +288,7 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -334,27 +333,41 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
 
 #include <stdint.h>
 
-#define shm_load_acquire32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_ACQUIRE)
-#define shm_load_acquire64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_ACQUIRE)
-#define shm_load_relaxed32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_RELAXED)
-#define shm_load_relaxed64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_RELAXED)
-#define shm_load_seq_cst32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_SEQ_CST)
-#define shm_load_seq_cst64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_SEQ_CST)
+#define shm_load_acquire32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_ACQUIRE)
+#define shm_load_acquire64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_ACQUIRE)
+#define shm_load_relaxed32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_RELAXED)
+#define shm_load_relaxed64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_RELAXED)
+#define shm_load_seq_cst32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_SEQ_CST)
+#define shm_load_seq_cst64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_SEQ_CST)
 
-#define shm_store_release32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELEASE)
-#define shm_store_release64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELEASE)
-#define shm_store_relaxed32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELAXED)
-#define shm_store_relaxed64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
-#define shm_store_seq_cst32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
-#define shm_store_seq_cst64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_SEQ_CST)
+#define shm_store_release32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELEASE)
+#define shm_store_release64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELEASE)
+#define shm_store_relaxed32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELAXED)
+#define shm_store_relaxed64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
+#define shm_store_seq_cst32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+#define shm_store_seq_cst64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_SEQ_CST)
 
 /* Read-modify-write, sequentially consistent. */
-#define shm_exchange32(p, v) __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+#define shm_exchange32(p, v)                                                   \
+    __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
 
 /* Single-writer counter increment: only the role holder writes the field, so
  * a relaxed load + store is enough (no locked instruction on the hot path);
  * readers of the statistics see either value. */
-#define shm_bump64(p, v) shm_store_relaxed64((p), shm_load_relaxed64(p) + (uint64_t)(v))
+#define shm_bump64(p, v)                                                       \
+    shm_store_relaxed64((p), shm_load_relaxed64(p) + (uint64_t)(v))
 
 /* Compare-and-swap of a 64-bit word: returns 1 if *p was *expected and is now
  * desired; otherwise 0 and *expected holds the value found. */
@@ -377,7 +390,7 @@ static inline void shm_cpu_relax(void)
 }
 
 #endif /* SHMLINK_ATOMICS_H */
-#line 23 "../../core/src/channel.c"
+#line 24 "../../core/src/channel.c"
 
 /* ======== core/src/channel_internal.h ======== */
 #line 1 "../../core/src/channel_internal.h"
@@ -401,7 +414,7 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
 
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
-#line 24 "../../core/src/channel.c"
+#line 25 "../../core/src/channel.c"
 
 /* ======== core/src/guard.h ======== */
 #line 1 "../../core/src/guard.h"
@@ -447,7 +460,7 @@ static inline int shmlink__guard_hit(const shmlink__guard *g)
 }
 
 #endif /* SHMLINK_GUARD_H */
-#line 25 "../../core/src/channel.c"
+#line 26 "../../core/src/channel.c"
 
 /* ======== core/src/lock.h ======== */
 #line 1 "../../core/src/lock.h"
@@ -477,9 +490,9 @@ static inline int shmlink__guard_hit(const shmlink__guard *g)
 
 /* #include "internal.h": already inlined above */
 
-#define SHMLINK__LOCK_OFD 1u  /* header lock_kind: OFD locks on the object */
-#define SHMLINK__LOCK_SEM 2u  /* header lock_kind: System V semaphore set  */
-#define SHMLINK__LOCK_SLOTS 2 /* slot 0 writer, slot 1 reader              */
+#define SHMLINK__LOCK_OFD   1u /* header lock_kind: OFD locks on the object */
+#define SHMLINK__LOCK_SEM   2u /* header lock_kind: System V semaphore set  */
+#define SHMLINK__LOCK_SLOTS 2  /* slot 0 writer, slot 1 reader              */
 /* A System V set has one more semaphore after the slots: a tag, the
  * segment's shmid mod 32768, that ties the set to its segment. */
 #define SHMLINK__LOCK_SEMS (SHMLINK__LOCK_SLOTS + 1)
@@ -508,8 +521,9 @@ int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
 /* Opener: attaches to the locks of an existing channel whose header names
  * kind and id. The kind must match the backend, and a System V set must
  * be the one made for this segment (SHMLINK__LOCK_SEMS semaphores, same
- * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests locks
- * (inspection; no descriptor of its own is opened). Returns 0 or -errno. */
+ * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests
+ * locks (inspection; no descriptor of its own is opened). Returns 0 or -errno.
+ */
 int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
                          unsigned kind, uint32_t id, int readonly);
 
@@ -544,7 +558,7 @@ unsigned long shmlink__fork_gen(void);
 extern unsigned long shmlink__fork_generation;
 
 #endif /* SHMLINK_LOCK_H */
-#line 26 "../../core/src/channel.c"
+#line 27 "../../core/src/channel.c"
 
 /* ======== core/src/proc.h ======== */
 #line 1 "../../core/src/proc.h"
@@ -576,7 +590,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 }
 
 #endif /* SHMLINK_PROC_H */
-#line 27 "../../core/src/channel.c"
+#line 28 "../../core/src/channel.c"
 
 /* ======== core/src/wait.h ======== */
 #line 1 "../../core/src/wait.h"
@@ -610,25 +624,25 @@ uint64_t shmlink__wait_syscalls(void);
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
-#line 28 "../../core/src/channel.c"
+#line 29 "../../core/src/channel.c"
 
 /* ------------------------------------------------------------------------ */
 /* Layout (section 1)                                                        */
 /* ------------------------------------------------------------------------ */
 
 #define CHAN_HEADER_SIZE 512u
-#define CHAN_VERSION_1 1u /* roles by owner words and /proc (section 6.5) */
-#define CHAN_VERSION_2 2u /* roles by kernel locks (section 6) */
-#define CHAN_VERSION CHAN_VERSION_2 /* what create writes */
+#define CHAN_VERSION_1   1u /* roles by owner words and /proc (section 6.5) */
+#define CHAN_VERSION_2   2u /* roles by kernel locks (section 6) */
+#define CHAN_VERSION     CHAN_VERSION_2 /* what create writes */
 /* Feature bits of flags a version-2 implementation knows (none yet): any
  * other bit makes open fail with -EPROTO (section 9). */
-#define CHAN_KNOWN_FLAGS 0u
+#define CHAN_KNOWN_FLAGS  0u
 #define CHAN_MIN_CAPACITY 4096ull
 #define CHAN_MAX_CAPACITY (1ull << 30)
-#define CHAN_ALIGN 8u
-#define CHAN_REC_HDR 8u
-#define CHAN_KIND_MSG 0x3147534Du /* "MSG1" little-endian */
-#define CHAN_KIND_PAD 0x31444150u /* "PAD1" little-endian */
+#define CHAN_ALIGN        8u
+#define CHAN_REC_HDR      8u
+#define CHAN_KIND_MSG     0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD     0x31444150u /* "PAD1" little-endian */
 
 static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
 
@@ -659,8 +673,10 @@ enum {
 
 #define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_F64(base, off) ((uint64_t *)(void *)((uint8_t *)(base) + (off)))
-#define CHAN_CF32(base, off) ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
-#define CHAN_CF64(base, off) ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
+#define CHAN_CF32(base, off)                                                   \
+    ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
+#define CHAN_CF64(base, off)                                                   \
+    ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
 
 /* How long a waiting side trusts a peer it found alive before it tests
  * again (section 6). */
@@ -689,11 +705,11 @@ struct shmlink_channel {
     shmlink_role role;
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
-    int broken;              /* the segment was truncated under us */
-    shmlink__guard *guard;   /* POSIX: the truncation guard of the mapping */
-    unsigned long fork_gen;  /* shmlink__fork_generation at open */
-    shmlink__lockset locks;  /* version 2: the role locks */
-    uint64_t interrupts;     /* shmlink_channel_interrupt count (atomic) */
+    int broken;             /* the segment was truncated under us */
+    shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
+    unsigned long fork_gen; /* shmlink__fork_generation at open */
+    shmlink__lockset locks; /* version 2: the role locks */
+    uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
 
     /* writer */
     uint64_t wp;       /* private write position (the truth) */
@@ -764,7 +780,8 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
      * was just made) or the magic with version 0: an opener that may wait
      * polls both until its deadline (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    while (version == 0 && chan_header_pending(mem) && shmlink__now_ns() < until) {
+    while (version == 0 && chan_header_pending(mem) &&
+           shmlink__now_ns() < until) {
         struct timespec ts = {0, 1000000}; /* 1 ms */
         nanosleep(&ts, NULL);
         version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
@@ -774,16 +791,21 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
     if (version != CHAN_VERSION_1 && version != CHAN_VERSION_2)
         return -EPROTO;
     uint32_t flags = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS));
-    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) != CHAN_ALIGN ||
-        (version == CHAN_VERSION_1 ? flags != 0 : (flags & ~CHAN_KNOWN_FLAGS) != 0))
+    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) !=
+            CHAN_HEADER_SIZE ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) !=
+            CHAN_ALIGN ||
+        (version == CHAN_VERSION_1 ? flags != 0
+                                   : (flags & ~CHAN_KNOWN_FLAGS) != 0))
         return -EPROTO;
     uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
-    if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY || (cap & (cap - 1)) != 0)
+    if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY ||
+        (cap & (cap - 1)) != 0)
         return -EPROTO;
     if ((uint64_t)size - CHAN_HEADER_SIZE < cap)
         return -EPROTO;
-    if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) != cap / 2 - CHAN_REC_HDR)
+    if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) !=
+        cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
     *cap_out = cap;
     *version_out = version;
@@ -823,9 +845,9 @@ static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
         return 1;
     int alive;
     if (ch->version == CHAN_VERSION_2) {
-        int held = shmlink__lock_held(&ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER
-                                                                ? SHMLINK_READER
-                                                                : SHMLINK_WRITER));
+        int held = shmlink__lock_held(
+            &ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER ? SHMLINK_READER
+                                                             : SHMLINK_WRITER));
         alive = held != 0;
     } else {
         alive = shmlink__proc_owner_alive(o);
@@ -928,17 +950,20 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
             verdict = -ENODATA;
         } else {
             /* Owner word 0: no writer yet (or one that is still claiming). */
-            uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
+            uint64_t o =
+                shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
             if (o != 0 && !chan_peer_alive(ch, o))
                 verdict = -EPIPE;
         }
     } else {
-        uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
+        uint64_t o =
+            shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
         if (o == 0) {
             /* No reader yet, or one that left with close. In version 2 a
              * reader that holds its lock but has not stored its owner word
              * yet is alive: ask the lock before believing reader_gone. */
-            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0 &&
+            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) !=
+                    0 &&
                 (ch->version == CHAN_VERSION_1 || !chan_peer_alive(ch, o)))
                 verdict = -EPIPE;
         } else if (!chan_peer_alive(ch, o)) {
@@ -963,6 +988,9 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
     if (c != 0)
         return c;
 
+    uint32_t *peer_flag = ch->role == SHMLINK_READER
+                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
+                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
     uint64_t start = 0, deadline = UINT64_MAX;
     if (timeout_ns != 0) {
         start = shmlink__now_ns();
@@ -987,13 +1015,12 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         } while (shmlink__now_ns() < spin_end);
     }
 
-    uint32_t *my_sleep = CHAN_F32(ch->base, ch->role == SHMLINK_READER
-                                                ? CHAN_OFF_READER_SLEEP
-                                                : CHAN_OFF_WRITER_SLEEP);
-    uint32_t *peer_flag = ch->role == SHMLINK_READER
-                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
-                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
+    uint32_t *my_sleep =
+        CHAN_F32(ch->base, ch->role == SHMLINK_READER ? CHAN_OFF_READER_SLEEP
+                                                      : CHAN_OFF_WRITER_SLEEP);
     for (;;) {
+        if (shmlink__guard_hit(ch->guard))
+            return -EPROTO; /* truncated: the header we wait on is gone */
         c = chan_peer_state(ch, need, rec, len);
         if (c != 0)
             return c;
@@ -1015,7 +1042,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         c = chan_cond(ch, need, rec, len);
         if (c == 0 && shm_load_seq_cst32(peer_flag) != 0)
             c = chan_peer_state(ch, need, rec, len);
-        if (c == 0 && __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+        if (c == 0 &&
+            __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
             c = -ECANCELED;
         if (c != 0) {
             shm_store_seq_cst32(my_sleep, 0);
@@ -1028,6 +1056,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
             return -EINTR;
+        if (rc == -EFAULT)
+            return -EPROTO; /* the word's page is gone (truncated) */
         if (rc < 0 && rc != -ETIMEDOUT)
             return rc;
         c = chan_cond(ch, need, rec, len);
@@ -1131,6 +1161,19 @@ static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
     return ch;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Maps every page of the segment now, writable, so that the first pass of
+ * the ring costs no page fault per page (each is a ~1 us stall that shows
+ * in the latency tail). Best effort: older kernels refuse the advice. */
+static void chan_populate(const shmlink_channel *ch)
+{
+    if (!shmlink_segment_readonly(ch->seg))
+        (void)madvise(ch->seg->data, ch->seg->size, MADV_POPULATE_WRITE);
+}
+
 /* Frees a handle that holds no role: locks, guard, segment (if ours). */
 static void chan_free(shmlink_channel *ch)
 {
@@ -1149,7 +1192,8 @@ static void chan_sysv_collect(shmlink_channel *ch)
     if (ch->version != CHAN_VERSION_2 || ch->locks.kind != SHMLINK__LOCK_SEM)
         return;
     struct shmid_ds ds;
-    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 || !(ds.shm_perm.mode & SHM_DEST))
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 ||
+        !(ds.shm_perm.mode & SHM_DEST))
         return;
     (void)shmlink__lock_remove_set(ch->locks.semid, ch->seg->shmid,
                                    (uint32_t)ds.shm_perm.cuid);
@@ -1194,6 +1238,7 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     }
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         ch->guard = shmlink__guard_add(seg->data, seg->size);
+    chan_populate(ch);
     uint8_t *b = ch->base;
     /* The magic as one 64-bit store: an opener sees all of it or none. */
     uint64_t magic;
@@ -1221,8 +1266,9 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
 {
     uint64_t cap = 0;
     uint32_t version = 0;
-    int rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
-                               until, &cap, &version);
+    int rc =
+        chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
+                          until, &cap, &version);
     uint64_t owner = rc == 0 ? chan_self_owner(version) : 0;
     if (rc == 0 && owner == 0)
         rc = -ENOSYS; /* version 1 without /proc: liveness cannot work */
@@ -1241,7 +1287,8 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         ch->guard = shmlink__guard_add(seg->data, seg->size);
     if (version == CHAN_VERSION_2) {
-        uint32_t kind = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
+        uint32_t kind =
+            shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
         uint32_t id = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_ID));
         rc = shmlink__lock_attach(&ch->locks, seg, kind, id, 0);
     }
@@ -1257,6 +1304,7 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
         chan_free(ch);
         return rc;
     }
+    chan_populate(ch);
     *out = ch;
     return 0;
 }
@@ -1277,8 +1325,7 @@ static int chan_check_owner(const shmlink_segment *seg, unsigned flags)
 }
 
 SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
-                                              shmlink_role role,
-                                              unsigned flags,
+                                              shmlink_role role, unsigned flags,
                                               shmlink_channel **out)
 {
     if (!out)
@@ -1330,7 +1377,8 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
-    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS, out);
+    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS,
+                       out);
 }
 
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
@@ -1346,9 +1394,10 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
     /* A handle inherited through fork leaves the role to the parent (the
      * child's lock descriptors were closed at the fork); a truncated one
      * has no header left to write to. */
-    int holder = ch->version == CHAN_VERSION_2
-                     ? ch->locks.held[CHAN_SLOT(ch->role)]
-                     : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
+    int holder =
+        ch->version == CHAN_VERSION_2
+            ? ch->locks.held[CHAN_SLOT(ch->role)]
+            : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
     if (chan_usable(ch) == 0 && holder) {
         /* Section 6.4: our end flag, then the owner word and the lock,
          * then the wake (so a peer woken finds the role free). Only the
@@ -1356,9 +1405,11 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
          * over (we were wrongly thought dead) leaves the header alone. */
         uint8_t *b = ch->base;
         int writer = ch->role == SHMLINK_WRITER;
-        shm_store_seq_cst32(CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
+        shm_store_seq_cst32(
+            CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
         chan_unclaim(ch);
-        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP));
+        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP
+                                     : CHAN_OFF_WRITER_SLEEP));
         (void)chan_after(ch, 0);
     }
     if (chan_usable(ch) == 0)
@@ -1393,7 +1444,8 @@ SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch)
 
 /* Room for a message of len bytes at the private write position: *pad
  * (padding before it, section 3) and the bytes needed in all. */
-static inline uint64_t chan_need(const shmlink_channel *ch, size_t len, uint64_t *pad)
+static inline uint64_t chan_need(const shmlink_channel *ch, size_t len,
+                                 uint64_t *pad)
 {
     uint64_t rec = CHAN_REC_HDR + chan_align8(len);
     uint64_t off = ch->wp & ch->mask;
@@ -1430,14 +1482,16 @@ SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
 
 SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
 {
-    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active || len > ch->resv_len)
+    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active ||
+        len > ch->resv_len)
         return -EINVAL;
     int rc = chan_usable(ch);
     if (rc < 0)
         return rc;
     uint64_t pos = ch->wp;
     if (ch->resv_pad) {
-        uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR), CHAN_KIND_PAD};
+        uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR),
+                           CHAN_KIND_PAD};
         memcpy(ch->ring + (pos & ch->mask), hdr, sizeof(hdr));
         pos += ch->resv_pad;
     }
@@ -1464,7 +1518,8 @@ SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
 SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
                                         size_t len, int64_t timeout_ns)
 {
-    if (!ch || (len > 0 && !data) || ch->role != SHMLINK_WRITER || ch->resv_active)
+    if (!ch || (len > 0 && !data) || ch->role != SHMLINK_WRITER ||
+        ch->resv_active)
         return -EINVAL;
     void *p;
     int rc = shmlink_channel_reserve(ch, len, &p, timeout_ns);
@@ -1479,7 +1534,8 @@ SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
 /* Reader                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The next message at ch->rp, waiting for it. 0 with rec and len set, or an error. */
+/* The next message at ch->rp, waiting for it. 0 with rec and len set, or an
+ * error. */
 static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
                            uint64_t *rec, uint32_t *len)
 {
@@ -1551,7 +1607,8 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
                                               size_t cap, size_t *lens,
                                               size_t max, int64_t timeout_ns)
 {
-    if (!ch || !lens || max == 0 || (cap > 0 && !buf) || ch->role != SHMLINK_READER)
+    if (!ch || !lens || max == 0 || (cap > 0 && !buf) ||
+        ch->role != SHMLINK_READER)
         return -EINVAL;
     uint64_t rec;
     uint32_t n;
@@ -1566,7 +1623,8 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     uint64_t pos = ch->rp;
     for (;;) {
         if (n)
-            memcpy((uint8_t *)buf + used, ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+            memcpy((uint8_t *)buf + used,
+                   ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
         used += n;
         lens[count++] = n;
         unpublished++;
@@ -1671,7 +1729,8 @@ static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
     uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
     info->used = wp >= rp && wp - rp <= cap ? wp - rp : 0;
     info->messages_sent = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_SENT));
-    info->messages_received = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
+    info->messages_received =
+        shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
     uint64_t wo = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITER_OWNER));
     uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
     info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
@@ -1684,11 +1743,13 @@ static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
         info->reader_alive = ro ? -1 : 0;
     }
     info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
-    info->reader_gone = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
+    info->reader_gone =
+        shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
 }
 
 /* Version 2: who holds the roles, from the locks. */
-static void chan_fill_alive(const shmlink__lockset *ls, shmlink_channel_info *info)
+static void chan_fill_alive(const shmlink__lockset *ls,
+                            shmlink_channel_info *info)
 {
     int w = shmlink__lock_held(ls, 0), r = shmlink__lock_held(ls, 1);
     info->writer_alive = w < 0 ? -1 : ls->held[0] ? 1 : w;
@@ -1719,7 +1780,8 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
     int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
     if (rc == -EINVAL) {
         shmlink_address a;
-        if (shmlink_address_parse(address, &a) == 0 && a.backend == SHMLINK_BACKEND_POSIX)
+        if (shmlink_address_parse(address, &a) == 0 &&
+            a.backend == SHMLINK_BACKEND_POSIX)
             rc = -EPROTO; /* an empty object: not a channel (yet) */
     }
     if (rc < 0)
@@ -1736,10 +1798,10 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
         chan_fill_info(b, cap, version, &tmp);
         if (version == CHAN_VERSION_2) {
             shmlink__lockset ls;
-            if (shmlink__lock_attach(&ls, seg,
-                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
-                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)),
-                                     1) == 0)
+            if (shmlink__lock_attach(
+                    &ls, seg,
+                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
+                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)), 1) == 0)
                 chan_fill_alive(&ls, &tmp);
         }
     }
@@ -1761,7 +1823,8 @@ SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
         return -ECHILD;
     if (ch->broken || shmlink__guard_hit(ch->guard))
         return -EPROTO;
-    int rc = shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    int rc =
+        shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
     if (rc == 0 && ch->version == CHAN_VERSION_2)
         chan_fill_alive(&ch->locks, info);
     return rc;
@@ -1773,8 +1836,10 @@ int shmlink__channel_lock_set(const void *mem, size_t size)
 {
     uint64_t cap;
     uint32_t version;
-    if (chan_check_header(mem, size, 0, &cap, &version) < 0 || version != CHAN_VERSION_2 ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) != SHMLINK__LOCK_SEM)
+    if (chan_check_header(mem, size, 0, &cap, &version) < 0 ||
+        version != CHAN_VERSION_2 ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) !=
+            SHMLINK__LOCK_SEM)
         return -1;
     uint32_t id = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_ID));
     return id > (uint32_t)INT32_MAX ? -1 : (int)id;
@@ -1803,15 +1868,17 @@ static const char *error_text(int code)
     case ENOENT: return "no such segment";
     case EACCES: return "permission denied";
     case EPERM: return "operation not permitted";
-    case ENOSPC: return "no room for the segment (shared memory full or "
-                        "system limit reached)";
+    case ENOSPC:
+        return "no room for the segment (shared memory full or "
+               "system limit reached)";
     case ENOMEM: return "out of memory";
     case EMFILE: return "too many open files";
     case ETIMEDOUT: return "timed out";
     case EINTR: return "interrupted by a signal";
     case EBUSY: return "channel role is held by a live process";
-    case EPROTO: return "not a shmlink channel, another protocol version, "
-                        "or corrupt";
+    case EPROTO:
+        return "not a shmlink channel, another protocol version, "
+               "or corrupt";
     case EPIPE: return "peer process died or closed its end";
     case ENODATA: return "end of stream";
     case EMSGSIZE: return "message too large for the channel or buffer";
@@ -1889,14 +1956,16 @@ static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
     if (si != NULL && si->si_code > 0) { /* a fault, not a kill() */
         uintptr_t a = (uintptr_t)si->si_addr;
-        for (struct shmlink__guard *g = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+        for (struct shmlink__guard *g =
+                 __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
              g; g = g->next) {
             uintptr_t s = __atomic_load_n(&g->start, __ATOMIC_ACQUIRE);
             size_t n = __atomic_load_n(&g->len, __ATOMIC_RELAXED);
             if (s != 0 && a >= s && a - s < n) {
                 /* mmap is a plain system call: safe in a handler. */
                 void *p = mmap((void *)s, n, PROT_READ | PROT_WRITE,
-                               MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+                                   MAP_NORESERVE,
                                -1, 0);
                 if (p != MAP_FAILED) {
                     __atomic_store_n(&g->hit, 1, __ATOMIC_RELEASE);
@@ -1937,11 +2006,12 @@ shmlink__guard *shmlink__guard_add(void *addr, size_t len)
         if (g == NULL)
             return NULL;
         g->used = 1;
-        struct shmlink__guard *head = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+        struct shmlink__guard *head =
+            __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
         do
             g->next = head;
-        while (!__atomic_compare_exchange_n(&guard_list, &head, g, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+        while (!__atomic_compare_exchange_n(
+            &guard_list, &head, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     }
     __atomic_store_n(&g->hit, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&g->len, len, __ATOMIC_RELAXED);
@@ -2375,8 +2445,8 @@ int shmlink__posix_open(const shmlink_address *addr, int readonly,
 {
     struct stat st;
     int err;
-    int fd = shm_open(addr->name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC,
-                      0);
+    int fd =
+        shm_open(addr->name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
     if (fd == -1)
         return -errno;
     if (fstat(fd, &st) == -1) {
@@ -2609,8 +2679,7 @@ static shmlink_segment *segment_alloc(const shmlink_address *addr)
 }
 
 SHMLINK_EXTERN int shmlink_segment_create(const char *address, size_t size,
-                                          unsigned mode,
-                                          shmlink_segment **out)
+                                          unsigned mode, shmlink_segment **out)
 {
     shmlink_address addr;
     int rc;
@@ -2795,7 +2864,7 @@ int shmlink__sysv_create(const shmlink_address *addr, size_t size,
                          unsigned mode, shmlink_segment *seg)
 {
     key_t key = addr->kind == SHMLINK_ADDR_SYSV_PRIVATE ? IPC_PRIVATE
-                                                          : (key_t)addr->key;
+                                                        : (key_t)addr->key;
     /* System V ignores the umask: mode is applied as given. New segments
      * are zero-filled by the kernel. */
     int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
@@ -2892,7 +2961,8 @@ int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size)
         return (errno == EINVAL || errno == EIDRM) ? -ENOENT : -errno;
     /* Only when no role is held; else the last holder's close removes it. */
     if (semid >= 0 && rc == 0)
-        (void)shmlink__lock_remove_set(semid, shmid, (uint32_t)ds.shm_perm.cuid);
+        (void)shmlink__lock_remove_set(semid, shmid,
+                                       (uint32_t)ds.shm_perm.cuid);
     return 0;
 }
 
@@ -2962,14 +3032,10 @@ int shmlink__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
     if (rc == 0)
         return 0;
     switch (errno) {
-    case EAGAIN:
-        return 0; /* the word changed before we slept: re-check */
-    case ETIMEDOUT:
-        return -ETIMEDOUT;
-    case EINTR:
-        return -EINTR;
-    default:
-        return -errno;
+    case EAGAIN: return 0; /* the word changed before we slept: re-check */
+    case ETIMEDOUT: return -ETIMEDOUT;
+    case EINTR: return -EINTR;
+    default: return -errno;
     }
 }
 

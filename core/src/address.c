@@ -72,8 +72,7 @@ static int addr_parse_number(const char *s, int allow_hex, uint64_t max,
     return 0;
 }
 
-SHMLINK_EXTERN int shmlink_address_parse(const char *text,
-                                         shmlink_address *out)
+SHMLINK_EXTERN int shmlink_address_parse(const char *text, shmlink_address *out)
 {
     shmlink_address a;
     if (text == NULL || out == NULL)
@@ -150,8 +149,7 @@ SHMLINK_EXTERN int shmlink_address_format(const shmlink_address *addr,
             return -EINVAL;
         n = snprintf(buf, cap, "sysv-id:%" PRId32, addr->id);
         break;
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
     if (n < 0)
         return -EINVAL;

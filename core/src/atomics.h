@@ -34,27 +34,41 @@
 
 #include <stdint.h>
 
-#define shm_load_acquire32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_ACQUIRE)
-#define shm_load_acquire64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_ACQUIRE)
-#define shm_load_relaxed32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_RELAXED)
-#define shm_load_relaxed64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_RELAXED)
-#define shm_load_seq_cst32(p) __atomic_load_n((const uint32_t *)(p), __ATOMIC_SEQ_CST)
-#define shm_load_seq_cst64(p) __atomic_load_n((const uint64_t *)(p), __ATOMIC_SEQ_CST)
+#define shm_load_acquire32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_ACQUIRE)
+#define shm_load_acquire64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_ACQUIRE)
+#define shm_load_relaxed32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_RELAXED)
+#define shm_load_relaxed64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_RELAXED)
+#define shm_load_seq_cst32(p)                                                  \
+    __atomic_load_n((const uint32_t *)(p), __ATOMIC_SEQ_CST)
+#define shm_load_seq_cst64(p)                                                  \
+    __atomic_load_n((const uint64_t *)(p), __ATOMIC_SEQ_CST)
 
-#define shm_store_release32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELEASE)
-#define shm_store_release64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELEASE)
-#define shm_store_relaxed32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELAXED)
-#define shm_store_relaxed64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
-#define shm_store_seq_cst32(p, v) __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
-#define shm_store_seq_cst64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_SEQ_CST)
+#define shm_store_release32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELEASE)
+#define shm_store_release64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELEASE)
+#define shm_store_relaxed32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_RELAXED)
+#define shm_store_relaxed64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
+#define shm_store_seq_cst32(p, v)                                              \
+    __atomic_store_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+#define shm_store_seq_cst64(p, v)                                              \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_SEQ_CST)
 
 /* Read-modify-write, sequentially consistent. */
-#define shm_exchange32(p, v) __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+#define shm_exchange32(p, v)                                                   \
+    __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
 
 /* Single-writer counter increment: only the role holder writes the field, so
  * a relaxed load + store is enough (no locked instruction on the hot path);
  * readers of the statistics see either value. */
-#define shm_bump64(p, v) shm_store_relaxed64((p), shm_load_relaxed64(p) + (uint64_t)(v))
+#define shm_bump64(p, v)                                                       \
+    shm_store_relaxed64((p), shm_load_relaxed64(p) + (uint64_t)(v))
 
 /* Compare-and-swap of a 64-bit word: returns 1 if *p was *expected and is now
  * desired; otherwise 0 and *expected holds the value found. */

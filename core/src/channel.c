@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,18 +32,18 @@
 /* ------------------------------------------------------------------------ */
 
 #define CHAN_HEADER_SIZE 512u
-#define CHAN_VERSION_1 1u /* roles by owner words and /proc (section 6.5) */
-#define CHAN_VERSION_2 2u /* roles by kernel locks (section 6) */
-#define CHAN_VERSION CHAN_VERSION_2 /* what create writes */
+#define CHAN_VERSION_1   1u /* roles by owner words and /proc (section 6.5) */
+#define CHAN_VERSION_2   2u /* roles by kernel locks (section 6) */
+#define CHAN_VERSION     CHAN_VERSION_2 /* what create writes */
 /* Feature bits of flags a version-2 implementation knows (none yet): any
  * other bit makes open fail with -EPROTO (section 9). */
-#define CHAN_KNOWN_FLAGS 0u
+#define CHAN_KNOWN_FLAGS  0u
 #define CHAN_MIN_CAPACITY 4096ull
 #define CHAN_MAX_CAPACITY (1ull << 30)
-#define CHAN_ALIGN 8u
-#define CHAN_REC_HDR 8u
-#define CHAN_KIND_MSG 0x3147534Du /* "MSG1" little-endian */
-#define CHAN_KIND_PAD 0x31444150u /* "PAD1" little-endian */
+#define CHAN_ALIGN        8u
+#define CHAN_REC_HDR      8u
+#define CHAN_KIND_MSG     0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD     0x31444150u /* "PAD1" little-endian */
 
 static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
 
@@ -73,8 +74,10 @@ enum {
 
 #define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
 #define CHAN_F64(base, off) ((uint64_t *)(void *)((uint8_t *)(base) + (off)))
-#define CHAN_CF32(base, off) ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
-#define CHAN_CF64(base, off) ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
+#define CHAN_CF32(base, off)                                                   \
+    ((const uint32_t *)(const void *)((const uint8_t *)(base) + (off)))
+#define CHAN_CF64(base, off)                                                   \
+    ((const uint64_t *)(const void *)((const uint8_t *)(base) + (off)))
 
 /* How long a waiting side trusts a peer it found alive before it tests
  * again (section 6). */
@@ -103,11 +106,11 @@ struct shmlink_channel {
     shmlink_role role;
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
-    int broken;              /* the segment was truncated under us */
-    shmlink__guard *guard;   /* POSIX: the truncation guard of the mapping */
-    unsigned long fork_gen;  /* shmlink__fork_generation at open */
-    shmlink__lockset locks;  /* version 2: the role locks */
-    uint64_t interrupts;     /* shmlink_channel_interrupt count (atomic) */
+    int broken;             /* the segment was truncated under us */
+    shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
+    unsigned long fork_gen; /* shmlink__fork_generation at open */
+    shmlink__lockset locks; /* version 2: the role locks */
+    uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
 
     /* writer */
     uint64_t wp;       /* private write position (the truth) */
@@ -178,7 +181,8 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
      * was just made) or the magic with version 0: an opener that may wait
      * polls both until its deadline (section 2). */
     uint32_t version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
-    while (version == 0 && chan_header_pending(mem) && shmlink__now_ns() < until) {
+    while (version == 0 && chan_header_pending(mem) &&
+           shmlink__now_ns() < until) {
         struct timespec ts = {0, 1000000}; /* 1 ms */
         nanosleep(&ts, NULL);
         version = shm_load_acquire32(CHAN_CF32(mem, CHAN_OFF_VERSION));
@@ -188,16 +192,21 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
     if (version != CHAN_VERSION_1 && version != CHAN_VERSION_2)
         return -EPROTO;
     uint32_t flags = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS));
-    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != CHAN_HEADER_SIZE ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) != CHAN_ALIGN ||
-        (version == CHAN_VERSION_1 ? flags != 0 : (flags & ~CHAN_KNOWN_FLAGS) != 0))
+    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) !=
+            CHAN_HEADER_SIZE ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) !=
+            CHAN_ALIGN ||
+        (version == CHAN_VERSION_1 ? flags != 0
+                                   : (flags & ~CHAN_KNOWN_FLAGS) != 0))
         return -EPROTO;
     uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
-    if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY || (cap & (cap - 1)) != 0)
+    if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY ||
+        (cap & (cap - 1)) != 0)
         return -EPROTO;
     if ((uint64_t)size - CHAN_HEADER_SIZE < cap)
         return -EPROTO;
-    if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) != cap / 2 - CHAN_REC_HDR)
+    if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) !=
+        cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
     *cap_out = cap;
     *version_out = version;
@@ -237,9 +246,9 @@ static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
         return 1;
     int alive;
     if (ch->version == CHAN_VERSION_2) {
-        int held = shmlink__lock_held(&ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER
-                                                                ? SHMLINK_READER
-                                                                : SHMLINK_WRITER));
+        int held = shmlink__lock_held(
+            &ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER ? SHMLINK_READER
+                                                             : SHMLINK_WRITER));
         alive = held != 0;
     } else {
         alive = shmlink__proc_owner_alive(o);
@@ -342,17 +351,20 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
             verdict = -ENODATA;
         } else {
             /* Owner word 0: no writer yet (or one that is still claiming). */
-            uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
+            uint64_t o =
+                shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
             if (o != 0 && !chan_peer_alive(ch, o))
                 verdict = -EPIPE;
         }
     } else {
-        uint64_t o = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
+        uint64_t o =
+            shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
         if (o == 0) {
             /* No reader yet, or one that left with close. In version 2 a
              * reader that holds its lock but has not stored its owner word
              * yet is alive: ask the lock before believing reader_gone. */
-            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) != 0 &&
+            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) !=
+                    0 &&
                 (ch->version == CHAN_VERSION_1 || !chan_peer_alive(ch, o)))
                 verdict = -EPIPE;
         } else if (!chan_peer_alive(ch, o)) {
@@ -377,6 +389,9 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
     if (c != 0)
         return c;
 
+    uint32_t *peer_flag = ch->role == SHMLINK_READER
+                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
+                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
     uint64_t start = 0, deadline = UINT64_MAX;
     if (timeout_ns != 0) {
         start = shmlink__now_ns();
@@ -401,13 +416,12 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         } while (shmlink__now_ns() < spin_end);
     }
 
-    uint32_t *my_sleep = CHAN_F32(ch->base, ch->role == SHMLINK_READER
-                                                ? CHAN_OFF_READER_SLEEP
-                                                : CHAN_OFF_WRITER_SLEEP);
-    uint32_t *peer_flag = ch->role == SHMLINK_READER
-                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
-                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
+    uint32_t *my_sleep =
+        CHAN_F32(ch->base, ch->role == SHMLINK_READER ? CHAN_OFF_READER_SLEEP
+                                                      : CHAN_OFF_WRITER_SLEEP);
     for (;;) {
+        if (shmlink__guard_hit(ch->guard))
+            return -EPROTO; /* truncated: the header we wait on is gone */
         c = chan_peer_state(ch, need, rec, len);
         if (c != 0)
             return c;
@@ -429,7 +443,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         c = chan_cond(ch, need, rec, len);
         if (c == 0 && shm_load_seq_cst32(peer_flag) != 0)
             c = chan_peer_state(ch, need, rec, len);
-        if (c == 0 && __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+        if (c == 0 &&
+            __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
             c = -ECANCELED;
         if (c != 0) {
             shm_store_seq_cst32(my_sleep, 0);
@@ -442,6 +457,8 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
             return -EINTR;
+        if (rc == -EFAULT)
+            return -EPROTO; /* the word's page is gone (truncated) */
         if (rc < 0 && rc != -ETIMEDOUT)
             return rc;
         c = chan_cond(ch, need, rec, len);
@@ -545,6 +562,19 @@ static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
     return ch;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Maps every page of the segment now, writable, so that the first pass of
+ * the ring costs no page fault per page (each is a ~1 us stall that shows
+ * in the latency tail). Best effort: older kernels refuse the advice. */
+static void chan_populate(const shmlink_channel *ch)
+{
+    if (!shmlink_segment_readonly(ch->seg))
+        (void)madvise(ch->seg->data, ch->seg->size, MADV_POPULATE_WRITE);
+}
+
 /* Frees a handle that holds no role: locks, guard, segment (if ours). */
 static void chan_free(shmlink_channel *ch)
 {
@@ -563,7 +593,8 @@ static void chan_sysv_collect(shmlink_channel *ch)
     if (ch->version != CHAN_VERSION_2 || ch->locks.kind != SHMLINK__LOCK_SEM)
         return;
     struct shmid_ds ds;
-    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 || !(ds.shm_perm.mode & SHM_DEST))
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 ||
+        !(ds.shm_perm.mode & SHM_DEST))
         return;
     (void)shmlink__lock_remove_set(ch->locks.semid, ch->seg->shmid,
                                    (uint32_t)ds.shm_perm.cuid);
@@ -608,6 +639,7 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     }
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         ch->guard = shmlink__guard_add(seg->data, seg->size);
+    chan_populate(ch);
     uint8_t *b = ch->base;
     /* The magic as one 64-bit store: an opener sees all of it or none. */
     uint64_t magic;
@@ -635,8 +667,9 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
 {
     uint64_t cap = 0;
     uint32_t version = 0;
-    int rc = chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
-                               until, &cap, &version);
+    int rc =
+        chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
+                          until, &cap, &version);
     uint64_t owner = rc == 0 ? chan_self_owner(version) : 0;
     if (rc == 0 && owner == 0)
         rc = -ENOSYS; /* version 1 without /proc: liveness cannot work */
@@ -655,7 +688,8 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         ch->guard = shmlink__guard_add(seg->data, seg->size);
     if (version == CHAN_VERSION_2) {
-        uint32_t kind = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
+        uint32_t kind =
+            shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
         uint32_t id = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_ID));
         rc = shmlink__lock_attach(&ch->locks, seg, kind, id, 0);
     }
@@ -671,6 +705,7 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
         chan_free(ch);
         return rc;
     }
+    chan_populate(ch);
     *out = ch;
     return 0;
 }
@@ -691,8 +726,7 @@ static int chan_check_owner(const shmlink_segment *seg, unsigned flags)
 }
 
 SHMLINK_EXTERN int shmlink_channel_open_flags(const char *address,
-                                              shmlink_role role,
-                                              unsigned flags,
+                                              shmlink_role role, unsigned flags,
                                               shmlink_channel **out)
 {
     if (!out)
@@ -744,7 +778,8 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
     *out = NULL;
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
-    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS, out);
+    return chan_attach(seg, 0, role, shmlink__now_ns() + CHAN_INIT_WAIT_NS,
+                       out);
 }
 
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
@@ -760,9 +795,10 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
     /* A handle inherited through fork leaves the role to the parent (the
      * child's lock descriptors were closed at the fork); a truncated one
      * has no header left to write to. */
-    int holder = ch->version == CHAN_VERSION_2
-                     ? ch->locks.held[CHAN_SLOT(ch->role)]
-                     : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
+    int holder =
+        ch->version == CHAN_VERSION_2
+            ? ch->locks.held[CHAN_SLOT(ch->role)]
+            : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
     if (chan_usable(ch) == 0 && holder) {
         /* Section 6.4: our end flag, then the owner word and the lock,
          * then the wake (so a peer woken finds the role free). Only the
@@ -770,9 +806,11 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
          * over (we were wrongly thought dead) leaves the header alone. */
         uint8_t *b = ch->base;
         int writer = ch->role == SHMLINK_WRITER;
-        shm_store_seq_cst32(CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
+        shm_store_seq_cst32(
+            CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
         chan_unclaim(ch);
-        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP));
+        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP
+                                     : CHAN_OFF_WRITER_SLEEP));
         (void)chan_after(ch, 0);
     }
     if (chan_usable(ch) == 0)
@@ -807,7 +845,8 @@ SHMLINK_EXTERN shmlink_role shmlink_channel_role(const shmlink_channel *ch)
 
 /* Room for a message of len bytes at the private write position: *pad
  * (padding before it, section 3) and the bytes needed in all. */
-static inline uint64_t chan_need(const shmlink_channel *ch, size_t len, uint64_t *pad)
+static inline uint64_t chan_need(const shmlink_channel *ch, size_t len,
+                                 uint64_t *pad)
 {
     uint64_t rec = CHAN_REC_HDR + chan_align8(len);
     uint64_t off = ch->wp & ch->mask;
@@ -844,14 +883,16 @@ SHMLINK_EXTERN int shmlink_channel_reserve(shmlink_channel *ch, size_t len,
 
 SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
 {
-    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active || len > ch->resv_len)
+    if (!ch || ch->role != SHMLINK_WRITER || !ch->resv_active ||
+        len > ch->resv_len)
         return -EINVAL;
     int rc = chan_usable(ch);
     if (rc < 0)
         return rc;
     uint64_t pos = ch->wp;
     if (ch->resv_pad) {
-        uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR), CHAN_KIND_PAD};
+        uint32_t hdr[2] = {(uint32_t)(ch->resv_pad - CHAN_REC_HDR),
+                           CHAN_KIND_PAD};
         memcpy(ch->ring + (pos & ch->mask), hdr, sizeof(hdr));
         pos += ch->resv_pad;
     }
@@ -878,7 +919,8 @@ SHMLINK_EXTERN int shmlink_channel_abort(shmlink_channel *ch)
 SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
                                         size_t len, int64_t timeout_ns)
 {
-    if (!ch || (len > 0 && !data) || ch->role != SHMLINK_WRITER || ch->resv_active)
+    if (!ch || (len > 0 && !data) || ch->role != SHMLINK_WRITER ||
+        ch->resv_active)
         return -EINVAL;
     void *p;
     int rc = shmlink_channel_reserve(ch, len, &p, timeout_ns);
@@ -893,7 +935,8 @@ SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
 /* Reader                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The next message at ch->rp, waiting for it. 0 with rec and len set, or an error. */
+/* The next message at ch->rp, waiting for it. 0 with rec and len set, or an
+ * error. */
 static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
                            uint64_t *rec, uint32_t *len)
 {
@@ -965,7 +1008,8 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
                                               size_t cap, size_t *lens,
                                               size_t max, int64_t timeout_ns)
 {
-    if (!ch || !lens || max == 0 || (cap > 0 && !buf) || ch->role != SHMLINK_READER)
+    if (!ch || !lens || max == 0 || (cap > 0 && !buf) ||
+        ch->role != SHMLINK_READER)
         return -EINVAL;
     uint64_t rec;
     uint32_t n;
@@ -980,7 +1024,8 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     uint64_t pos = ch->rp;
     for (;;) {
         if (n)
-            memcpy((uint8_t *)buf + used, ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+            memcpy((uint8_t *)buf + used,
+                   ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
         used += n;
         lens[count++] = n;
         unpublished++;
@@ -1085,7 +1130,8 @@ static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
     uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
     info->used = wp >= rp && wp - rp <= cap ? wp - rp : 0;
     info->messages_sent = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_SENT));
-    info->messages_received = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
+    info->messages_received =
+        shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
     uint64_t wo = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITER_OWNER));
     uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
     info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
@@ -1098,11 +1144,13 @@ static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
         info->reader_alive = ro ? -1 : 0;
     }
     info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
-    info->reader_gone = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
+    info->reader_gone =
+        shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
 }
 
 /* Version 2: who holds the roles, from the locks. */
-static void chan_fill_alive(const shmlink__lockset *ls, shmlink_channel_info *info)
+static void chan_fill_alive(const shmlink__lockset *ls,
+                            shmlink_channel_info *info)
 {
     int w = shmlink__lock_held(ls, 0), r = shmlink__lock_held(ls, 1);
     info->writer_alive = w < 0 ? -1 : ls->held[0] ? 1 : w;
@@ -1133,7 +1181,8 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
     int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
     if (rc == -EINVAL) {
         shmlink_address a;
-        if (shmlink_address_parse(address, &a) == 0 && a.backend == SHMLINK_BACKEND_POSIX)
+        if (shmlink_address_parse(address, &a) == 0 &&
+            a.backend == SHMLINK_BACKEND_POSIX)
             rc = -EPROTO; /* an empty object: not a channel (yet) */
     }
     if (rc < 0)
@@ -1150,10 +1199,10 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
         chan_fill_info(b, cap, version, &tmp);
         if (version == CHAN_VERSION_2) {
             shmlink__lockset ls;
-            if (shmlink__lock_attach(&ls, seg,
-                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
-                                     shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)),
-                                     1) == 0)
+            if (shmlink__lock_attach(
+                    &ls, seg,
+                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
+                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)), 1) == 0)
                 chan_fill_alive(&ls, &tmp);
         }
     }
@@ -1175,7 +1224,8 @@ SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
         return -ECHILD;
     if (ch->broken || shmlink__guard_hit(ch->guard))
         return -EPROTO;
-    int rc = shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
+    int rc =
+        shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
     if (rc == 0 && ch->version == CHAN_VERSION_2)
         chan_fill_alive(&ch->locks, info);
     return rc;
@@ -1187,8 +1237,10 @@ int shmlink__channel_lock_set(const void *mem, size_t size)
 {
     uint64_t cap;
     uint32_t version;
-    if (chan_check_header(mem, size, 0, &cap, &version) < 0 || version != CHAN_VERSION_2 ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) != SHMLINK__LOCK_SEM)
+    if (chan_check_header(mem, size, 0, &cap, &version) < 0 ||
+        version != CHAN_VERSION_2 ||
+        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) !=
+            SHMLINK__LOCK_SEM)
         return -1;
     uint32_t id = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_ID));
     return id > (uint32_t)INT32_MAX ? -1 : (int)id;

@@ -19,15 +19,17 @@ static const char *error_text(int code)
     case ENOENT: return "no such segment";
     case EACCES: return "permission denied";
     case EPERM: return "operation not permitted";
-    case ENOSPC: return "no room for the segment (shared memory full or "
-                        "system limit reached)";
+    case ENOSPC:
+        return "no room for the segment (shared memory full or "
+               "system limit reached)";
     case ENOMEM: return "out of memory";
     case EMFILE: return "too many open files";
     case ETIMEDOUT: return "timed out";
     case EINTR: return "interrupted by a signal";
     case EBUSY: return "channel role is held by a live process";
-    case EPROTO: return "not a shmlink channel, another protocol version, "
-                        "or corrupt";
+    case EPROTO:
+        return "not a shmlink channel, another protocol version, "
+               "or corrupt";
     case EPIPE: return "peer process died or closed its end";
     case ENODATA: return "end of stream";
     case EMSGSIZE: return "message too large for the channel or buffer";

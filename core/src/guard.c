@@ -51,14 +51,16 @@ static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
     if (si != NULL && si->si_code > 0) { /* a fault, not a kill() */
         uintptr_t a = (uintptr_t)si->si_addr;
-        for (struct shmlink__guard *g = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+        for (struct shmlink__guard *g =
+                 __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
              g; g = g->next) {
             uintptr_t s = __atomic_load_n(&g->start, __ATOMIC_ACQUIRE);
             size_t n = __atomic_load_n(&g->len, __ATOMIC_RELAXED);
             if (s != 0 && a >= s && a - s < n) {
                 /* mmap is a plain system call: safe in a handler. */
                 void *p = mmap((void *)s, n, PROT_READ | PROT_WRITE,
-                               MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+                                   MAP_NORESERVE,
                                -1, 0);
                 if (p != MAP_FAILED) {
                     __atomic_store_n(&g->hit, 1, __ATOMIC_RELEASE);
@@ -99,11 +101,12 @@ shmlink__guard *shmlink__guard_add(void *addr, size_t len)
         if (g == NULL)
             return NULL;
         g->used = 1;
-        struct shmlink__guard *head = __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
+        struct shmlink__guard *head =
+            __atomic_load_n(&guard_list, __ATOMIC_ACQUIRE);
         do
             g->next = head;
-        while (!__atomic_compare_exchange_n(&guard_list, &head, g, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+        while (!__atomic_compare_exchange_n(
+            &guard_list, &head, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     }
     __atomic_store_n(&g->hit, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&g->len, len, __ATOMIC_RELAXED);

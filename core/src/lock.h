@@ -24,9 +24,9 @@
 
 #include "internal.h"
 
-#define SHMLINK__LOCK_OFD 1u  /* header lock_kind: OFD locks on the object */
-#define SHMLINK__LOCK_SEM 2u  /* header lock_kind: System V semaphore set  */
-#define SHMLINK__LOCK_SLOTS 2 /* slot 0 writer, slot 1 reader              */
+#define SHMLINK__LOCK_OFD   1u /* header lock_kind: OFD locks on the object */
+#define SHMLINK__LOCK_SEM   2u /* header lock_kind: System V semaphore set  */
+#define SHMLINK__LOCK_SLOTS 2  /* slot 0 writer, slot 1 reader              */
 /* A System V set has one more semaphore after the slots: a tag, the
  * segment's shmid mod 32768, that ties the set to its segment. */
 #define SHMLINK__LOCK_SEMS (SHMLINK__LOCK_SLOTS + 1)
@@ -55,8 +55,9 @@ int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
 /* Opener: attaches to the locks of an existing channel whose header names
  * kind and id. The kind must match the backend, and a System V set must
  * be the one made for this segment (SHMLINK__LOCK_SEMS semaphores, same
- * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests locks
- * (inspection; no descriptor of its own is opened). Returns 0 or -errno. */
+ * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests
+ * locks (inspection; no descriptor of its own is opened). Returns 0 or -errno.
+ */
 int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
                          unsigned kind, uint32_t id, int readonly);
 

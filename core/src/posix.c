@@ -72,8 +72,8 @@ int shmlink__posix_open(const shmlink_address *addr, int readonly,
 {
     struct stat st;
     int err;
-    int fd = shm_open(addr->name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC,
-                      0);
+    int fd =
+        shm_open(addr->name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
     if (fd == -1)
         return -errno;
     if (fstat(fd, &st) == -1) {

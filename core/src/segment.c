@@ -25,8 +25,7 @@ static shmlink_segment *segment_alloc(const shmlink_address *addr)
 }
 
 SHMLINK_EXTERN int shmlink_segment_create(const char *address, size_t size,
-                                          unsigned mode,
-                                          shmlink_segment **out)
+                                          unsigned mode, shmlink_segment **out)
 {
     shmlink_address addr;
     int rc;

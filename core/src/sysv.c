@@ -26,7 +26,7 @@ int shmlink__sysv_create(const shmlink_address *addr, size_t size,
                          unsigned mode, shmlink_segment *seg)
 {
     key_t key = addr->kind == SHMLINK_ADDR_SYSV_PRIVATE ? IPC_PRIVATE
-                                                          : (key_t)addr->key;
+                                                        : (key_t)addr->key;
     /* System V ignores the umask: mode is applied as given. New segments
      * are zero-filled by the kernel. */
     int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
@@ -123,7 +123,8 @@ int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size)
         return (errno == EINVAL || errno == EIDRM) ? -ENOENT : -errno;
     /* Only when no role is held; else the last holder's close removes it. */
     if (semid >= 0 && rc == 0)
-        (void)shmlink__lock_remove_set(semid, shmid, (uint32_t)ds.shm_perm.cuid);
+        (void)shmlink__lock_remove_set(semid, shmid,
+                                       (uint32_t)ds.shm_perm.cuid);
     return 0;
 }
 

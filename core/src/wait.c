@@ -36,14 +36,10 @@ int shmlink__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
     if (rc == 0)
         return 0;
     switch (errno) {
-    case EAGAIN:
-        return 0; /* the word changed before we slept: re-check */
-    case ETIMEDOUT:
-        return -ETIMEDOUT;
-    case EINTR:
-        return -EINTR;
-    default:
-        return -errno;
+    case EAGAIN: return 0; /* the word changed before we slept: re-check */
+    case ETIMEDOUT: return -ETIMEDOUT;
+    case EINTR: return -EINTR;
+    default: return -errno;
     }
 }
 

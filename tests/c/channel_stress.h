@@ -88,15 +88,18 @@ static T_UNUSED int cs_reader(shmlink_channel *r, uint64_t count, uint64_t seed)
                 break;
             rc = 1;
         } else {
-            rc = shmlink_channel_recv_batch(r, buf, cap, lens, 64, SHMLINK_FOREVER);
+            rc = shmlink_channel_recv_batch(r, buf, cap, lens, 64,
+                                            SHMLINK_FOREVER);
             if (rc < 0)
                 break;
         }
         size_t off = 0;
         for (int k = 0; k < rc; k++) {
             size_t want = cu_len(seed, seq, max);
-            if (seq >= count || lens[k] != want || !cu_check(buf + off, lens[k], seq)) {
-                fprintf(stderr, "reader: message %llu wrong (len %zu, want %zu)\n",
+            if (seq >= count || lens[k] != want ||
+                !cu_check(buf + off, lens[k], seq)) {
+                fprintf(stderr,
+                        "reader: message %llu wrong (len %zu, want %zu)\n",
                         (unsigned long long)seq, lens[k], want);
                 free(buf);
                 return 1;

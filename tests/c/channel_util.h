@@ -103,7 +103,8 @@ static T_UNUSED size_t cu_len(uint64_t seed, uint64_t seq, size_t max)
     size_t n;
     switch (r & 7) {
     case 0: n = (size_t)((r >> 8) % (max + 1)); break;
-    case 1: case 2: n = (size_t)((r >> 8) % 2048); break;
+    case 1:
+    case 2: n = (size_t)((r >> 8) % 2048); break;
     default: n = 16 + (size_t)((r >> 8) % 240); break;
     }
     return n > max ? max : n;

@@ -14,7 +14,8 @@
 
 static shmlink_backend backend;
 
-static void mkchan(char *addr, size_t cap, shmlink_channel **w, shmlink_channel **r)
+static void mkchan(char *addr, size_t cap, shmlink_channel **w,
+                   shmlink_channel **r)
 {
     t_addr(backend, addr, "chan");
     ASSERT_OK(shmlink_channel_create(addr, cap, 0600, SHMLINK_WRITER, w));
@@ -40,7 +41,8 @@ static void test_roles_and_sizes(void)
     ASSERT_NULL(x);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &x), -EBUSY);
     /* Creating over an existing one fails. */
-    ASSERT_ERR(shmlink_channel_create(addr, 4096, 0600, SHMLINK_WRITER, &x), -EEXIST);
+    ASSERT_ERR(shmlink_channel_create(addr, 4096, 0600, SHMLINK_WRITER, &x),
+               -EEXIST);
 
     /* Role misuse. */
     size_t n;
@@ -54,10 +56,16 @@ static void test_roles_and_sizes(void)
     /* Bad arguments. */
     char a2[SHMLINK_ADDRESS_MAX];
     t_addr(backend, a2, "bad");
-    ASSERT_ERR(shmlink_channel_create(a2, 0, 0600, SHMLINK_WRITER, &x), -EINVAL);
-    ASSERT_ERR(shmlink_channel_create(a2, (1ull << 30) + 1, 0600, SHMLINK_WRITER, &x), -EINVAL);
-    ASSERT_ERR(shmlink_channel_create(a2, 4096, 0600, (shmlink_role)3, &x), -EINVAL);
-    ASSERT_ERR(shmlink_channel_create("posix:bad", 4096, 0600, SHMLINK_WRITER, &x), -EINVAL);
+    ASSERT_ERR(shmlink_channel_create(a2, 0, 0600, SHMLINK_WRITER, &x),
+               -EINVAL);
+    ASSERT_ERR(
+        shmlink_channel_create(a2, (1ull << 30) + 1, 0600, SHMLINK_WRITER, &x),
+        -EINVAL);
+    ASSERT_ERR(shmlink_channel_create(a2, 4096, 0600, (shmlink_role)3, &x),
+               -EINVAL);
+    ASSERT_ERR(
+        shmlink_channel_create("posix:bad", 4096, 0600, SHMLINK_WRITER, &x),
+        -EINVAL);
     ASSERT_ERR(shmlink_channel_open(a2, SHMLINK_READER, &x), -ENOENT);
 
     /* After close, the role can be taken again (restart of a closed end). */
@@ -80,7 +88,8 @@ static void test_wrap_alignment(void)
     uint64_t seq = 0, rseq = 0, s = 42;
     for (int round = 0; round < 3000; round++) {
         /* lengths cycle through alignments 0..7 and a spread of sizes */
-        size_t len = (size_t)(cu_rand(&s) % (max / 8)) * 8 + (size_t)(round % 8);
+        size_t len =
+            (size_t)(cu_rand(&s) % (max / 8)) * 8 + (size_t)(round % 8);
         if (len > max)
             len = max - 7 + (size_t)(round % 8) - 8;
         int batch = 1 + (int)(cu_rand(&s) % 3);
@@ -126,7 +135,8 @@ static void test_edges_and_timeouts(void)
     /* empty: timeout 0 and a short timeout */
     ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, 0), -ETIMEDOUT);
     uint64_t t0 = cu_now_ns();
-    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, 50000000), -ETIMEDOUT);
+    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, 50000000),
+               -ETIMEDOUT);
     uint64_t el = cu_now_ns() - t0;
     ASSERT_GE(el, 50000000);
     ASSERT_LT(el, 5000000000ull);
@@ -252,7 +262,8 @@ static void test_zero_copy_and_batch(void)
     size_t lens[8];
     ASSERT_ERR(shmlink_channel_recv_batch(r, out, 39, lens, 8, 0), -EMSGSIZE);
     ASSERT_UEQ(lens[0], 40);
-    ASSERT_ERR(shmlink_channel_recv_batch(r, out, sizeof out, lens, 0, 0), -EINVAL);
+    ASSERT_ERR(shmlink_channel_recv_batch(r, out, sizeof out, lens, 0, 0),
+               -EINVAL);
     int got = shmlink_channel_recv_batch(r, out, sizeof out, lens, 4, 0);
     ASSERT_EQ(got, 4);
     for (int k = 0; k < 4; k++) {
@@ -265,7 +276,8 @@ static void test_zero_copy_and_batch(void)
     got = shmlink_channel_recv_batch(r, out, sizeof out, lens, 8, 0);
     ASSERT_EQ(got, 3);
     ASSERT_TRUE(cu_check(out + 80, 40, 19));
-    ASSERT_ERR(shmlink_channel_recv_batch(r, out, sizeof out, lens, 8, 0), -ETIMEDOUT);
+    ASSERT_ERR(shmlink_channel_recv_batch(r, out, sizeof out, lens, 8, 0),
+               -ETIMEDOUT);
 
     /* close => every message, then end of stream (also with no timeout) */
     for (uint64_t k = 0; k < 3; k++) {
@@ -279,10 +291,12 @@ static void test_zero_copy_and_batch(void)
     ASSERT_EQ(info.closed, 1);
     ASSERT_EQ(info.writer_pid, 0);
     for (uint64_t k = 0; k < 3; k++) {
-        ASSERT_OK(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER));
+        ASSERT_OK(
+            shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER));
         ASSERT_TRUE(cu_check(out, n, 100 + k));
     }
-    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER), -ENODATA);
+    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER),
+               -ENODATA);
     ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, 0), -ENODATA);
     ASSERT_ERR(shmlink_channel_peek(r, &pp, &n, 0), -ENODATA);
     /* a new writer starts a new stream */
@@ -306,7 +320,8 @@ static void test_protocol_errors(void)
     t_addr(backend, addr, "notchan");
     ASSERT_OK(t_create(addr, 8192, 0600, &seg));
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
-    ASSERT_ERR(shmlink_channel_inspect(shmlink_segment_data(seg), 8192, &info), -EPROTO);
+    ASSERT_ERR(shmlink_channel_inspect(shmlink_segment_data(seg), 8192, &info),
+               -EPROTO);
     memset(shmlink_segment_data(seg), 'x', 8192);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_WRITER, &ch), -EPROTO);
     shmlink_segment_close(seg);
@@ -331,7 +346,8 @@ static void test_protocol_errors(void)
     uint32_t v = 3;
     memcpy(b + 8, &v, 4);
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &ch), -EPROTO);
-    ASSERT_ERR(shmlink_channel_inspect(b, shmlink_segment_size(seg), &info), -EPROTO);
+    ASSERT_ERR(shmlink_channel_inspect(b, shmlink_segment_size(seg), &info),
+               -EPROTO);
     v = 2;
     memcpy(b + 8, &v, 4);
     uint32_t f = 1; /* a feature bit this version does not know */
@@ -385,14 +401,16 @@ static void test_peers_and_inspect(void)
     ASSERT_OK(shmlink_channel_create(addr, 4096, 0600, SHMLINK_READER, &r));
     t_register(addr);
     ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 0), -ETIMEDOUT);
-    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 20000000), -ETIMEDOUT);
+    ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, 20000000),
+               -ETIMEDOUT);
     ASSERT_OK(shmlink_channel_open(addr, SHMLINK_WRITER, &w));
     ASSERT_OK(shmlink_channel_send(w, "hello", 5, 0));
 
     shmlink_segment *ro;
     ASSERT_OK(shmlink_segment_open(addr, SHMLINK_RDONLY, &ro));
     shmlink_channel_info info;
-    ASSERT_OK(shmlink_channel_inspect(shmlink_segment_data(ro), shmlink_segment_size(ro), &info));
+    ASSERT_OK(shmlink_channel_inspect(shmlink_segment_data(ro),
+                                      shmlink_segment_size(ro), &info));
     ASSERT_EQ(info.version, 2);
     ASSERT_UEQ(info.capacity, 4096);
     ASSERT_UEQ(info.max_message, 2040);
@@ -422,7 +440,8 @@ static void test_peers_and_inspect(void)
         ;
     ASSERT_ERR(rc, -ETIMEDOUT);
     ASSERT_OK(shmlink_channel_close(r));
-    ASSERT_OK(shmlink_channel_inspect(shmlink_segment_data(ro), shmlink_segment_size(ro), &info));
+    ASSERT_OK(shmlink_channel_inspect(shmlink_segment_data(ro),
+                                      shmlink_segment_size(ro), &info));
     ASSERT_EQ(info.reader_pid, 0);
     ASSERT_EQ(info.reader_alive, 0);
     ASSERT_ERR(shmlink_channel_send(w, buf, 56, SHMLINK_FOREVER), -EPIPE);
@@ -485,7 +504,8 @@ static void test_wakeups_and_eintr(void)
     for (int k = 0; k < 5; k++) {
         struct wake_arg a = {w, 20000000 + k * 5000000, -1};
         ASSERT_EQ(pthread_create(&th, NULL, wake_sender, &a), 0);
-        ASSERT_OK(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER));
+        ASSERT_OK(
+            shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER));
         ASSERT_TRUE(n == 100 && cu_check(out, n, 7));
         ASSERT_EQ(pthread_join(th, NULL), 0);
         ASSERT_OK(a.rc);
@@ -509,7 +529,8 @@ static void test_wakeups_and_eintr(void)
     ASSERT_SYS(sigaction(SIGALRM, &sa, NULL));
     struct itimerval it = {{0, 0}, {0, 150000}};
     ASSERT_SYS(setitimer(ITIMER_REAL, &it, NULL));
-    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER), -EINTR);
+    ASSERT_ERR(shmlink_channel_recv(r, out, sizeof out, &n, SHMLINK_FOREVER),
+               -EINTR);
     while (shmlink_channel_send(w, out, 1000, 0) == 0)
         ;
     ASSERT_SYS(setitimer(ITIMER_REAL, &it, NULL));

@@ -18,7 +18,16 @@ static uint8_t *seg_base(const char *addr, shmlink_segment **seg)
 /* Each check of PROTOCOL.md section 7 on its own. */
 static void test_targeted(shmlink_backend backend)
 {
-    enum { MSG_LEN, MSG_KIND, PAD_LEN, WP_ODD, WP_AHEAD, WP_BEHIND, MSG_PAST_WP, NCASES };
+    enum {
+        MSG_LEN,
+        MSG_KIND,
+        PAD_LEN,
+        WP_ODD,
+        WP_AHEAD,
+        WP_BEHIND,
+        MSG_PAST_WP,
+        NCASES
+    };
     for (int c = 0; c < NCASES; c++) {
         char addr[SHMLINK_ADDRESS_MAX];
         shmlink_channel *w, *r;
@@ -79,9 +88,12 @@ static void test_targeted(shmlink_backend backend)
         const void *p;
         ASSERT_ERR(shmlink_channel_peek(r, &p, &n, 0), -EPROTO);
         size_t lens[4];
-        ASSERT_ERR(shmlink_channel_recv_batch(r, buf, sizeof buf, lens, 4, 0), -EPROTO);
+        ASSERT_ERR(shmlink_channel_recv_batch(r, buf, sizeof buf, lens, 4, 0),
+                   -EPROTO);
         /* also when waiting: the check is made, no hang */
-        ASSERT_ERR(shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER), -EPROTO);
+        ASSERT_ERR(
+            shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER),
+            -EPROTO);
         shmlink_segment_close(seg);
         ASSERT_OK(shmlink_channel_close(w));
         ASSERT_OK(shmlink_channel_close(r));
@@ -200,7 +212,9 @@ static void test_random(shmlink_backend backend, unsigned rounds, uint64_t seed,
                 break;
         }
         for (int k = 0; k < 4; k++)
-            count(o, shmlink_channel_send(w, buf, (size_t)(cu_rand(&s) % (max + 1)), 0),
+            count(o,
+                  shmlink_channel_send(w, buf,
+                                       (size_t)(cu_rand(&s) % (max + 1)), 0),
                   "writer");
         shmlink_channel_info info;
         int rc = shmlink_channel_inspect(b, size, &info);
@@ -238,7 +252,8 @@ int main(void)
     test_targeted(SHMLINK_BACKEND_SYSV);
     test_random(SHMLINK_BACKEND_POSIX, rounds, 1, &o);
     test_random(SHMLINK_BACKEND_SYSV, rounds / 3, 2, &o);
-    printf("outcomes: ok %u, timed out %u, protocol error %u, end %u, peer dead %u, busy %u\n",
+    printf("outcomes: ok %u, timed out %u, protocol error %u, end %u, peer "
+           "dead %u, busy %u\n",
            o.ok, o.timedout, o.proto, o.nodata, o.pipe, o.busy);
     /* the corruption must actually have been noticed many times */
     ASSERT_GT(o.proto, rounds / 10);

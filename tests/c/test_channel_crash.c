@@ -29,7 +29,8 @@ static void note_detect(const char *what, uint64_t ns)
 
 /* Writer child: opens the writer role and sends messages first, first+1,
  * ... (count of them, or forever if count is 0), then closes. */
-static int writer_child(const char *addr, uint64_t first, uint64_t count, uint64_t seed)
+static int writer_child(const char *addr, uint64_t first, uint64_t count,
+                        uint64_t seed)
 {
     shmlink_channel *w;
     int rc = shmlink_channel_open(addr, SHMLINK_WRITER, &w);
@@ -54,8 +55,8 @@ static int writer_child(const char *addr, uint64_t first, uint64_t count, uint64
             }
         }
         if (rc < 0) {
-            fprintf(stderr, "writer child seq %llu: %s\n", (unsigned long long)seq,
-                    shmlink_strerror(rc));
+            fprintf(stderr, "writer child seq %llu: %s\n",
+                    (unsigned long long)seq, shmlink_strerror(rc));
             return 1;
         }
     }
@@ -95,7 +96,8 @@ static int read_until_error(shmlink_channel *r, uint64_t *next, uint64_t seed,
         if (rc < 0)
             break;
         if (n != cu_len(seed, *next, max) || !cu_check(buf, n, *next)) {
-            fprintf(stderr, "message %llu wrong (len %zu)\n", (unsigned long long)*next, n);
+            fprintf(stderr, "message %llu wrong (len %zu)\n",
+                    (unsigned long long)*next, n);
             free(buf);
             t_fail();
         }
@@ -124,7 +126,8 @@ static void test_writer_killed_randomly(shmlink_backend backend, uint64_t seed)
         /* read for a random 5..60 ms, then kill the writer wherever it is */
         uint64_t until = cu_now_ns() + 5000000 + cu_rand(&s) % 55000000;
         int rc;
-        while ((rc = read_until_error(r, &next, seed, 1000000, until)) == -ETIMEDOUT &&
+        while ((rc = read_until_error(r, &next, seed, 1000000, until)) ==
+                   -ETIMEDOUT &&
                cu_now_ns() < until)
             ;
         ASSERT_ERR(rc, -ETIMEDOUT);
@@ -141,7 +144,8 @@ static void test_writer_killed_randomly(shmlink_backend backend, uint64_t seed)
         ASSERT_EQ(info.writer_alive, 0);
         int st = t_wait(pid);
         ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-        printf("  round %d: %llu messages so far\n", round, (unsigned long long)next);
+        printf("  round %d: %llu messages so far\n", round,
+               (unsigned long long)next);
     }
     /* restart: a new writer continues after the last committed message */
     pid_t pid = fork();
@@ -215,7 +219,8 @@ static void test_writer_killed_in_reservation(shmlink_backend backend, int how,
 }
 
 /* C. reader killed while the writer is blocked on a full ring. */
-static void test_reader_killed(shmlink_backend backend, int peeking, uint64_t seed)
+static void test_reader_killed(shmlink_backend backend, int peeking,
+                               uint64_t seed)
 {
     char addr[SHMLINK_ADDRESS_MAX];
     shmlink_channel *w;
@@ -237,7 +242,8 @@ static void test_reader_killed(shmlink_backend backend, int peeking, uint64_t se
         uint8_t buf[4096];
         size_t n;
         for (; next < consumed; next++)
-            if (shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER) < 0 ||
+            if (shmlink_channel_recv(r, buf, sizeof buf, &n, SHMLINK_FOREVER) <
+                    0 ||
                 !cu_check(buf, n, next))
                 _exit(1);
         if (peeking) {
@@ -267,7 +273,8 @@ static void test_reader_killed(shmlink_backend backend, int peeking, uint64_t se
     ASSERT_ERR(rc, -EPIPE);
     uint64_t d = __atomic_load_n(death, __ATOMIC_SEQ_CST);
     ASSERT_NE(d, 0);
-    note_detect(peeking ? "reader killed while peeking" : "reader killed", now - d);
+    note_detect(peeking ? "reader killed while peeking" : "reader killed",
+                now - d);
     int st = t_wait(pid);
     ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 
@@ -298,8 +305,10 @@ static void test_reader_killed(shmlink_backend backend, int peeking, uint64_t se
 
 int main(void)
 {
-    uint64_t seed = (uint64_t)cu_env("SHMLINK_CRASH_SEED", (long long)(cu_now_ns() ^ (uint64_t)getpid()));
-    printf("seed %llu (SHMLINK_CRASH_SEED to repeat)\n", (unsigned long long)seed);
+    uint64_t seed = (uint64_t)cu_env(
+        "SHMLINK_CRASH_SEED", (long long)(cu_now_ns() ^ (uint64_t)getpid()));
+    printf("seed %llu (SHMLINK_CRASH_SEED to repeat)\n",
+           (unsigned long long)seed);
     shmlink_backend backends[2] = {SHMLINK_BACKEND_POSIX, SHMLINK_BACKEND_SYSV};
     for (int i = 0; i < 2; i++) {
         printf("backend %s\n", t_backend_name(backends[i]));

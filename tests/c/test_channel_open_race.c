@@ -60,7 +60,8 @@ static void test_open_during_create(void)
     ASSERT_EQ(pthread_create(&th, NULL, open_reader, &o), 0);
     sleep_ms(50); /* the opener most likely finds size 0 */
     ASSERT_EQ(ftruncate(fd, HDR + CAP), 0);
-    uint8_t *b = mmap(NULL, HDR + CAP, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    uint8_t *b =
+        mmap(NULL, HDR + CAP, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ASSERT_TRUE(b != MAP_FAILED);
     close(fd);
     sleep_ms(50); /* ... or an all-zero header */
@@ -75,7 +76,8 @@ static void test_open_during_create(void)
     memcpy(b + 24, &u64, 8); /* max_message */
     u32 = 8;
     memcpy(b + 36, &u32, 4); /* record_align (flags at 32 stay 0) */
-    __atomic_store_n((uint32_t *)(void *)(b + 8), 1u, __ATOMIC_RELEASE); /* version */
+    __atomic_store_n((uint32_t *)(void *)(b + 8), 1u,
+                     __ATOMIC_RELEASE); /* version */
     ASSERT_EQ(munmap(b, HDR + CAP), 0);
 
     ASSERT_EQ(pthread_join(th, NULL), 0);

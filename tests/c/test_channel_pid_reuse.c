@@ -22,7 +22,8 @@ static uint64_t owner_word(pid_t pid, uint64_t start)
 
 static void forge_reader(void *mem, uint64_t owner)
 {
-    __atomic_store_n((uint64_t *)((char *)mem + OFF_READER_OWNER), owner, __ATOMIC_SEQ_CST);
+    __atomic_store_n((uint64_t *)((char *)mem + OFF_READER_OWNER), owner,
+                     __ATOMIC_SEQ_CST);
 }
 
 static void run(shmlink_backend backend)

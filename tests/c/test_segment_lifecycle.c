@@ -42,8 +42,7 @@ static void run(shmlink_backend backend)
         shmlink_segment *dup = NULL;
         ASSERT_ERR(shmlink_segment_create(addr, size, 0600, &dup), -EEXIST);
         ASSERT_NULL(dup);
-        ASSERT_ERR(shmlink_segment_create(addr, size * 2, 0644, &dup),
-                   -EEXIST);
+        ASSERT_ERR(shmlink_segment_create(addr, size * 2, 0644, &dup), -EEXIST);
 
         /* Open discovers the whole size and shares the bytes. */
         ASSERT_OK(shmlink_segment_open(addr, 0, &b));

@@ -37,8 +37,8 @@ static void check_mode(shmlink_backend backend, mode_t umask_value,
 
 int main(void)
 {
-    static const unsigned modes[] = {0600, 0644, 0666, 0777, 0640, 0400,
-                                     0000, 0060, 0123};
+    static const unsigned modes[] = {0600, 0644, 0666, 0777, 0640,
+                                     0400, 0000, 0060, 0123};
     static const mode_t umasks[] = {077, 000, 022, 0777};
     for (size_t u = 0; u < sizeof(umasks) / sizeof(umasks[0]); u++)
         for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {

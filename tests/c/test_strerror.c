@@ -6,10 +6,9 @@
 #include <limits.h>
 #include <pthread.h>
 
-static const int codes[] = {EINVAL, EEXIST, ENOENT, EACCES, ENOSPC,
-                            ETIMEDOUT, EINTR, EBUSY, EPROTO, EPIPE,
-                            ENODATA, EMSGSIZE, ENOMEM, EMFILE, EPERM,
-                            ENOBUFS};
+static const int codes[] = {EINVAL, EEXIST, ENOENT, EACCES, ENOSPC,  ETIMEDOUT,
+                            EINTR,  EBUSY,  EPROTO, EPIPE,  ENODATA, EMSGSIZE,
+                            ENOMEM, EMFILE, EPERM,  ENOBUFS};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
 static void *thread_main(void *arg)
@@ -53,8 +52,8 @@ int main(void)
 
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
-        ASSERT_EQ(pthread_create(&th[i], NULL, thread_main,
-                                 (void *)(intptr_t)i), 0);
+        ASSERT_EQ(
+            pthread_create(&th[i], NULL, thread_main, (void *)(intptr_t)i), 0);
     for (int i = 0; i < 4; i++) {
         void *res = (void *)1;
         ASSERT_EQ(pthread_join(th[i], &res), 0);
