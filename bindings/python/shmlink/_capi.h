@@ -29,38 +29,45 @@ typedef struct shmlink_capi {
     int (*channel_close)(shmlink_channel *ch);
     size_t (*channel_capacity)(const shmlink_channel *ch);
     size_t (*channel_max_message)(const shmlink_channel *ch);
-    int (*channel_send)(shmlink_channel *ch, const void *data, size_t len, int64_t timeout_ns);
-    int (*channel_reserve)(shmlink_channel *ch, size_t len, void **ptr, int64_t timeout_ns);
+    int (*channel_send)(shmlink_channel *ch, const void *data, size_t len,
+                        int64_t timeout_ns);
+    int (*channel_reserve)(shmlink_channel *ch, size_t len, void **ptr,
+                           int64_t timeout_ns);
     int (*channel_commit)(shmlink_channel *ch, size_t len);
     int (*channel_abort)(shmlink_channel *ch);
     int (*channel_recv)(shmlink_channel *ch, void *buf, size_t cap, size_t *len,
                         int64_t timeout_ns);
-    int (*channel_peek)(shmlink_channel *ch, const void **ptr, size_t *len, int64_t timeout_ns);
+    int (*channel_peek)(shmlink_channel *ch, const void **ptr, size_t *len,
+                        int64_t timeout_ns);
     int (*channel_release)(shmlink_channel *ch);
-    int (*channel_recv_batch)(shmlink_channel *ch, void *buf, size_t cap, size_t *lens,
-                              size_t max, int64_t timeout_ns);
+    int (*channel_recv_batch)(shmlink_channel *ch, void *buf, size_t cap,
+                              size_t *lens, size_t max, int64_t timeout_ns);
     int (*channel_interrupt)(shmlink_channel *ch);
     uint64_t (*channel_interrupts)(const shmlink_channel *ch);
-    int (*channel_wait)(shmlink_channel *ch, size_t len, int64_t timeout_ns, uint64_t since);
+    int (*channel_wait)(shmlink_channel *ch, size_t len, int64_t timeout_ns,
+                        uint64_t since);
 } shmlink_capi;
 
 /* The table's contents, by member name (the cffi module's preamble defines
  * it with this; -Werror=incompatible-pointer-types there makes any mismatch
  * with shmlink.h fail the build). */
-#define SHMLINK_CAPI_INIT                                                                     \
-    {                                                                                         \
-        .version = SHMLINK_CAPI_VERSION, .size = sizeof(shmlink_capi),                        \
-        .channel_close = shmlink_channel_close,                                               \
-        .channel_capacity = shmlink_channel_capacity,                                         \
-        .channel_max_message = shmlink_channel_max_message,                                   \
-        .channel_send = shmlink_channel_send, .channel_reserve = shmlink_channel_reserve,     \
-        .channel_commit = shmlink_channel_commit, .channel_abort = shmlink_channel_abort,     \
-        .channel_recv = shmlink_channel_recv, .channel_peek = shmlink_channel_peek,           \
-        .channel_release = shmlink_channel_release,                                           \
-        .channel_recv_batch = shmlink_channel_recv_batch,                                     \
-        .channel_interrupt = shmlink_channel_interrupt,                                       \
-        .channel_interrupts = shmlink_channel_interrupts,                                     \
-        .channel_wait = shmlink_channel_wait,                                                 \
+#define SHMLINK_CAPI_INIT                                                      \
+    {                                                                          \
+        .version = SHMLINK_CAPI_VERSION, .size = sizeof(shmlink_capi),         \
+        .channel_close = shmlink_channel_close,                                \
+        .channel_capacity = shmlink_channel_capacity,                          \
+        .channel_max_message = shmlink_channel_max_message,                    \
+        .channel_send = shmlink_channel_send,                                  \
+        .channel_reserve = shmlink_channel_reserve,                            \
+        .channel_commit = shmlink_channel_commit,                              \
+        .channel_abort = shmlink_channel_abort,                                \
+        .channel_recv = shmlink_channel_recv,                                  \
+        .channel_peek = shmlink_channel_peek,                                  \
+        .channel_release = shmlink_channel_release,                            \
+        .channel_recv_batch = shmlink_channel_recv_batch,                      \
+        .channel_interrupt = shmlink_channel_interrupt,                        \
+        .channel_interrupts = shmlink_channel_interrupts,                      \
+        .channel_wait = shmlink_channel_wait,                                  \
     }
 
 #endif /* SHMLINK_PYTHON_CAPI_H */

@@ -79,17 +79,16 @@ static void fc_after_fork_in_child(void)
     fc_forks++;
 }
 
-#define FC_PYERR (-1000000)   /* a Python exception is set */
-#define FC_CLOSED (-1000001)  /* close() was requested while waiting */
+#define FC_PYERR  (-1000000) /* a Python exception is set */
+#define FC_CLOSED (-1000001) /* close() was requested while waiting */
 
 /* ------------------------------------------------------------------------ */
 /* The handle object (base of shmlink.Reader and shmlink.Writer)             */
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    shmlink_channel *ch; /* NULL once closed */
-    PyObject *address;   /* str */
+    PyObject_HEAD shmlink_channel *ch; /* NULL once closed */
+    PyObject *address;                 /* str */
     Py_ssize_t capacity;
     Py_ssize_t max_message;
     pid_t pid;           /* the process that opened the handle */
@@ -138,7 +137,8 @@ static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames, PyObject **out)
 {
     if (nargs > sig->count) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %d positional argument%s (%zd given)",
                      sig->name, sig->count, sig->count == 1 ? "" : "s", nargs);
         return -1;
     }
@@ -152,12 +152,14 @@ static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
             if (PyUnicode_CompareWithASCIIString(key, sig->params[i]) == 0)
                 found = i;
         if (found < 0) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R",
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument %R",
                          sig->name, key);
             return -1;
         }
         if (found < nargs) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got multiple values for argument '%s'",
                          sig->name, sig->params[found]);
             return -1;
         }
@@ -165,16 +167,18 @@ static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
     }
     for (int i = 0; i < sig->required; i++)
         if (out[i] == NULL) {
-            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", sig->name,
-                         sig->params[i]);
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'",
+                         sig->name, sig->params[i]);
             return -1;
         }
     return 0;
 }
 
 /* Parses args into out[] unless there are none (the common call). */
-#define FC_ARGS(sig, out)                                                                   \
-    ((nargs == 0 && kwnames == NULL) ? 0 : fc_args(&(sig), args, nargs, kwnames, (out)))
+#define FC_ARGS(sig, out)                                                      \
+    ((nargs == 0 && kwnames == NULL)                                           \
+         ? 0                                                                   \
+         : fc_args(&(sig), args, nargs, kwnames, (out)))
 
 /* timeout: None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
 static int fc_timeout(PyObject *obj, int64_t *out)
@@ -184,9 +188,10 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return 0;
     }
     if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj))) {
-        PyErr_Format(PyExc_TypeError,
-                     "shmlink: timeout must be a number of seconds or None, not %.100s",
-                     Py_TYPE(obj)->tp_name);
+        PyErr_Format(
+            PyExc_TypeError,
+            "shmlink: timeout must be a number of seconds or None, not %.100s",
+            Py_TYPE(obj)->tp_name);
         return -1;
     }
     double t = PyFloat_AsDouble(obj);
@@ -194,7 +199,8 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return -1;
     if (isnan(t) || t < 0) {
         PyErr_Format(PyExc_ValueError,
-                     "shmlink: timeout must be >= 0 seconds or None, got %R", obj);
+                     "shmlink: timeout must be >= 0 seconds or None, got %R",
+                     obj);
         return -1;
     }
     /* Longer than ~292 years is no limit. */
@@ -203,20 +209,22 @@ static int fc_timeout(PyObject *obj, int64_t *out)
 }
 
 /* An int argument (not bool) >= min; obj NULL keeps *out (the default). */
-static int fc_int(PyObject *obj, const char *what, Py_ssize_t min, Py_ssize_t *out)
+static int fc_int(PyObject *obj, const char *what, Py_ssize_t min,
+                  Py_ssize_t *out)
 {
     if (obj == NULL)
         return 0;
     if (PyBool_Check(obj) || !PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "shmlink: %s must be an int, not %.100s", what,
-                     Py_TYPE(obj)->tp_name);
+        PyErr_Format(PyExc_TypeError, "shmlink: %s must be an int, not %.100s",
+                     what, Py_TYPE(obj)->tp_name);
         return -1;
     }
     Py_ssize_t v = PyLong_AsSsize_t(obj);
     if (v == -1 && PyErr_Occurred())
         return -1;
     if (v < min) {
-        PyErr_Format(PyExc_ValueError, "shmlink: %s must be >= %zd, got %zd", what, min, v);
+        PyErr_Format(PyExc_ValueError, "shmlink: %s must be >= %zd, got %zd",
+                     what, min, v);
         return -1;
     }
     *out = v;
@@ -239,13 +247,15 @@ static void fc_free_handle(FcChan *self)
 
 static void fc_set_forked_error(FcChan *self)
 {
-    PyObject *msg = PyUnicode_FromFormat(
-        "shmlink: channel %R was opened by process %ld; a forked child cannot use it, open "
-        "the channel again in the child",
-        self->address, (long)self->pid);
+    PyObject *msg =
+        PyUnicode_FromFormat("shmlink: channel %R was opened by process %ld; a "
+                             "forked child cannot use it, open "
+                             "the channel again in the child",
+                             self->address, (long)self->pid);
     if (msg == NULL)
         return;
-    PyObject *exc = PyObject_CallFunction(PyExc_ChildProcessError, "iO", ECHILD, msg);
+    PyObject *exc =
+        PyObject_CallFunction(PyExc_ChildProcessError, "iO", ECHILD, msg);
     Py_DECREF(msg);
     if (exc != NULL) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -256,7 +266,8 @@ static void fc_set_forked_error(FcChan *self)
 static int fc_enter(FcChan *self)
 {
     if (!fc_bound) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink._chan: bind() was not called");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "shmlink._chan: bind() was not called");
         return -1;
     }
     if (self->ch == NULL || self->close_pending) {
@@ -299,7 +310,8 @@ static PyObject *fc_raise(FcChan *self, int rc)
     if (rc == FC_PYERR)
         return NULL;
     if (rc == FC_CLOSED) {
-        PyErr_Format(PyExc_ValueError, "shmlink: channel %R was closed during the call",
+        PyErr_Format(PyExc_ValueError,
+                     "shmlink: channel %R was closed during the call",
                      self->address);
         return NULL;
     }
@@ -310,7 +322,8 @@ static PyObject *fc_raise(FcChan *self, int rc)
     PyObject *r = PyObject_CallFunction(fc_check, "iO", rc, self->address);
     if (r != NULL) { /* check() must raise for rc < 0 */
         Py_DECREF(r);
-        PyErr_Format(PyExc_SystemError, "shmlink: unexpected return code %d", rc);
+        PyErr_Format(PyExc_SystemError, "shmlink: unexpected return code %d",
+                     rc);
     }
     return NULL;
 }
@@ -349,10 +362,10 @@ static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline)
         /* Read with the GIL held: a close() after this still ends the wait. */
         uint64_t since = fc_core.channel_interrupts(self->ch);
         int rc;
-        Py_BEGIN_ALLOW_THREADS
-        rc = fc_core.channel_wait(self->ch, need, left, since);
-        Py_END_ALLOW_THREADS
-        if (rc == -EINTR) {
+        Py_BEGIN_ALLOW_THREADS rc =
+            fc_core.channel_wait(self->ch, need, left, since);
+        Py_END_ALLOW_THREADS if (rc == -EINTR)
+        {
             if (PyErr_CheckSignals() < 0)
                 return FC_PYERR;
             continue;
@@ -366,7 +379,8 @@ static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline)
 /* Runs op: at once with the GIL held (timeout 0), and if it would wait, in
  * turns with fc_wait_ready until the deadline. Returns op's result (>= 0 or
  * -errno), or FC_PYERR / FC_CLOSED. */
-static int fc_run(FcChan *self, fc_op op, void *arg, size_t need, int64_t timeout)
+static int fc_run(FcChan *self, fc_op op, void *arg, size_t need,
+                  int64_t timeout)
 {
     int rc = op(self, arg, 0);
     if (rc != -ETIMEDOUT || timeout == 0)
@@ -383,7 +397,8 @@ static int fc_run(FcChan *self, fc_op op, void *arg, size_t need, int64_t timeou
 }
 
 /* enter + run + leave: the whole of a blocking call. */
-static int fc_call(FcChan *self, fc_op op, void *arg, size_t need, int64_t timeout)
+static int fc_call(FcChan *self, fc_op op, void *arg, size_t need,
+                   int64_t timeout)
 {
     return fc_leave(self, fc_run(self, op, arg, need, timeout));
 }
@@ -409,10 +424,11 @@ static int fc_reader_enter(FcChan *self)
         return -1;
     if (self->peeking) {
         self->busy = 0;
-        PyErr_Format(PyExc_ValueError,
-                     "shmlink: channel %R: a peeked message is not released yet "
-                     "(leave the `with r.peek()` block first)",
-                     self->address);
+        PyErr_Format(
+            PyExc_ValueError,
+            "shmlink: channel %R: a peeked message is not released yet "
+            "(leave the `with r.peek()` block first)",
+            self->address);
         return -1;
     }
     return 0;
@@ -484,20 +500,23 @@ static int fc_op_recv(FcChan *self, void *arg, int64_t t)
     return fc_core.channel_recv(self->ch, a->buf, a->cap, &a->len, t);
 }
 
-static const fc_sig fc_sig_recv_into = {"recv_into", 1, 2, {"buffer", "timeout"}};
+static const fc_sig fc_sig_recv_into = {
+    "recv_into", 1, 2, {"buffer", "timeout"}};
 
-static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                              PyObject *kwnames)
+static PyObject *fc_recv_into(FcChan *self, PyObject *const *args,
+                              Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     int64_t timeout;
-    if (fc_args(&fc_sig_recv_into, args, nargs, kwnames, a) < 0 || fc_timeout(a[1], &timeout) < 0)
+    if (fc_args(&fc_sig_recv_into, args, nargs, kwnames, a) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(a[0], &view, PyBUF_WRITABLE) < 0) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
-                     "shmlink: recv_into needs a writable, contiguous bytes-like object, "
+                     "shmlink: recv_into needs a writable, contiguous "
+                     "bytes-like object, "
                      "not %.100s",
                      Py_TYPE(a[0])->tp_name);
         return NULL;
@@ -511,7 +530,8 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t na
     PyBuffer_Release(&view);
     if (rc == -EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
-                     "shmlink: recv_into on %R: the next message is %zu bytes, the buffer "
+                     "shmlink: recv_into on %R: the next message is %zu bytes, "
+                     "the buffer "
                      "holds %zu (the message stays in the channel)",
                      self->address, r.len, r.cap);
         return NULL;
@@ -537,17 +557,20 @@ typedef struct {
 static int fc_op_batch(FcChan *self, void *arg, int64_t t)
 {
     fc_batch_arg *a = arg;
-    size_t budget = self->batch_cap < FC_BATCH_BYTES ? self->batch_cap : FC_BATCH_BYTES;
-    int rc = fc_core.channel_recv_batch(self->ch, self->batch_buf, budget, self->batch_lens,
-                                        a->max, t);
+    size_t budget =
+        self->batch_cap < FC_BATCH_BYTES ? self->batch_cap : FC_BATCH_BYTES;
+    int rc = fc_core.channel_recv_batch(self->ch, self->batch_buf, budget,
+                                        self->batch_lens, a->max, t);
     if (rc == -EMSGSIZE) { /* the next message alone exceeds the budget: */
-        rc = fc_core.channel_peek(self->ch, &a->big, &a->big_len, 0); /* take it alone */
+        rc = fc_core.channel_peek(self->ch, &a->big, &a->big_len,
+                                  0); /* take it alone */
         /* rc 0: nothing copied; the caller builds one bytes from a->big */
     }
     return rc;
 }
 
-/* Scratch space for up to max messages (the ring's payloads fit in capacity). */
+/* Scratch space for up to max messages (the ring's payloads fit in capacity).
+ */
 static int fc_batch_space(FcChan *self, size_t max)
 {
     if (self->batch_buf == NULL) {
@@ -588,13 +611,14 @@ static PyObject *fc_batch_list(FcChan *self, int count)
 
 static const fc_sig fc_sig_recv_batch = {"recv_batch", 0, 2, {"n", "timeout"}};
 
-static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *kwnames)
+static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     Py_ssize_t n = 1024;
     int64_t timeout;
-    if (FC_ARGS(fc_sig_recv_batch, a) < 0 || fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
+    if (FC_ARGS(fc_sig_recv_batch, a) < 0 ||
+        fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
         fc_timeout(a[1], &timeout) < 0)
         return NULL;
     /* A record takes at least 8 ring bytes: never more than capacity/8. */
@@ -611,7 +635,8 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
     int rc = fc_run(self, fc_op_batch, &b, 0, timeout);
     PyObject *big = NULL;
     if (rc == 0) { /* one large message, peeked: one copy, like recv() */
-        big = PyBytes_FromStringAndSize((const char *)b.big, (Py_ssize_t)b.big_len);
+        big = PyBytes_FromStringAndSize((const char *)b.big,
+                                        (Py_ssize_t)b.big_len);
         if (big == NULL) {
             rc = FC_PYERR; /* MemoryError: the message stays in the ring */
         } else {
@@ -637,7 +662,8 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
 
 static const fc_sig fc_sig_peek = {"_peek", 0, 1, {"timeout"}};
 
-/* _peek(timeout) -> (address as int, length); the message stays until _release(). */
+/* _peek(timeout) -> (address as int, length); the message stays until
+ * _release(). */
 static PyObject *fc_peek(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
@@ -651,7 +677,8 @@ static PyObject *fc_peek(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     if (rc < 0)
         return fc_raise(self, rc);
     self->peeking = 1;
-    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)p.ptr), (Py_ssize_t)p.len);
+    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)p.ptr),
+                         (Py_ssize_t)p.len);
 }
 
 static PyObject *fc_release(FcChan *self, PyObject *Py_UNUSED(ignored))
@@ -687,7 +714,8 @@ static int fc_writer_enter(FcChan *self, size_t len)
 {
     if (len > (size_t)self->max_message) {
         PyErr_Format(PyExc_ValueError,
-                     "shmlink: message of %zu bytes is larger than the largest message of "
+                     "shmlink: message of %zu bytes is larger than the largest "
+                     "message of "
                      "channel %R (%zd bytes)",
                      len, self->address, self->max_message);
         return -1;
@@ -725,7 +753,8 @@ static int fc_msg_get(PyObject *data, const char *fname, fc_msg *m)
     }
     if (PyObject_GetBuffer(data, &m->view, PyBUF_FULL_RO) < 0) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "shmlink: %s needs a bytes-like object, not %.100s", fname,
+        PyErr_Format(PyExc_TypeError,
+                     "shmlink: %s needs a bytes-like object, not %.100s", fname,
                      Py_TYPE(data)->tp_name);
         return -1;
     }
@@ -764,8 +793,8 @@ static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *a[2] = {NULL, NULL};
     int64_t timeout;
     fc_msg m;
-    if (fc_args(&fc_sig_send, args, nargs, kwnames, a) < 0 || fc_timeout(a[1], &timeout) < 0 ||
-        fc_msg_get(a[0], "send", &m) < 0)
+    if (fc_args(&fc_sig_send, args, nargs, kwnames, a) < 0 ||
+        fc_timeout(a[1], &timeout) < 0 || fc_msg_get(a[0], "send", &m) < 0)
         return NULL;
     PyObject *result = NULL;
     if (fc_writer_enter(self, m.arg.len) == 0) {
@@ -776,18 +805,20 @@ static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     return result;
 }
 
-static const fc_sig fc_sig_send_repeat = {"_send_repeat", 2, 2, {"data", "count"}};
+static const fc_sig fc_sig_send_repeat = {
+    "_send_repeat", 2, 2, {"data", "count"}};
 
 /* _send_repeat(data, count): sends data count times from C (benchmarks use
  * it to make the writer side as cheap as possible). Returns None. */
-static PyObject *fc_send_repeat(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                                PyObject *kwnames)
+static PyObject *fc_send_repeat(FcChan *self, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     Py_ssize_t count = 0;
     fc_msg m;
     if (fc_args(&fc_sig_send_repeat, args, nargs, kwnames, a) < 0 ||
-        fc_int(a[1], "count", 0, &count) < 0 || fc_msg_get(a[0], "_send_repeat", &m) < 0)
+        fc_int(a[1], "count", 0, &count) < 0 ||
+        fc_msg_get(a[0], "_send_repeat", &m) < 0)
         return NULL;
     PyObject *result = NULL;
     if (fc_writer_enter(self, m.arg.len) == 0) {
@@ -815,14 +846,15 @@ static int fc_op_reserve(FcChan *self, void *arg, int64_t t)
 static const fc_sig fc_sig_reserve = {"_reserve", 1, 2, {"size", "timeout"}};
 
 /* _reserve(size, timeout=None) -> address as int. */
-static PyObject *fc_reserve(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                            PyObject *kwnames)
+static PyObject *fc_reserve(FcChan *self, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     Py_ssize_t size = 0;
     int64_t timeout;
     if (fc_args(&fc_sig_reserve, args, nargs, kwnames, a) < 0 ||
-        fc_int(a[0], "reserve size", 0, &size) < 0 || fc_timeout(a[1], &timeout) < 0 ||
+        fc_int(a[0], "reserve size", 0, &size) < 0 ||
+        fc_timeout(a[1], &timeout) < 0 ||
         fc_writer_enter(self, (size_t)size) < 0)
         return NULL;
     fc_reserve_arg r = {(size_t)size, NULL};
@@ -837,18 +869,20 @@ static const fc_sig fc_sig_commit = {"_commit", 1, 1, {"n"}};
 
 /* _commit(n): publishes n bytes; _commit(-1): aborts. A no-op if the
  * reservation is gone (the handle was closed). */
-static PyObject *fc_commit(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                           PyObject *kwnames)
+static PyObject *fc_commit(FcChan *self, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[1] = {NULL};
     Py_ssize_t n = 0;
-    if (fc_args(&fc_sig_commit, args, nargs, kwnames, a) < 0 || fc_int(a[0], "n", -1, &n) < 0)
+    if (fc_args(&fc_sig_commit, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "n", -1, &n) < 0)
         return NULL;
     if (!self->reserved)
         Py_RETURN_NONE;
     if (fc_enter(self) < 0)
         return NULL;
-    int rc = n < 0 ? fc_core.channel_abort(self->ch) : fc_core.channel_commit(self->ch, (size_t)n);
+    int rc = n < 0 ? fc_core.channel_abort(self->ch)
+                   : fc_core.channel_commit(self->ch, (size_t)n);
     self->reserved = 0;
     rc = fc_leave(self, rc);
     if (rc < 0)
@@ -892,8 +926,8 @@ static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *a[3] = {NULL, NULL, NULL};
     Py_ssize_t need = 0;
     int64_t timeout;
-    if (fc_args(&fc_sig_wait, args, nargs, kwnames, a) < 0 || fc_int(a[0], "need", 0, &need) < 0 ||
-        fc_timeout(a[1], &timeout) < 0)
+    if (fc_args(&fc_sig_wait, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "need", 0, &need) < 0 || fc_timeout(a[1], &timeout) < 0)
         return NULL;
     unsigned long long since = PyLong_AsUnsignedLongLong(a[2]);
     if (since == (unsigned long long)-1 && PyErr_Occurred())
@@ -903,12 +937,11 @@ static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
     uint64_t deadline = fc_deadline(timeout);
     int rc;
     for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = fc_core.channel_wait(self->ch, (size_t)need, fc_left(deadline), (uint64_t)since);
-        Py_END_ALLOW_THREADS
-        if (rc != -EINTR)
-            break;
-        if (PyErr_CheckSignals() < 0) { /* (only ever raises in the main thread) */
+        Py_BEGIN_ALLOW_THREADS rc = fc_core.channel_wait(
+            self->ch, (size_t)need, fc_left(deadline), (uint64_t)since);
+        Py_END_ALLOW_THREADS if (rc != -EINTR) break;
+        if (PyErr_CheckSignals() <
+            0) { /* (only ever raises in the main thread) */
             rc = FC_PYERR;
             break;
         }
@@ -929,18 +962,20 @@ static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
 /* Life cycle                                                                */
 /* ------------------------------------------------------------------------ */
 
-static const fc_sig fc_sig_from_handle = {"_from_handle", 2, 2, {"handle", "address"}};
+static const fc_sig fc_sig_from_handle = {
+    "_from_handle", 2, 2, {"handle", "address"}};
 
 /* cls._from_handle(handle as int, address): a new object that owns an open
  * handle of the core (the only way to make one: see fc_new). */
-static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args, Py_ssize_t nargs,
-                                PyObject *kwnames)
+static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     if (fc_args(&fc_sig_from_handle, args, nargs, kwnames, a) < 0)
         return NULL;
     if (!fc_bound) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink._chan: bind() was not called");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "shmlink._chan: bind() was not called");
         return NULL;
     }
     if (!PyUnicode_Check(a[1])) {
@@ -965,10 +1000,12 @@ static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args, Py_ssi
     return (PyObject *)self;
 }
 
-static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw))
+static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args),
+                        PyObject *Py_UNUSED(kw))
 {
     PyErr_Format(PyExc_TypeError,
-                 "shmlink: use %s.create(address, capacity) or %s.open(address) to make one",
+                 "shmlink: use %s.create(address, capacity) or "
+                 "%s.open(address) to make one",
                  cls->tp_name, cls->tp_name);
     return NULL;
 }
@@ -1052,34 +1089,47 @@ static PyObject *fc_get_pid(FcChan *self, void *Py_UNUSED(c))
 
 static PyGetSetDef fc_getset[] = {
     {"closed", (getter)fc_get_closed, NULL, "True once close() has run.", NULL},
-    {"address", (getter)fc_get_address, NULL, "Canonical address of the channel.", NULL},
+    {"address", (getter)fc_get_address, NULL,
+     "Canonical address of the channel.", NULL},
     {"capacity", (getter)fc_get_capacity, NULL, "Ring size in bytes.", NULL},
-    {"max_message", (getter)fc_get_max_message, NULL, "Largest message in bytes.", NULL},
-    {"_handle", (getter)fc_get_handle, NULL, "The shmlink_channel * as int (None if closed).",
-     NULL},
+    {"max_message", (getter)fc_get_max_message, NULL,
+     "Largest message in bytes.", NULL},
+    {"_handle", (getter)fc_get_handle, NULL,
+     "The shmlink_channel * as int (None if closed).", NULL},
     {"_foreign", (getter)fc_get_foreign, NULL,
-     "True in a forked child: the handle belongs to an ancestor process.", NULL},
-    {"_pid", (getter)fc_get_pid, NULL, "The process that opened the handle.", NULL},
+     "True in a forked child: the handle belongs to an ancestor process.",
+     NULL},
+    {"_pid", (getter)fc_get_pid, NULL, "The process that opened the handle.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define FC_FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+#define FC_FASTCALL(f)                                                         \
+    (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
-#define FC_COMMON_METHODS                                                                   \
-    {"_from_handle", FC_FASTCALL(fc_from_handle) | METH_CLASS,                              \
-     "_from_handle($cls, /, handle, address)\n--\n\n"},                                     \
-        {"close", (PyCFunction)fc_close, METH_NOARGS, "close($self, /)\n--\n\n"},           \
-        {"_interrupts", (PyCFunction)fc_interrupts, METH_NOARGS, "_interrupts($self, /)\n--\n\n"}, \
-        {"_interrupt", (PyCFunction)fc_interrupt, METH_NOARGS, "_interrupt($self, /)\n--\n\n"},    \
-        {"_wait", FC_FASTCALL(fc_wait), "_wait($self, /, need, timeout, since)\n--\n\n"}
+#define FC_COMMON_METHODS                                                      \
+    {"_from_handle", FC_FASTCALL(fc_from_handle) | METH_CLASS,                 \
+     "_from_handle($cls, /, handle, address)\n--\n\n"},                        \
+        {"close", (PyCFunction)fc_close, METH_NOARGS,                          \
+         "close($self, /)\n--\n\n"},                                           \
+        {"_interrupts", (PyCFunction)fc_interrupts, METH_NOARGS,               \
+         "_interrupts($self, /)\n--\n\n"},                                     \
+        {"_interrupt", (PyCFunction)fc_interrupt, METH_NOARGS,                 \
+         "_interrupt($self, /)\n--\n\n"},                                      \
+    {                                                                          \
+        "_wait", FC_FASTCALL(fc_wait),                                         \
+            "_wait($self, /, need, timeout, since)\n--\n\n"                    \
+    }
 
 static PyMethodDef fc_reader_methods[] = {
     FC_COMMON_METHODS,
     {"recv", FC_FASTCALL(fc_recv),
      "recv($self, /, timeout=None)\n--\n\n"
      "The next message as bytes (a copy).\n\n"
-     "Waits while the channel is empty, at most timeout seconds (None: no limit;\n"
-     "0: no wait). EOFError at end of stream, PeerDeadError if the writer died,\n"
+     "Waits while the channel is empty, at most timeout seconds (None: no "
+     "limit;\n"
+     "0: no wait). EOFError at end of stream, PeerDeadError if the writer "
+     "died,\n"
      "TimeoutError."},
     {"recv_into", FC_FASTCALL(fc_recv_into),
      "recv_into($self, /, buffer, timeout=None)\n--\n\n"
@@ -1087,11 +1137,14 @@ static PyMethodDef fc_reader_methods[] = {
      "ValueError (the message stays in the channel) if it does not fit."},
     {"recv_batch", FC_FASTCALL(fc_recv_batch),
      "recv_batch($self, /, n=1024, timeout=None)\n--\n\n"
-     "Wait for one message, then return up to n messages already in the channel.\n\n"
-     "A batch holds at most about 256 KiB of messages (a single larger message\n"
+     "Wait for one message, then return up to n messages already in the "
+     "channel.\n\n"
+     "A batch holds at most about 256 KiB of messages (a single larger "
+     "message\n"
      "comes alone)."},
     {"_peek", FC_FASTCALL(fc_peek), "_peek($self, /, timeout=None)\n--\n\n"},
-    {"_release", (PyCFunction)fc_release, METH_NOARGS, "_release($self, /)\n--\n\n"},
+    {"_release", (PyCFunction)fc_release, METH_NOARGS,
+     "_release($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1100,10 +1153,14 @@ static PyMethodDef fc_writer_methods[] = {
     {"send", FC_FASTCALL(fc_send),
      "send($self, /, data, timeout=None)\n--\n\n"
      "Send a bytes-like object as one message.\n\n"
-     "Waits while the channel is full, at most timeout seconds (None: no limit;\n"
-     "0: no wait), then TimeoutError. ValueError if it is larger than max_message."},
-    {"_send_repeat", FC_FASTCALL(fc_send_repeat), "_send_repeat($self, /, data, count)\n--\n\n"},
-    {"_reserve", FC_FASTCALL(fc_reserve), "_reserve($self, /, size, timeout=None)\n--\n\n"},
+     "Waits while the channel is full, at most timeout seconds (None: no "
+     "limit;\n"
+     "0: no wait), then TimeoutError. ValueError if it is larger than "
+     "max_message."},
+    {"_send_repeat", FC_FASTCALL(fc_send_repeat),
+     "_send_repeat($self, /, data, count)\n--\n\n"},
+    {"_reserve", FC_FASTCALL(fc_reserve),
+     "_reserve($self, /, size, timeout=None)\n--\n\n"},
     {"_commit", FC_FASTCALL(fc_commit), "_commit($self, /, n)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
@@ -1144,22 +1201,23 @@ static PyTypeObject fc_writer_type = {
  * while it exists. `exports` counts the buffers handed out and not yet
  * released, so a close can tell whether a view is still alive. */
 typedef struct {
-    PyObject_HEAD
-    char *ptr;
+    PyObject_HEAD char *ptr;
     Py_ssize_t size;
     int readonly;
     Py_ssize_t exports;
     PyObject *owner;
 } FcMem;
 
-static const fc_sig fc_sig_memory = {"Memory", 4, 4, {"address", "size", "readonly", "owner"}};
+static const fc_sig fc_sig_memory = {
+    "Memory", 4, 4, {"address", "size", "readonly", "owner"}};
 
 static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
-                                PyObject *kwnames)
+                          PyObject *kwnames)
 {
     PyObject *a[4] = {NULL, NULL, NULL, NULL};
     Py_ssize_t nargs = (Py_ssize_t)nargsf, size = 0;
-    if (fc_args(&fc_sig_memory, args, nargs, kwnames, a) < 0 || fc_int(a[1], "size", 0, &size) < 0)
+    if (fc_args(&fc_sig_memory, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[1], "size", 0, &size) < 0)
         return NULL;
     void *ptr = PyLong_AsVoidPtr(a[0]);
     if (ptr == NULL && PyErr_Occurred())
@@ -1167,7 +1225,8 @@ static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
     int readonly = PyObject_IsTrue(a[2]);
     if (readonly < 0)
         return NULL;
-    FcMem *self = (FcMem *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    FcMem *self =
+        (FcMem *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
     if (self == NULL)
         return NULL;
     self->ptr = ptr;
@@ -1182,7 +1241,8 @@ static PyObject *fcm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     PyObject *const *items = &PyTuple_GET_ITEM(args, 0);
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     if (kw != NULL && PyDict_GET_SIZE(kw) != 0) {
-        PyErr_SetString(PyExc_TypeError, "Memory() takes positional arguments only");
+        PyErr_SetString(PyExc_TypeError,
+                        "Memory() takes positional arguments only");
         return NULL;
     }
     return fcm_make((PyObject *)type, items, (size_t)n, NULL);
@@ -1190,8 +1250,8 @@ static PyObject *fcm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int fcm_getbuffer(FcMem *self, Py_buffer *view, int flags)
 {
-    if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->size, self->readonly, flags) <
-        0)
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->size,
+                          self->readonly, flags) < 0)
         return -1; /* BufferError: a writable buffer of read-only memory */
     self->exports++;
     return 0;
@@ -1232,8 +1292,10 @@ static PyObject *fcm_get_readonly(FcMem *self, void *Py_UNUSED(c))
 }
 
 static PyGetSetDef fcm_getset[] = {
-    {"exports", (getter)fcm_get_exports, NULL, "Buffers handed out and not released.", NULL},
-    {"readonly", (getter)fcm_get_readonly, NULL, "True if writes are refused.", NULL},
+    {"exports", (getter)fcm_get_exports, NULL,
+     "Buffers handed out and not released.", NULL},
+    {"readonly", (getter)fcm_get_readonly, NULL, "True if writes are refused.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1264,8 +1326,8 @@ static const fc_sig fc_sig_bind = {"bind", 2, 2, {"capi", "check"}};
 
 /* bind(capi, check): capi is the address (int) of the cffi module's
  * shmlink_capi table; check(rc, address) raises the error for rc. */
-static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames)
+static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                         Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2] = {NULL, NULL};
     if (fc_args(&fc_sig_bind, args, nargs, kwnames, a) < 0)
@@ -1276,11 +1338,14 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssi
             PyErr_SetString(PyExc_ValueError, "bind: NULL table");
         return NULL;
     }
-    if (capi->version != SHMLINK_CAPI_VERSION || capi->size != sizeof(shmlink_capi)) {
+    if (capi->version != SHMLINK_CAPI_VERSION ||
+        capi->size != sizeof(shmlink_capi)) {
         PyErr_Format(PyExc_ImportError,
-                     "shmlink: the compiled modules do not match (table version %u, %zu bytes; "
+                     "shmlink: the compiled modules do not match (table "
+                     "version %u, %zu bytes; "
                      "expected version %d, %zu bytes): reinstall shmlink",
-                     capi->version, capi->size, SHMLINK_CAPI_VERSION, sizeof(shmlink_capi));
+                     capi->version, capi->size, SHMLINK_CAPI_VERSION,
+                     sizeof(shmlink_capi));
         return NULL;
     }
     if (!PyCallable_Check(a[1])) {
@@ -1296,14 +1361,16 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssi
 /* refuse_new(cls, ...): a __new__ for the Python classes made only by their
  * create/open class methods (shmlink.Segment). A C function, so help()
  * shows no misleading signature for the class. */
-static PyObject *fc_refuse_new(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *Py_UNUSED(kwnames))
+static PyObject *fc_refuse_new(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *Py_UNUSED(kwnames))
 {
-    const char *name = nargs > 0 && PyType_Check(args[0]) ? _PyType_Name((PyTypeObject *)args[0])
-                                                           : "it";
-    PyErr_Format(PyExc_TypeError,
-                 "shmlink: use %s.create(address, ...) or %s.open(address) to make one", name,
-                 name);
+    const char *name = nargs > 0 && PyType_Check(args[0])
+                           ? _PyType_Name((PyTypeObject *)args[0])
+                           : "it";
+    PyErr_Format(
+        PyExc_TypeError,
+        "shmlink: use %s.create(address, ...) or %s.open(address) to make one",
+        name, name);
     return NULL;
 }
 
@@ -1314,25 +1381,36 @@ static PyMethodDef fc_module_methods[] = {
 };
 
 static struct PyModuleDef fc_module = {
-    PyModuleDef_HEAD_INIT, "shmlink._chan", "Hot path of shmlink's Python channel classes.", -1,
-    fc_module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "shmlink._chan",
+    "Hot path of shmlink's Python channel classes.",
+    -1,
+    fc_module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC PyInit__chan(void)
 {
-    if (PyType_Ready(&fc_reader_type) < 0 || PyType_Ready(&fc_writer_type) < 0 ||
-        PyType_Ready(&fc_memory_type) < 0)
+    if (PyType_Ready(&fc_reader_type) < 0 ||
+        PyType_Ready(&fc_writer_type) < 0 || PyType_Ready(&fc_memory_type) < 0)
         return NULL;
     if (pthread_atfork(NULL, NULL, fc_after_fork_in_child) != 0) {
-        PyErr_SetString(PyExc_ImportError, "shmlink._chan: pthread_atfork failed");
+        PyErr_SetString(PyExc_ImportError,
+                        "shmlink._chan: pthread_atfork failed");
         return NULL;
     }
     PyObject *m = PyModule_Create(&fc_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObject(m, "ReaderBase", Py_NewRef((PyObject *)&fc_reader_type)) < 0 ||
-        PyModule_AddObject(m, "WriterBase", Py_NewRef((PyObject *)&fc_writer_type)) < 0 ||
-        PyModule_AddObject(m, "Memory", Py_NewRef((PyObject *)&fc_memory_type)) < 0) {
+    if (PyModule_AddObject(m, "ReaderBase",
+                           Py_NewRef((PyObject *)&fc_reader_type)) < 0 ||
+        PyModule_AddObject(m, "WriterBase",
+                           Py_NewRef((PyObject *)&fc_writer_type)) < 0 ||
+        PyModule_AddObject(m, "Memory",
+                           Py_NewRef((PyObject *)&fc_memory_type)) < 0) {
         Py_DECREF(m);
         return NULL;
     }
