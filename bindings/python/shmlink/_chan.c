@@ -22,7 +22,8 @@
  * without SA_RESTART, so a signal ends the wait with -EINTR; the binding runs
  * the handlers (PyErr_CheckSignals: Ctrl-C raises KeyboardInterrupt at
  * once) and, if none raised, waits on for the time left (CLOCK_MONOTONIC,
- * the clock of time.monotonic()).
+ * the clock of time.monotonic()). In the main thread the wait is also cut
+ * every 200 ms to check for a signal whose EINTR was lost (fc_wait_ready).
  *
  * Threads: a handle is for one thread at a time. A second thread calling in
  * while a call is in progress gets RuntimeError, except close(), which is
@@ -69,6 +70,11 @@ static inline PyObject *Py_NewRef(PyObject *obj)
 static shmlink_capi fc_core; /* a copy: one indirection less per call */
 static int fc_bound;
 static PyObject *fc_check; /* shmlink._errors.check(rc, address): raises */
+static unsigned long fc_main_thread; /* the thread Python runs handlers in */
+
+/* Longest core wait in the main thread between two signal checks (see
+ * fc_wait_ready). */
+#define FC_SIGNAL_NET_NS 200000000LL
 
 /* Bumped in every child made by fork() (pthread_atfork): a handle opened
  * under another value belongs to an ancestor process. */
@@ -346,26 +352,50 @@ static uint64_t fc_deadline(int64_t timeout)
     return timeout < 0 ? UINT64_MAX : fc_now_ns() + (uint64_t)timeout;
 }
 
-/* Waits with the GIL released until a message can be received (reader) or
- * one of need bytes sent (writer), or deadline. A signal runs the Python
- * handlers and the wait goes on; close() ends it. Call it inside a call
- * (busy). Returns 0 (ready), -errno of shmlink_channel_wait, FC_PYERR (a
- * handler raised) or FC_CLOSED. */
-static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline)
+/* One shmlink_channel_wait with the GIL released. */
+static int fc_core_wait(FcChan *self, size_t need, int64_t timeout,
+                        uint64_t since)
 {
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = fc_core.channel_wait(self->ch, need, timeout, since);
+    PyEval_RestoreThread(ts);
+    return rc;
+}
+
+/* Waits with the GIL released until a message can be received (reader) or
+ * one of need bytes sent (writer), or deadline, in one core call. A signal
+ * whose handler does not raise lets the wait go on for the time left;
+ * close() ends it. since: the interrupt count the wait must see unchanged
+ * (asyncio reads it on the loop thread), or NULL to read it here, with the
+ * GIL held, so that a close() after that still ends the wait.
+ *
+ * A signal normally ends the core's futex sleep with EINTR. One that lands
+ * while the waiting thread is between two of those sleeps (the core wakes
+ * every 100 ms to check its peer, and under load the thread can wait for a
+ * CPU there for milliseconds) interrupts no system call, and the core
+ * sleeps on: Ctrl-C was lost that way about once in 20 tries on a loaded
+ * 2-core machine. So in the main thread, where Python runs its handlers, a
+ * core call lasts at most FC_SIGNAL_NET_NS, and signals are checked between
+ * two calls: a lost EINTR costs that much latency, not the whole wait.
+ *
+ * Call it inside a call (busy). Returns 0 (ready), -errno of
+ * shmlink_channel_wait, FC_PYERR (a handler raised) or FC_CLOSED. */
+static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline,
+                         const uint64_t *since)
+{
+    int net = PyThread_get_thread_ident() == fc_main_thread;
     for (;;) {
         if (self->close_pending)
             return FC_CLOSED;
         int64_t left = fc_left(deadline);
         if (left == 0)
             return -ETIMEDOUT;
-        /* Read with the GIL held: a close() after this still ends the wait. */
-        uint64_t since = fc_core.channel_interrupts(self->ch);
-        int rc;
-        Py_BEGIN_ALLOW_THREADS rc =
-            fc_core.channel_wait(self->ch, need, left, since);
-        Py_END_ALLOW_THREADS if (rc == -EINTR)
-        {
+        int64_t t = left;
+        if (net && (t < 0 || t > FC_SIGNAL_NET_NS))
+            t = FC_SIGNAL_NET_NS;
+        uint64_t count = since ? *since : fc_core.channel_interrupts(self->ch);
+        int rc = fc_core_wait(self, need, t, count);
+        if (rc == -EINTR || (rc == -ETIMEDOUT && t != left)) {
             if (PyErr_CheckSignals() < 0)
                 return FC_PYERR;
             continue;
@@ -387,7 +417,7 @@ static int fc_run(FcChan *self, fc_op op, void *arg, size_t need,
         return rc;
     uint64_t deadline = fc_deadline(timeout);
     for (;;) {
-        rc = fc_wait_ready(self, need, deadline);
+        rc = fc_wait_ready(self, need, deadline, NULL);
         if (rc < 0)
             return rc;
         rc = op(self, arg, 0); /* ready: only this end can make it unready */
@@ -934,24 +964,8 @@ static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     if (fc_enter(self) < 0)
         return NULL;
-    uint64_t deadline = fc_deadline(timeout);
-    int rc;
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS rc = fc_core.channel_wait(
-            self->ch, (size_t)need, fc_left(deadline), (uint64_t)since);
-        Py_END_ALLOW_THREADS if (rc != -EINTR) break;
-        if (PyErr_CheckSignals() <
-            0) { /* (only ever raises in the main thread) */
-            rc = FC_PYERR;
-            break;
-        }
-        if (fc_left(deadline) == 0) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-    }
-    if (rc == -ECANCELED && self->close_pending)
-        rc = FC_CLOSED;
+    uint64_t count = (uint64_t)since;
+    int rc = fc_wait_ready(self, (size_t)need, fc_deadline(timeout), &count);
     rc = fc_leave(self, rc);
     if (rc < 0)
         return fc_raise(self, rc);
@@ -1352,6 +1366,18 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "bind: check must be callable");
         return NULL;
     }
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main =
+        threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    Py_XDECREF(threading);
+    Py_XDECREF(main);
+    if (ident == NULL)
+        return NULL;
+    fc_main_thread = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred())
+        return NULL;
     fc_core = *capi;
     Py_XSETREF(fc_check, Py_NewRef(a[1]));
     fc_bound = 1;
