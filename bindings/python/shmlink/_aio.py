@@ -47,16 +47,20 @@ def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
 class Waiter:
     """The thread that runs one end's blocking waits."""
 
-    __slots__ = ("__weakref__", "_jobs")
+    __slots__ = ("__weakref__", "_busy", "_jobs")
 
     def __init__(self) -> None:
         jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        busy = threading.Event()  # set while a wait is queued or running
         self._jobs = jobs
-        threading.Thread(target=Waiter._run, args=(jobs,), name="shmlink-wait", daemon=True).start()
+        self._busy = busy
+        threading.Thread(
+            target=Waiter._run, args=(jobs, busy), name="shmlink-wait", daemon=True
+        ).start()
         weakref.finalize(self, jobs.put, None)  # collected: the thread ends
 
     @staticmethod
-    def _run(jobs: queue.SimpleQueue[_Job | None]) -> None:
+    def _run(jobs: queue.SimpleQueue[_Job | None], busy: threading.Event) -> None:
         while True:
             job = jobs.get()
             if job is None:
@@ -69,13 +73,23 @@ class Waiter:
             except BaseException as e:  # handed to the awaiting task
                 exc = e
             del fn, args
+            busy.clear()  # before the task hears of it: it may await again at once
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, fut, exc)
             del loop, fut, exc
 
     def submit(self, fn: Callable[..., None], *args: Any) -> asyncio.Future[None]:
+        """Runs fn(*args) in the thread; the future settles when it returns.
+        RuntimeError if a wait of this end is still queued or running: an
+        end is for one task at a time (a second would wait behind the first)."""
+        if self._busy.is_set():
+            raise RuntimeError(
+                "shmlink: the channel end is awaited by another task (a Reader or Writer "
+                "is for one task at a time)"
+            )
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
+        self._busy.set()
         self._jobs.put((loop, fut, fn, args))
         return fut
 
