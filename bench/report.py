@@ -137,7 +137,7 @@ def markdown(doc):
 
 def targets_table(idx):
     """The issue's throughput targets as a markdown table (lines)."""
-    out = ["| issue target (throughput ratio) | measured | target | |", "|---|---:|---:|---|"]
+    out = ["| goal (throughput ratio) | measured | target | |", "|---|---:|---:|---|"]
     for num, den, size, target, text in TARGETS:
         want = f"≥ {target}×" if target else "–"
         a, b = idx.get((num, "stream", size)), idx.get((den, "stream", size))

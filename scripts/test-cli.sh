@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
-# Command-line tool: builds `shmlink` and its test fixture with CMake in build/
-# (configured exactly as scripts/test-c.sh does, so the two share the tree),
-# lints tests/cli with ruff and runs them with pytest from the project venv
-# (scripts/venv.sh installs pytest and ruff). Extra arguments go to pytest.
-# The permission tests run the tool as user nobody and are skipped unless run
-# as root.
+# Command-line tool (the `shmlink` command of the Python package, also
+# `python -m shmlink`): installs the package into .venv (scripts/venv.sh),
+# lints tests/cli with ruff and runs them with pytest against the installed
+# command. Extra arguments go to pytest. The permission tests run the tool as
+# user nobody (with a copy of the installed package and the system's Python
+# of the same version) and are skipped unless run as root.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-
-cmake -S . -B build -DSHMLINK_SANITIZE= -DSHMLINK_WERROR=ON >/dev/null
-cmake --build build -j2 --target shmlink_cli shmlink_cli_fixture
 
 venv="$(scripts/venv.sh | tail -n1)"
 "$venv/bin/ruff" check --config 'include = ["tests/cli/*.py"]' \
     --config 'lint.per-file-ignores = { "tests/cli/*" = ["ANN"] }' tests/cli
 
-export SHMLINK_CLI="$root/build/cli/shmlink"
-export SHMLINK_CLI_FIXTURE="$root/build/cli/shmlink_cli_fixture"
+# Run from tests/cli so the installed package is imported, never the tree's.
+cd "$root/tests/cli"
 "$venv/bin/python" -m pytest -c "$root/pyproject.toml" --rootdir "$root" \
     -p no:cacheprovider "$root/tests/cli" "$@"

@@ -7,6 +7,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 python="${PYTHON:-python3}"
+# shellcheck source=scripts/pyenv-stamp.sh
+. "$root/scripts/pyenv-stamp.sh"
 
 if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv" >&2
@@ -14,5 +16,7 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
 # A local directory is rebuilt on every install, and setup.py forces the C
 # core to be recompiled, so the installed module always matches core/src.
-"$venv/bin/python" -m pip install --quiet "$root[test]" >&2
+"$venv/bin/python" -m pip install --quiet "${root}[test]" >&2
+# What was installed (scripts/demo.sh then needs no reinstall).
+(cd "$root" && shmlink_source_stamp) >"$(shmlink_stamp_file "$venv")"
 echo "$venv"

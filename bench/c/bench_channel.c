@@ -855,6 +855,141 @@ static void json_mode(void)
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Fan-out (--fanout): one writer process, R reader processes                */
+/* ------------------------------------------------------------------------ */
+
+/* One cell: the parent creates a channel of the given fan-out and writes
+ * messages of size bytes for about seconds; R forked readers copy each
+ * message out (recv) until end of stream. A broadcast reader checks that
+ * it gets every message in order, a queue reader that each message is
+ * whole. Returns the messages written per second, from the first send to
+ * the last reader's end (for broadcast every reader got all of them). */
+static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
+                          double seconds)
+{
+    shmlink_channel_config cfg = {chan_cap(size), 0600, readers, 1, fo};
+    shmlink_channel *w;
+    const char *addr = new_addr();
+    int rc = shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &w);
+    if (rc < 0)
+        die("create fan-out channel", rc);
+    int ready[2];
+    if (pipe(ready) < 0)
+        die_errno("pipe");
+    pid_t pids[8];
+    for (unsigned k = 0; k < readers; k++) {
+        pids[k] = fork();
+        if (pids[k] < 0)
+            die_errno("fork");
+        if (pids[k] == 0) {
+            shmlink_channel *r;
+            rc = shmlink_channel_open(addr, SHMLINK_READER, &r);
+            if (rc < 0)
+                die("open reader", rc);
+            char c = 'r';
+            if (write(ready[1], &c, 1) != 1)
+                _exit(1);
+            uint8_t *buf = balloc(size);
+            uint64_t next = 0;
+            size_t n;
+            while ((rc = shmlink_channel_recv(r, buf, size, &n,
+                                              SHMLINK_FOREVER)) == 0) {
+                uint64_t seq;
+                memcpy(&seq, buf, 8);
+                check(buf, n, fo == SHMLINK_QUEUE ? seq : next);
+                next++;
+            }
+            if (rc != -ENODATA)
+                die("reader", rc);
+            shmlink_channel_close(r);
+            _exit(0);
+        }
+    }
+    for (unsigned k = 0; k < readers; k++) {
+        char c;
+        if (read(ready[0], &c, 1) != 1)
+            die_errno("read");
+    }
+    close(ready[0]);
+    close(ready[1]);
+    uint8_t *buf = balloc(size);
+    memset(buf, 0x5a, size);
+    uint64_t t0 = now_ns(), until = t0 + (uint64_t)(seconds * 1e9), seq = 0;
+    for (;;) {
+        stamp(buf, size, seq);
+        rc = shmlink_channel_send(w, buf, size, SHMLINK_FOREVER);
+        if (rc < 0)
+            die("send", rc);
+        seq++;
+        if ((seq & 63) == 0 && now_ns() >= until)
+            break;
+    }
+    shmlink_channel_close(w);
+    for (unsigned k = 0; k < readers; k++)
+        child_wait(pids[k]);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    free(buf);
+    (void)shmlink_remove(addr);
+    return (double)seq / secs;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The fan-out table: every cell once per repetition, cells interleaved,
+ * then the median of each. */
+static void fanout_mode(int reps)
+{
+    static const struct {
+        shmlink_fanout fo;
+        unsigned readers;
+        size_t size;
+        const char *name;
+    } cells[] = {
+        {SHMLINK_ONE, 1, 64, "1:1            64 B"},
+        {SHMLINK_BROADCAST, 4, 64, "broadcast x4   64 B"},
+        {SHMLINK_QUEUE, 4, 64, "queue x4       64 B"},
+        {SHMLINK_ONE, 1, 65536, "1:1          64 KiB"},
+        {SHMLINK_BROADCAST, 1, 65536, "broadcast x1 64 KiB"},
+        {SHMLINK_BROADCAST, 2, 65536, "broadcast x2 64 KiB"},
+        {SHMLINK_BROADCAST, 4, 65536, "broadcast x4 64 KiB"},
+        {SHMLINK_QUEUE, 4, 65536, "queue x4     64 KiB"},
+    };
+    enum { NCELLS = sizeof(cells) / sizeof(cells[0]) };
+    double *v = calloc((size_t)reps * NCELLS, sizeof(double));
+    for (int r = 0; r < reps; r++) {
+        for (int c = 0; c < NCELLS; c++) {
+            v[c * reps + r] = fanout_cell(cells[c].fo, cells[c].readers,
+                                          cells[c].size, cell_seconds);
+            fprintf(stderr, ".");
+        }
+    }
+    fprintf(stderr, "\n");
+    printf("fan-out: 1 writer process -> R reader processes (recv, copying), "
+           "%.2f s per cell,\nmedian of %d interleaved repetitions; "
+           "msg/s written (broadcast: each reader got all)\n\n",
+           cell_seconds, reps);
+    printf("%-22s %12s %12s %12s %14s\n", "cell", "median msg/s", "min", "max",
+           "MB/s per reader");
+    double med[NCELLS];
+    for (int c = 0; c < NCELLS; c++) {
+        double *x = v + c * reps;
+        qsort(x, (size_t)reps, sizeof(double), cmp_double);
+        med[c] = reps % 2 ? x[reps / 2] : (x[reps / 2 - 1] + x[reps / 2]) / 2;
+        double per =
+            cells[c].fo == SHMLINK_QUEUE ? med[c] / cells[c].readers : med[c];
+        printf("%-22s %12.0f %12.0f %12.0f %14.1f\n", cells[c].name, med[c],
+               x[0], x[reps - 1], per * (double)cells[c].size / 1e6);
+    }
+    printf("\nbroadcast x1 / 1:1 at 64 KiB: %.2f; x2 / 1:1: %.2f\n",
+           med[4] / med[3], med[5] / med[3]);
+    free(v);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -889,14 +1024,30 @@ static void usage(FILE *f)
             "            64 KiB and 1 MiB (instead of calibrating; e.g. an "
             "earlier run's\n"
             "            counts, so repetitions move the same messages)\n"
-            "  --help    this text\n");
+            "  --help    this text\n"
+            "\n"
+            "       bench_channel --fanout [--reps N] [SECONDS]\n"
+            "\n"
+            "Fan-out channels: 1 writer -> 4 readers (broadcast and queue) "
+            "at 64 B and\n"
+            "64 KiB, broadcast to 2 readers at 64 KiB, and the 1:1 channel "
+            "beside them;\n"
+            "cells interleaved, N repetitions (default 5), medians.\n");
 }
 
 int main(int argc, char **argv)
 {
-    int json = 0, have_seconds = 0;
+    int json = 0, have_seconds = 0, fanout = 0, reps = 5;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+        if (strcmp(argv[i], "--fanout") == 0) {
+            fanout = 1;
+        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+            if (reps < 1 || reps > 1000) {
+                fprintf(stderr, "bench_channel: --reps wants 1..1000\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (strcmp(argv[i], "--counts") == 0) {
             const char *p = i + 1 < argc ? argv[++i] : "";
@@ -964,6 +1115,10 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (fanout) {
+        fanout_mode(reps);
+        return 0;
+    }
     if (json)
         json_mode();
     else

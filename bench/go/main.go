@@ -1,16 +1,26 @@
 // Command shmlink-bench-go is the Go side of the Go→Python benchmark rows
-// (bench/run.py starts it; it is not meant to be run by hand).
+// (bench/run.py starts it with stream-writer and ping; those are not meant
+// to be run by hand), and measures Go → Go itself (gogo).
 //
-//	shmlink-bench-go stream-writer -addr A -size N -warmup W -count C -out F
+//	shmlink-bench-go stream-writer -addr A -size N -warmup W -count C [-batch B] -out F
 //	    opens the channel A (created by the Python reader, waiting for it),
 //	    sends W+C messages of N bytes, each stamped with its sequence number
-//	    in the first and last 8 bytes, and closes (end of stream).
+//	    in the first and last 8 bytes, and closes (end of stream). With
+//	    -batch B > 1 it sends B messages per Writer.SendBatch call instead
+//	    of one per Writer.Send.
 //	shmlink-bench-go ping -send A -recv B -capacity K -size N -warmup W -count C -out F
 //	    creates channel B (reader) and opens A (writer), then W+C round trips:
 //	    send a stamped message on A, wait for it to come back on B, check it;
 //	    writes p50/p99 of the last C round trips (ns) as JSON to F.
 //
 // Both write {"ok": true, ...} or {"ok": false, "error": ...} to F.
+//
+//	shmlink-bench-go gogo [-sizes 8,64,...] [-reps 5] [-mib 256] [-only shm,unix,...]
+//	    Go writer process → Go reader process through shmlink (Send/Recv,
+//	    SendBatch/RecvBatch, SendBatch/range Messages) beside a Unix socket
+//	    (a write per message, and bufio on both ends) and an in-process Go
+//	    channel; prints a Markdown table of medians, ratios and spreads
+//	    (see gogo.go).
 package main
 
 import (
@@ -33,13 +43,26 @@ type params struct {
 	addr, send, recv string
 	size, warmup     int
 	count, capacity  int
+	batch            int
 	out              string
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shmlink-bench-go stream-writer|ping [flags]")
+		fmt.Fprintln(os.Stderr, "usage: shmlink-bench-go stream-writer|ping|gogo [flags]")
 		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "gogo", "gogo-writer":
+		run := runGoGo
+		if os.Args[1] == "gogo-writer" {
+			run = gogoWriter
+		}
+		if err := run(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "shmlink-bench-go %s: %v\n", os.Args[1], err)
+			os.Exit(1)
+		}
+		return
 	}
 	var p params
 	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -50,6 +73,7 @@ func main() {
 	fl.IntVar(&p.warmup, "warmup", 1000, "messages not measured")
 	fl.IntVar(&p.count, "count", 100000, "messages measured")
 	fl.IntVar(&p.capacity, "capacity", 4<<20, "ring capacity of the channel created")
+	fl.IntVar(&p.batch, "batch", 1, "messages per SendBatch call (stream-writer; 1: Send)")
 	fl.StringVar(&p.out, "out", "", "result file (JSON)")
 	_ = fl.Parse(os.Args[2:])
 	if p.out == "" || p.size < 8 || p.count < 1 || p.warmup < 0 {
@@ -137,15 +161,31 @@ func streamWriter(p params) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, p.size)
 	total := uint64(p.warmup + p.count)
+	batch := make([][]byte, max(p.batch, 1))
+	for i := range batch {
+		batch[i] = make([]byte, p.size)
+	}
 	start := time.Now()
-	for i := uint64(0); i < total; i++ {
-		stamp(buf, i)
-		if err := w.Send(buf); err != nil {
-			w.Close()
-			return nil, fmt.Errorf("send %d: %w", i, err)
+	for i := uint64(0); i < total; {
+		if p.batch <= 1 {
+			stamp(batch[0], i)
+			if err := w.Send(batch[0]); err != nil {
+				_ = w.Close() // the error of Send is the one to report
+				return nil, fmt.Errorf("send %d: %w", i, err)
+			}
+			i++
+			continue
 		}
+		k := min(uint64(len(batch)), total-i)
+		for j := range k {
+			stamp(batch[j], i+j)
+		}
+		if n, err := w.SendBatch(batch[:k]); err != nil {
+			_ = w.Close() // the error of SendBatch is the one to report
+			return nil, fmt.Errorf("send %d: %w", i+uint64(n), err)
+		}
+		i += k
 	}
 	elapsed := time.Since(start)
 	if err := w.Close(); err != nil {
@@ -154,17 +194,17 @@ func streamWriter(p params) (map[string]any, error) {
 	return map[string]any{"writer_ns": elapsed.Nanoseconds()}, nil
 }
 
-func ping(p params) (map[string]any, error) {
+func ping(p params) (res map[string]any, err error) {
 	r, err := shmlink.CreateReader(p.recv, p.capacity)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { err = errors.Join(err, r.Close()) }()
 	w, err := openWriter(p.send)
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	defer func() { err = errors.Join(err, w.Close()) }()
 	buf := make([]byte, p.size)
 	in := make([]byte, p.size)
 	samples := make([]int64, 0, p.count)

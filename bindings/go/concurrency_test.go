@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shmlink
 
 import (
@@ -64,7 +66,7 @@ func TestConcurrentCloseAndUse(t *testing.T) {
 				var cw sync.WaitGroup
 				for c := 0; c < 2; c++ { // two concurrent Closes
 					cw.Add(1)
-					go func() { defer cw.Done(); seg.Close() }()
+					go func() { defer cw.Done(); mustClose(t, seg) }()
 				}
 				cw.Wait()
 				wg.Wait()
@@ -111,12 +113,12 @@ func TestCleanupDetachesUnreachableSegment(t *testing.T) {
 func TestCloseStopsCleanup(t *testing.T) {
 	seg := create(t, sysvAddr, 4096)
 	addr := seg.Address()
-	seg.Close()
+	mustClose(t, seg)
 	other, err := Open(addr) // may reuse the freed handle's memory
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer mustClose(t, other)
 	seg = nil //nolint:ineffassign // drop the only reference, then collect
 	for i := 0; i < 5; i++ {
 		runtime.GC()

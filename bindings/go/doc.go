@@ -23,22 +23,35 @@
 // talk through it. CreateWriter or CreateReader makes one, OpenWriter or
 // OpenReader joins it; Writer.Send / Reader.Recv copy (one cgo call per
 // message, no allocation), Reserve/Commit and Peek/Release work in place,
-// RecvBatch takes many messages in one call. Writer.Close ends the stream:
-// Recv returns io.EOF after the last message. A dead peer (even after
-// SIGKILL) is reported as ErrPeerDead within a second; its role can be
-// taken over by a new process. Send and Recv wait without limit,
+// SendBatch and RecvBatch move many messages per cgo call (for streams of
+// small messages, where the cgo call would cost more than the message).
+// Reader.Messages is an iterator for range loops, and a Writer is an
+// io.Writer that sends one message per Write. Writer.Close ends the
+// stream: Recv returns io.EOF after the last message. A dead peer (even
+// after SIGKILL) is reported as ErrPeerDead within a second; its role can
+// be taken over by a new process. Send and Recv wait without limit,
 // SendTimeout/RecvTimeout at most a duration (os.ErrDeadlineExceeded), and
-// SendContext/RecvContext/PeekContext until the context is done (its error,
-// within about 20 ms). Closing a channel does not remove its segment; the
-// creator calls Remove.
+// SendContext/RecvInto/RecvContext/PeekContext/Messages until the context
+// is done (they then return its error at once). Close from another
+// goroutine ends a waiting call at once (ErrClosed). Closing a channel
+// does not remove its segment; the creator calls Remove. OpenWriter and
+// OpenReader refuse a channel whose segment belongs to another user (not
+// the caller, not root) unless given the AnyOwner option.
+//
+// # Zero-copy slices
+//
+// Segment.Bytes, Reader.Peek and Writer.Reserve return slices over the
+// shared memory itself. Using one after Close is a bug, but it does not
+// crash the program or write into memory mapped later: Close leaves zero
+// pages at that address (see Segment.Bytes for the bounds).
 //
 // # Errors
 //
 // Failures from the operating system wrap a syscall.Errno, so
 // errors.Is(err, fs.ErrExist), fs.ErrNotExist and fs.ErrPermission work.
-// Methods of a closed Segment return an error wrapping ErrClosed.
-// ErrPeerDead, ErrProtocol and ErrBusy are the sentinels of the message
-// channel.
+// Methods of a closed Segment, Writer or Reader return an error wrapping
+// ErrClosed. ErrPeerDead, ErrProtocol and ErrBusy are the sentinels of the
+// message channel.
 //
 // # The C core
 //

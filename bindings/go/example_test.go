@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shmlink_test
 
 import (
@@ -22,11 +24,15 @@ func ExampleCreate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer seg.Close()
-
 	copy(seg.Bytes(), "hello, shared memory") // zero copy: this is the mapping
 	fmt.Println(seg.Size(), string(seg.Bytes()[:20]))
+
+	if err := seg.Close(); err != nil { // unmaps; the segment lives on
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil { // removes it
+		log.Fatal(err)
+	}
 	// Output: 4096 hello, shared memory
 }
 
@@ -36,20 +42,30 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer w.Close()
-	w.WriteAt([]byte("ping"), 0)
+	if _, err := w.WriteAt([]byte("ping"), 0); err != nil {
+		log.Fatal(err)
+	}
 
 	// Another process would do just this.
 	r, err := shmlink.Open(addr, shmlink.ReadOnly())
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 	p := make([]byte, 4)
-	r.ReadAt(p, 0)
+	if _, err := r.ReadAt(p, 0); err != nil {
+		log.Fatal(err)
+	}
 	_, err = r.WriteAt([]byte("pong"), 0)
 	fmt.Println(string(p), errors.Is(err, fs.ErrPermission))
+
+	for _, seg := range []*shmlink.Segment{r, w} {
+		if err := seg.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
 	// Output: ping true
 }
 
@@ -73,13 +89,18 @@ func ExampleCreate_sysvPrivate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(seg.Address()) // "sysv-id:N"
-	defer seg.Close()
 	st, err := seg.Stat()
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(st.Backend, st.Size, st.Key, st.Attached, st.CreatorPID == os.Getpid())
+
+	if err := seg.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(seg.Address()); err != nil { // "sysv-id:N"
+		log.Fatal(err)
+	}
 	// Output: sysv 1024 0 1 true
 }
 
@@ -89,13 +110,18 @@ func ExampleSegment_Stat() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer seg.Close()
 	st, err := seg.Stat()
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(st.Backend, st.Size, st.Mode, st.Address == addr)
+
+	if err := seg.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
 	// Output: posix 8192 -rw-r----- true
 }
 
@@ -105,13 +131,20 @@ func ExampleSegment_ReadAt() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	defer seg.Close()
-	seg.WriteAt([]byte("0123456789abcdef"), 0)
+	if _, err := seg.WriteAt([]byte("0123456789abcdef"), 0); err != nil {
+		log.Fatal(err)
+	}
 
 	p := make([]byte, 8)
 	n, err := seg.ReadAt(p, 12) // only 4 bytes left: io.EOF, as io.ReaderAt says
 	fmt.Println(n, string(p[:n]), err == io.EOF)
+
+	if err := seg.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
 	// Output: 4 cdef true
 }
 
@@ -121,10 +154,15 @@ func ExampleSegment_Close() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(addr)
-	seg.Close()
+	if err := seg.Close(); err != nil {
+		log.Fatal(err)
+	}
 	_, err = seg.ReadAt(make([]byte, 1), 0)
 	fmt.Println(seg.Bytes() == nil, errors.Is(err, shmlink.ErrClosed), seg.Close())
+
+	if err := shmlink.Remove(addr); err != nil {
+		log.Fatal(err)
+	}
 	// Output: true true <nil>
 }
 
@@ -133,8 +171,9 @@ func ExampleSysVKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	f.Close()
-	defer os.Remove(f.Name())
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
 
 	key, err := shmlink.SysVKey(f.Name(), 'E')
 	if err != nil {
@@ -144,10 +183,21 @@ func ExampleSysVKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shmlink.Remove(seg.Address()) // runs after Close: the name outlives the mapping
-	defer seg.Close()
-	st, _ := seg.Stat()
+	st, err := seg.Stat()
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(st.Key == key, seg.Address() == shmlink.SysVAddress(key))
+
+	if err := seg.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := shmlink.Remove(seg.Address()); err != nil { // the name outlives the mapping
+		log.Fatal(err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		log.Fatal(err)
+	}
 	// Output: true true
 }
 
@@ -157,12 +207,15 @@ func ExampleRemove() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer seg.Close()
 	if err := shmlink.Remove(addr); err != nil {
 		log.Fatal(err)
 	}
 	_, err = shmlink.Open(addr)
-	seg.WriteAt([]byte("still mapped"), 0) // the mapping outlives the name
+	copy(seg.Bytes(), "still mapped") // the mapping outlives the name
 	fmt.Println(errors.Is(err, fs.ErrNotExist), string(seg.Bytes()[:12]))
+
+	if err := seg.Close(); err != nil { // and is freed after the last Close
+		log.Fatal(err)
+	}
 	// Output: true still mapped
 }

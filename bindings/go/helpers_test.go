@@ -1,12 +1,14 @@
+//go:build linux && cgo
+
 package shmlink
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"testing"
 )
 
@@ -66,16 +68,32 @@ func create(t testing.TB, newAddr func() string, size int, opts ...Option) *Segm
 			t.Fatalf("Create(%q, %d): %v", addr, size, err)
 		}
 		removeOnCleanup(t, seg.Address())
-		t.Cleanup(func() { seg.Close() })
+		closeAtEnd(t, seg)
 		return seg
 	}
 }
 
 func isRoot() bool { return os.Geteuid() == 0 }
 
-func mustErrno(t testing.TB, err error, want syscall.Errno) {
+// mustClose closes c and reports a failed Close (also from a goroutine or
+// a deferred call).
+func mustClose(t testing.TB, c io.Closer) {
 	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error %v: want it to match %v (%d)", err, want, int(want))
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// closeAtEnd closes c when the test ends, however it ends.
+func closeAtEnd(t testing.TB, c io.Closer) {
+	t.Helper()
+	t.Cleanup(func() { mustClose(t, c) })
+}
+
+// mustSend sends msg and stops the test if that fails.
+func mustSend(t testing.TB, w *Writer, msg []byte) {
+	t.Helper()
+	if err := w.Send(msg); err != nil {
+		t.Fatalf("Send(%d bytes): %v", len(msg), err)
 	}
 }

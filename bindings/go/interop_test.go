@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shmlink
 
 import (
@@ -31,7 +33,11 @@ func TestInteropSysVWithXSys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.SysvShmDetach(mem)
+	t.Cleanup(func() {
+		if err := unix.SysvShmDetach(mem); err != nil {
+			t.Error(err)
+		}
+	})
 	if len(mem) != 8192 {
 		t.Fatalf("x/sys attached %d bytes", len(mem))
 	}
@@ -61,7 +67,9 @@ func TestInteropXSysSegmentOpenedByShmlink(t *testing.T) {
 	for tries := 0; ; tries++ {
 		addr = sysvAddr()
 		var key uint32
-		fmt.Sscanf(strings.TrimPrefix(addr, "sysv:"), "0x%x", &key)
+		if _, err := fmt.Sscanf(strings.TrimPrefix(addr, "sysv:"), "0x%x", &key); err != nil {
+			t.Fatal(err)
+		}
 		var err error
 		id, err = unix.SysvShmGet(int(key), 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 		if errors.Is(err, unix.EEXIST) && tries < 20 {
@@ -72,12 +80,21 @@ func TestInteropXSysSegmentOpenedByShmlink(t *testing.T) {
 		}
 		break
 	}
-	t.Cleanup(func() { unix.SysvShmCtl(id, unix.IPC_RMID, nil) })
+	t.Cleanup(func() {
+		// Removed by the test already unless it failed early.
+		if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+			t.Error(err)
+		}
+	})
 	mem, err := unix.SysvShmAttach(id, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.SysvShmDetach(mem)
+	t.Cleanup(func() {
+		if err := unix.SysvShmDetach(mem); err != nil {
+			t.Error(err)
+		}
+	})
 	copy(mem, "made by x/sys")
 	for _, a := range []string{addr, fmt.Sprintf("sysv-id:%d", id)} {
 		seg, err := Open(a, ReadOnly())
@@ -87,7 +104,7 @@ func TestInteropXSysSegmentOpenedByShmlink(t *testing.T) {
 		if seg.Size() != 4096 || string(seg.Bytes()[:13]) != "made by x/sys" {
 			t.Fatalf("Open(%q): size %d, %q", a, seg.Size(), seg.Bytes()[:13])
 		}
-		seg.Close()
+		mustClose(t, seg)
 	}
 	if err := Remove(addr); err != nil {
 		t.Fatal(err)
@@ -107,7 +124,7 @@ func TestInteropPOSIXWithDevShm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer mustClose(t, f)
 	if fi, err := f.Stat(); err != nil || fi.Size() != 4096 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("/dev/shm file: %v, %v", fi, err)
 	}
@@ -126,7 +143,11 @@ func TestInteropPOSIXWithDevShm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Munmap(mem)
+	t.Cleanup(func() {
+		if err := unix.Munmap(mem); err != nil {
+			t.Error(err)
+		}
+	})
 	seg.Bytes()[4095] = 0xee
 	if mem[4095] != 0xee {
 		t.Fatal("an mmap of the /dev/shm file does not see the segment's write")
@@ -144,7 +165,7 @@ func TestInteropDevShmFileOpenedByShmlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer seg.Close()
+	defer mustClose(t, seg)
 	if seg.Size() != 5014 || string(seg.Bytes()[:14]) != "made as a file" {
 		t.Fatalf("size %d, %q", seg.Size(), seg.Bytes()[:14])
 	}

@@ -1,7 +1,8 @@
-//go:build !cgo
+//go:build linux && !cgo
 
 package shmlink
 
-// Package shmlink compiles its C core with cgo. Building it with
-// CGO_ENABLED=0 (or without a C compiler) stops here with a readable name:
-var _ = shmlink_requires_cgo__build_with_CGO_ENABLED_1_and_a_C_compiler
+// The package compiles its C core with cgo. Built with CGO_ENABLED=0 (the
+// default when cross-compiling, or when no C compiler is found) it stops
+// here, and the compiler's message quotes this sentence:
+var _ int = "shmlink needs cgo: build with CGO_ENABLED=1 and a C compiler (gcc or clang; when cross-compiling, set CC for the target)"

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shmlink
 
 import (
@@ -38,7 +40,10 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 4
 		}
-		seg.Close()
+		if err := seg.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 4
+		}
 	case "open-expect-permission":
 		_, err := Open(addr)
 		if !errors.Is(err, fs.ErrPermission) {
@@ -136,7 +141,11 @@ func worldExecutableTestBinary(t *testing.T) (path, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package shmlink
 
 /*
@@ -27,7 +29,13 @@ type options struct {
 	mode     fs.FileMode
 	modeSet  bool
 	readOnly bool
+	anyOwner bool
+	readers  int    // 0: not set
+	fanout   Fanout // FanoutOne unless Broadcast or Queue
 }
+
+// fanoutSet reports whether Readers, Broadcast or Queue was given.
+func (o *options) fanoutSet() bool { return o.readers != 0 || o.fanout != FanoutOne }
 
 // createMode is the mode a create applies: WithMode's, checked to hold only
 // permission bits, or the default 0600. op names the call in the error.
@@ -54,13 +62,87 @@ func ReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }
 
+// AnyOwner makes OpenWriter and OpenReader open a channel whatever user
+// owns its segment. Without it they open only a channel whose segment
+// belongs to the caller's effective user or to root, and refuse any other
+// with an error matching fs.ErrPermission (syscall.EPERM): a channel that
+// another user made could feed a reader forged messages, or take what a
+// writer sends. Pass AnyOwner when the other user is trusted (a service
+// account feeding this program, say). The creates and Open reject this
+// option.
+func AnyOwner() Option {
+	return func(o *options) { o.anyOwner = true }
+}
+
+// Fanout says how a channel's messages reach its readers.
+type Fanout int
+
+// The values are those of the C core's shmlink_fanout (a test checks them).
+const (
+	FanoutOne       Fanout = 0 // one writer, one reader
+	FanoutBroadcast Fanout = 1 // every reader gets every message
+	FanoutQueue     Fanout = 2 // each message goes to one reader
+)
+
+// String returns "one", "broadcast" or "queue".
+func (f Fanout) String() string {
+	switch f {
+	case FanoutOne:
+		return "one"
+	case FanoutBroadcast:
+		return "broadcast"
+	case FanoutQueue:
+		return "queue"
+	}
+	return fmt.Sprintf("Fanout(%d)", int(f))
+}
+
+// MaxReaders is the largest number of reader slots of a fan-out channel.
+const MaxReaders = 64
+
+// Readers makes CreateWriter or CreateReader create a channel with n
+// reader slots (1..MaxReaders); with n > 1, Broadcast or Queue says how
+// messages reach them. Readers join with OpenReader (each takes the first
+// free slot; ErrBusy when every slot is held by a live process) and leave
+// with Close, at any time. One copy of each message is in the ring, whatever
+// n is. The open functions reject this option: a reader joins the channel
+// as it was made.
+func Readers(n int) Option {
+	return func(o *options) { o.readers = n }
+}
+
+// Broadcast makes a channel created with Readers(n) a broadcast channel:
+// every reader gets every message committed after it joined, in order;
+// the writer waits for the slowest live reader; a reader that dies stops
+// holding it back within 1 s; with no reader the writer never waits.
+func Broadcast() Option {
+	return func(o *options) { o.fanout = FanoutBroadcast }
+}
+
+// Queue makes a channel created with Readers(n) a work queue: each message
+// goes to one reader. Recv and RecvBatch take messages for good; a message
+// taken with Peek is acknowledged by Release, and one not released when its
+// reader dies (or closes) goes to another reader, before newer messages.
+func Queue() Option {
+	return func(o *options) { o.fanout = FanoutQueue }
+}
+
 // Backend is the operating-system API behind a segment.
 type Backend int
 
+// The values are those of the C core's shmlink_backend (a test checks
+// them); they are written as numbers so that the documentation shows no
+// cgo names.
 const (
-	BackendPOSIX Backend = C.SHMLINK_BACKEND_POSIX // shm_open / mmap
-	BackendSysV  Backend = C.SHMLINK_BACKEND_SYSV  // shmget / shmat
+	BackendPOSIX Backend = 1 // shm_open / mmap
+	BackendSysV  Backend = 2 // shmget / shmat
 )
+
+// cBackends returns the C core's values of BackendPOSIX and BackendSysV
+// (test files cannot use cgo).
+func cBackends() (posix, sysv Backend) {
+	return C.SHMLINK_BACKEND_POSIX, C.SHMLINK_BACKEND_SYSV
+}
 
 func (b Backend) String() string {
 	switch b {
@@ -103,9 +185,39 @@ type Segment struct {
 
 	mu      sync.RWMutex // Close takes it exclusively, every other method shared
 	h       *C.shmlink_segment
-	data    unsafe.Pointer
+	data    unsafe.Pointer // what Bytes returns: see release
 	size    int
+	rel     segRelease
 	cleanup runtime.Cleanup
+}
+
+// segRelease is what it takes to close a segment's handle and leave zero
+// pages where Bytes pointed (see tomb.go).
+type segRelease struct {
+	h        *C.shmlink_segment
+	data     uintptr // the mapping Bytes returns
+	size     uintptr
+	own      bool // data is the binding's second mapping (POSIX), not the core's
+	sysv     bool
+	writable bool
+}
+
+func (r segRelease) release() {
+	switch {
+	case r.own:
+		if !tombReplace(r.data, r.size, r.writable) {
+			unmap(r.data, r.size)
+		}
+		C.shmlink_segment_close(r.h)
+	case r.sysv:
+		// Replacing the attachment detaches it; the core's shmdt then
+		// finds nothing to detach. Without the zero pages, it detaches.
+		tombReplace(r.data, r.size, r.writable)
+		C.shmlink_segment_close(r.h)
+	default: // POSIX without a second mapping: the core unmaps first
+		C.shmlink_segment_close(r.h)
+		tombFill(r.data, r.size, r.writable)
+	}
 }
 
 // Create makes a new segment of size bytes (> 0) at addr and maps it
@@ -124,6 +236,12 @@ func Create(addr string, size int, opts ...Option) (*Segment, error) {
 	}
 	if o.readOnly {
 		return nil, invalid(op, "the ReadOnly option applies to Open, not Create")
+	}
+	if o.anyOwner {
+		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader")
+	}
+	if o.fanoutSet() {
+		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
 	}
 	if size <= 0 {
 		return nil, invalid(op, fmt.Sprintf("size %d must be > 0", size))
@@ -156,6 +274,12 @@ func Open(addr string, opts ...Option) (*Segment, error) {
 	if o.modeSet {
 		return nil, invalid(op, "the WithMode option applies to Create, not Open")
 	}
+	if o.anyOwner {
+		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader (a raw segment has no owner check)")
+	}
+	if o.fanoutSet() {
+		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
+	}
 	var flags C.unsigned
 	if o.readOnly {
 		flags |= C.SHMLINK_RDONLY
@@ -187,9 +311,18 @@ func newSegment(h *C.shmlink_segment) *Segment {
 		data:     C.shmlink_segment_data(h),
 		size:     int(C.shmlink_segment_size(h)),
 	}
+	s.rel = segRelease{h: h, size: uintptr(s.size), sysv: !strings.HasPrefix(s.addr, "posix:"), writable: !s.readOnly}
+	if !s.rel.sysv {
+		// The core unmaps its mapping on close; Bytes uses a second one,
+		// which Close can turn into zero pages without a gap.
+		if d := dupMapping(s.data, uintptr(s.size)); d != nil {
+			s.data, s.rel.own = d, true
+		}
+	}
+	s.rel.data = uintptr(s.data)
 	// Safety net only: a Segment dropped without Close is unmapped when the
 	// garbage collector finds it unreachable.
-	s.cleanup = runtime.AddCleanup(s, func(h *C.shmlink_segment) { C.shmlink_segment_close(h) }, h)
+	s.cleanup = runtime.AddCleanup(s, segRelease.release, s.rel)
 	return s
 }
 
@@ -231,6 +364,12 @@ func (s *Segment) Size() int {
 // collector's cleanup. For a segment opened ReadOnly the memory is mapped
 // read-only and writing through the slice crashes the program; use
 // WriteAt, which returns an error instead.
+//
+// Using the slice after Close is a bug, but not a crash: Close leaves
+// private zero pages at its address, so a stale slice reads zeros and its
+// writes reach nobody (neither the segment nor memory mapped later). This
+// holds for the slices of the last 1024 closed mappings (up to 16 GiB of
+// address space); older ones fault like any unmapped memory.
 func (s *Segment) Bytes() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -322,7 +461,8 @@ func (s *Segment) Remove() error {
 }
 
 // Close unmaps (detaches) this process's view; the segment itself lives on
-// until removed. Close is idempotent and always returns nil.
+// until removed. Slices returned by Bytes then read zeros (see Bytes).
+// Close is idempotent and always returns nil.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,7 +470,7 @@ func (s *Segment) Close() error {
 		return nil
 	}
 	s.cleanup.Stop()
-	C.shmlink_segment_close(s.h)
+	s.rel.release()
 	s.h, s.data, s.size = nil, nil, 0
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shmlink
 
 import (
@@ -51,7 +53,7 @@ func TestCreateWriteReadOpen(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open(%q): %v", seg.Address(), err)
 			}
-			defer other.Close()
+			defer mustClose(t, other)
 			if other.Size() != size || other.Address() != seg.Address() {
 				t.Fatalf("second open: size %d address %q", other.Size(), other.Address())
 			}
@@ -73,7 +75,7 @@ func TestAddressForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeOnCleanup(t, "posix:"+name)
-	defer seg.Close()
+	defer mustClose(t, seg)
 	if seg.Address() != "posix:"+name {
 		t.Fatalf("Address() = %q, want canonical %q", seg.Address(), "posix:"+name)
 	}
@@ -88,7 +90,7 @@ func TestAddressForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeOnCleanup(t, SysVAddress(key))
-	defer sv.Close()
+	defer mustClose(t, sv)
 	if want := fmt.Sprintf("sysv:0x%08x", key); sv.Address() != want {
 		t.Fatalf("Address() = %q, want %q", sv.Address(), want)
 	}
@@ -105,7 +107,7 @@ func TestAddressForms(t *testing.T) {
 		if o.Bytes()[0] != sv.Bytes()[0] {
 			t.Fatalf("Open(%q) maps another segment", addr)
 		}
-		o.Close()
+		mustClose(t, o)
 	}
 }
 
@@ -176,7 +178,7 @@ func TestMalformedAddresses(t *testing.T) {
 		t.Fatalf("Create with a 255-byte name: %v", err)
 	}
 	removeOnCleanup(t, long)
-	seg.Close()
+	mustClose(t, seg)
 }
 
 func TestInvalidArguments(t *testing.T) {
@@ -270,7 +272,7 @@ func TestReadOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ro.Close()
+			defer mustClose(t, ro)
 			n, err := ro.WriteAt([]byte("x"), 0)
 			if n != 0 || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "read-only") {
 				t.Fatalf("WriteAt on read-only = %d, %v", n, err)
@@ -338,7 +340,7 @@ func TestStat(t *testing.T) {
 					t.Fatal(err)
 				}
 				st2, _ := seg.Stat()
-				o.Close()
+				mustClose(t, o)
 				st3, _ := seg.Stat()
 				if st2.Attached != 2 || st3.Attached != 1 || st3.DetachTime.IsZero() {
 					t.Fatalf("attach counts %d then %d, detach time %v", st2.Attached, st3.Attached, st3.DetachTime)
@@ -398,7 +400,7 @@ func TestCloseAndUseAfterClose(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reopen after Close: %v", err)
 			}
-			defer o.Close()
+			defer mustClose(t, o)
 			if string(o.Bytes()[:8]) != "lives on" {
 				t.Fatal("contents lost after Close")
 			}
@@ -415,7 +417,7 @@ func TestRemoveKeepsMappings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer other.Close()
+			defer mustClose(t, other)
 			if err := seg.Remove(); err != nil {
 				t.Fatalf("Remove: %v", err)
 			}
@@ -448,8 +450,8 @@ func TestRemoveKeepsMappings(t *testing.T) {
 					t.Fatalf("/dev/shm entry still there: %v", err)
 				}
 			}
-			seg.Close()
-			other.Close()
+			mustClose(t, seg)
+			mustClose(t, other)
 			if _, err := Open(addr); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatalf("Open after Remove and last Close: %v, want fs.ErrNotExist", err)
 			}
@@ -475,7 +477,7 @@ func TestRemoveByOldHandleSparesNewer(t *testing.T) {
 				t.Fatal(err)
 			}
 			removeOnCleanup(t, addr)
-			defer newer.Close()
+			defer mustClose(t, newer)
 			if err := old.Remove(); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatalf("Remove by the old handle: %v, want fs.ErrNotExist", err)
 			}
@@ -490,7 +492,7 @@ func TestRemoveByOldHandleSparesNewer(t *testing.T) {
 func TestRemoveByAddress(t *testing.T) {
 	for _, b := range backends {
 		seg := create(t, b.newAddr, 4096)
-		seg.Close() // a private segment lingers while attached
+		mustClose(t, seg) // a private segment lingers while attached
 		if err := Remove(seg.Address()); err != nil {
 			t.Fatalf("%s: Remove(%q): %v", b.name, seg.Address(), err)
 		}
@@ -503,9 +505,10 @@ func TestRemoveByAddress(t *testing.T) {
 func TestCreateTooLargeLeavesNothing(t *testing.T) {
 	for _, b := range backends[:2] {
 		addr := b.newAddr()
-		_, err := Create(addr, 1<<50)
+		removeOnCleanup(t, addr) // in case it is made after all
+		seg, err := Create(addr, 1<<50)
 		if err == nil {
-			Remove(addr)
+			mustClose(t, seg)
 			t.Fatalf("%s: Create of 1 PiB succeeded", b.name)
 		}
 		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EFBIG) && !errors.Is(err, syscall.ENOMEM) && !errors.Is(err, syscall.EINVAL) {
@@ -513,7 +516,6 @@ func TestCreateTooLargeLeavesNothing(t *testing.T) {
 		}
 		t.Logf("%s: %v", b.name, err)
 		if _, err := StatAddress(addr); !errors.Is(err, fs.ErrNotExist) {
-			Remove(addr)
 			t.Errorf("%s: failed Create left a segment behind: %v", b.name, err)
 		}
 	}
@@ -557,7 +559,7 @@ func TestSysVKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeOnCleanup(t, seg.Address())
-	seg.Close()
+	mustClose(t, seg)
 }
 
 func TestErrorSentinels(t *testing.T) {
@@ -590,5 +592,17 @@ func TestErrorSentinels(t *testing.T) {
 	}
 	if err := opError("open", "posix:/x", -int(syscall.EACCES)); !errors.Is(err, fs.ErrPermission) || errors.Is(err, ErrBusy) {
 		t.Errorf("EACCES error: %v", err)
+	}
+}
+
+// The exported constants are plain numbers (so go doc shows no cgo names);
+// they must stay equal to the C core's.
+func TestBackendConstantsMatchC(t *testing.T) {
+	posix, sysv := cBackends()
+	if BackendPOSIX != posix || BackendSysV != sysv {
+		t.Fatalf("BackendPOSIX = %d, BackendSysV = %d; the C core has %d, %d", BackendPOSIX, BackendSysV, posix, sysv)
+	}
+	if BackendPOSIX.String() != "posix" || BackendSysV.String() != "sysv" || Backend(9).String() != "Backend(9)" {
+		t.Fatalf("String: %v %v %v", BackendPOSIX, BackendSysV, Backend(9))
 	}
 }

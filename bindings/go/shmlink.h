@@ -18,7 +18,8 @@
  *   -ENOSPC     no room for the segment (full /dev/shm, SHMALL/SHMMNI limits)
  *   -ETIMEDOUT  a channel wait passed its timeout (also for timeout 0)
  *   -EINTR      a channel wait was interrupted by a signal handler
- *   -EBUSY      the channel role (writer or reader) is held by a live process
+ *   -EBUSY      the channel role (writer or reader) is held by a live process;
+ *               for a fan-out channel, every reader slot is
  *   -EPROTO     not a shmlink channel, another protocol version, or corrupt
  *   -EPIPE      the peer process died (or closed its end, for a writer)
  *   -ENODATA    end of stream: the writer closed and every message was read
@@ -49,7 +50,7 @@ extern "C" {
 #endif
 
 #define SHMLINK_VERSION_MAJOR 0
-#define SHMLINK_VERSION_MINOR 1
+#define SHMLINK_VERSION_MINOR 2
 #define SHMLINK_VERSION_PATCH 0
 
 /* Largest canonical address text, including the terminating NUL
@@ -219,6 +220,57 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
                                           unsigned mode, shmlink_role role,
                                           shmlink_channel **out);
 
+/* How the messages of a channel reach its readers (docs/PROTOCOL.md 13). */
+typedef enum shmlink_fanout {
+    SHMLINK_ONE = 0,       /* one writer, one reader (shmlink_channel_create) */
+    SHMLINK_BROADCAST = 1, /* every reader gets every message committed after
+                              it joined, in order; the writer waits for the
+                              slowest live reader */
+    SHMLINK_QUEUE = 2      /* work queue: each message goes to one reader */
+} shmlink_fanout;
+
+/* Largest number of reader slots of a fan-out channel. */
+#define SHMLINK_MAX_READERS 64u
+
+typedef struct shmlink_channel_config {
+    size_t capacity;  /* ring bytes, as shmlink_channel_create */
+    unsigned mode;    /* permission bits */
+    unsigned readers; /* reader slots: 1..64 (1 with SHMLINK_ONE) */
+    unsigned writers; /* 1 for now (many writers: a later feature) */
+    shmlink_fanout fanout;
+} shmlink_channel_config;
+
+/* Creates a channel as described by cfg and takes the given role in it.
+ * With SHMLINK_ONE (readers = writers = 1) this is shmlink_channel_create.
+ * With SHMLINK_BROADCAST or SHMLINK_QUEUE the channel has cfg->readers
+ * reader slots and one writer; readers join with shmlink_channel_open
+ * (each takes the first free slot) and leave with shmlink_channel_close at
+ * any time, and a creating reader takes slot 0.
+ *
+ * Broadcast: a reader gets every message committed after it joined, in
+ * order. The writer waits while the slowest live reader has no room for
+ * the message; a reader that dies stops holding it back within 1 s; the
+ * writer never fails with -EPIPE for want of readers (with none, nothing
+ * waits). A reader gets -ENODATA / -EPIPE (writer closed / died) once it
+ * has read everything committed.
+ *
+ * Queue: each message goes to one reader. recv and recv_batch take
+ * messages for good; a message taken with peek is acknowledged by
+ * release, and one not yet released when its reader dies (or closes) is
+ * delivered again to another reader, before newer messages. The writer
+ * gets -EPIPE only when it needs room and no reader slot is held while
+ * some reader has left or died (as for a 1:1 channel).
+ *
+ * Everything else (timeouts, zero copy, batches, interrupt and wait,
+ * restart of a dead writer) works as for a 1:1 channel.
+ * Returns 0 and sets *out, or the errors of shmlink_channel_create;
+ * -EINVAL for a bad cfg (readers out of 1..64, readers != 1 with
+ * SHMLINK_ONE, writers != 1, unknown fanout). */
+SHMLINK_EXTERN int
+shmlink_channel_create_config(const char *address,
+                              const shmlink_channel_config *cfg,
+                              shmlink_role role, shmlink_channel **out);
+
 /* Opens an existing channel and takes a role in it. A role whose holder is
  * dead is taken over: a new reader continues at the first unconsumed
  * message, a new writer after the last committed one. Only a channel whose
@@ -360,6 +412,59 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
 /* Same for an open channel. Returns 0 or -EPROTO. */
 SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
                                             shmlink_channel_info *info);
+
+/* shmlink_channel_info of a fan-out channel: used is the bytes the slowest
+ * joined reader has not read yet (broadcast) or the bytes not yet taken
+ * (queue); messages_received sums the reader slots; reader_pid is the pid
+ * of the lowest held reader slot (0 if none); reader_alive says whether
+ * any reader slot is held (1), none is (0), or cannot tell (-1);
+ * reader_gone is 1 when no reader slot is held and some reader closed.
+ * shmlink_channel_slots tells each reader slot apart. */
+
+/* One reader slot of a channel (a 1:1 channel has one: its reader). */
+typedef struct shmlink_slot_info {
+    uint32_t slot; /* index, 0..readers-1 */
+    /* The pid the holder recorded (its own pid namespace); 0 when the slot
+     * was never held or was given up with close. */
+    int32_t pid;
+    /* 1: held by a live process; 0: free; -1: cannot tell. */
+    int alive;
+    /* Broadcast: 1 joined, 0 not. Queue: 0 idle, 1 taking a message, 2 a
+     * peeked message not yet released (an orphan when the slot is free).
+     * 1:1: 1 while a reader holds the role. */
+    uint32_t state;
+    int gone; /* 1 once its last holder closed it */
+    /* Broadcast and 1:1: the read position (bytes ever consumed). Queue:
+     * the position of the message being taken or peeked. */
+    uint64_t position;
+    /* Broadcast and 1:1: bytes committed that this reader has not read
+     * yet (write position - position); queue: 0. */
+    uint64_t lag;
+    uint64_t messages_received;
+} shmlink_slot_info;
+
+/* The fan-out of the channel at address and its reader slots: maps it
+ * read-only like shmlink_channel_stat, tests each slot's lock, unmaps.
+ * Sets *fanout (may be NULL) and fills slots[0 .. min(readers, max) - 1]
+ * (slots may be NULL when max is 0). Returns the number of reader slots
+ * (1 for a 1:1 channel), or the errors of shmlink_channel_stat. */
+SHMLINK_EXTERN int shmlink_channel_slots(const char *address,
+                                         shmlink_fanout *fanout,
+                                         shmlink_slot_info *slots, size_t max);
+
+/* Same for an open channel (no mapping of its own). Returns the number of
+ * reader slots, or -EPROTO, -ECHILD, -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_slots_get(const shmlink_channel *ch,
+                                             shmlink_fanout *fanout,
+                                             shmlink_slot_info *slots,
+                                             size_t max);
+
+/* The fan-out of an open channel and, for a reader of a fan-out channel,
+ * the reader slot it holds (*slot; the writer and 1:1 handles get 0).
+ * Returns the number of reader slots, or -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,
+                                             shmlink_fanout *fanout,
+                                             unsigned *slot);
 
 #ifdef __cplusplus
 }

@@ -35,15 +35,19 @@
 #define CHAN_VERSION_1   1u /* roles by owner words and /proc (section 6.5) */
 #define CHAN_VERSION_2   2u /* roles by kernel locks (section 6) */
 #define CHAN_VERSION     CHAN_VERSION_2 /* what create writes */
-/* Feature bits of flags a version-2 implementation knows (none yet): any
- * other bit makes open fail with -EPROTO (section 9). */
-#define CHAN_KNOWN_FLAGS  0u
-#define CHAN_MIN_CAPACITY 4096ull
-#define CHAN_MAX_CAPACITY (1ull << 30)
-#define CHAN_ALIGN        8u
-#define CHAN_REC_HDR      8u
-#define CHAN_KIND_MSG     0x3147534Du /* "MSG1" little-endian */
-#define CHAN_KIND_PAD     0x31444150u /* "PAD1" little-endian */
+/* Feature bits of flags (section 13.1). A version-2 implementation that
+ * does not know a bit refuses the channel (-EPROTO, section 9): this one
+ * serves BROADCAST and QUEUE, not yet WRITERS. */
+#define CHAN_FLAG_BROADCAST 0x1u
+#define CHAN_FLAG_QUEUE     0x2u
+#define CHAN_FLAG_WRITERS   0x4u
+#define CHAN_KNOWN_FLAGS    (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)
+#define CHAN_MIN_CAPACITY   4096ull
+#define CHAN_MAX_CAPACITY   (1ull << 30)
+#define CHAN_ALIGN          8u
+#define CHAN_REC_HDR        8u
+#define CHAN_KIND_MSG       0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD       0x31444150u /* "PAD1" little-endian */
 
 static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
 
@@ -66,10 +70,41 @@ enum {
     CHAN_OFF_READER_SLEEP = 400,
     CHAN_OFF_WRITER_SLEEP = 404,
     CHAN_OFF_LOCK_KIND = 408,
-    CHAN_OFF_LOCK_ID = 412
+    CHAN_OFF_LOCK_ID = 412,
+    /* fan-out (section 13.1) */
+    CHAN_OFF_READERS = 40,
+    CHAN_OFF_WRITERS = 44
 };
 
-/* Role slots of the lock set (section 6). */
+/* Fan-out slots (section 13.1): reader slot s at 512 + 128*s, then the
+ * writer slot(s); the ring(s) start at header_size. */
+#define CHAN_SLOT_BASE 512u
+#define CHAN_SLOT_SIZE 128u
+#define CHAN_PAGE      4096u
+enum {
+    /* reader slot */
+    CHAN_RS_OWNER = 0,
+    CHAN_RS_POS = 8,
+    CHAN_RS_END = 16,
+    CHAN_RS_STATE = 24,
+    CHAN_RS_RING = 28,
+    CHAN_RS_RECEIVED = 32,
+    CHAN_RS_GONE = 40,
+    /* writer slot: what the writer writes on the first line, what
+     * readers write (the sleep word, head) on the second */
+    CHAN_WS_OWNER = 0,
+    CHAN_WS_WRITE_POS = 8,
+    CHAN_WS_SENT = 16,
+    CHAN_WS_CLOSED = 24,
+    CHAN_WS_SLEEP = 64,
+    CHAN_WS_HEAD = 72
+};
+/* Queue reader slot states (section 13.3). */
+#define CHAN_Q_IDLE   0u
+#define CHAN_Q_TAKING 1u
+#define CHAN_Q_PEEK   2u
+
+/* Role slots of the lock set of a 1:1 channel (section 6). */
 #define CHAN_SLOT(role) ((role) == SHMLINK_WRITER ? 0 : 1)
 
 #define CHAN_F32(base, off) ((uint32_t *)(void *)((uint8_t *)(base) + (off)))
@@ -90,6 +125,22 @@ static inline uint64_t chan_align8(uint64_t n)
     return (n + (CHAN_ALIGN - 1)) & ~(uint64_t)(CHAN_ALIGN - 1);
 }
 
+/* Header size of a fan-out channel with r reader and w writer slots. */
+static inline uint64_t chan_fan_header(uint32_t r, uint32_t w)
+{
+    uint64_t n = CHAN_SLOT_BASE + (uint64_t)CHAN_SLOT_SIZE * (r + w);
+    return (n + CHAN_PAGE - 1) & ~(uint64_t)(CHAN_PAGE - 1);
+}
+
+/* What a checked header says (section 2, 13.1). */
+typedef struct chan_geom {
+    uint64_t cap;
+    uint32_t version;
+    uint32_t fan;     /* 0, CHAN_FLAG_BROADCAST or CHAN_FLAG_QUEUE */
+    uint32_t readers; /* R: 1 for a 1:1 channel */
+    uint64_t hdr;     /* header size: where the ring starts */
+} chan_geom;
+
 /* ------------------------------------------------------------------------ */
 /* Handle                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -98,7 +149,7 @@ struct shmlink_channel {
     shmlink_segment *seg;
     int owns_seg;  /* close seg with the handle (not for attach) */
     uint8_t *base; /* header */
-    uint8_t *ring; /* base + 512 */
+    uint8_t *ring; /* base + header size */
     uint64_t cap;  /* private copies, never re-read (section 2) */
     uint64_t mask;
     uint64_t max_msg;
@@ -109,8 +160,24 @@ struct shmlink_channel {
     int broken;             /* the segment was truncated under us */
     shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
     unsigned long fork_gen; /* shmlink__fork_generation at open */
-    shmlink__lockset locks; /* version 2: the role locks */
     uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
+
+    /* The shared words of this role: in the header of a 1:1 channel, in
+     * the slots of a fan-out one (section 13.1). */
+    uint64_t *pos_word;     /* write_pos, read_pos or the reader slot's pos */
+    uint64_t *count_word;   /* messages_sent / messages_received */
+    uint64_t *peer_pos;     /* reader: write_pos */
+    uint64_t *my_owner_w;   /* our owner word */
+    uint32_t *my_sleep;     /* the futex word we sleep on */
+    uint32_t *peer_sleep;   /* the word we wake after publishing */
+    uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
+    uint64_t *peer_owner_w; /* reader: the writer's owner word */
+    int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
+    int shared_sleep;       /* my_sleep is shared by several sleepers: only
+                               wakers clear it (section 13.2) */
+    unsigned slot;          /* lock slot of our role */
+    unsigned peer_slot;     /* lock slot of the peer (a 1:1 channel or the
+                               writer for a fan-out reader) */
 
     /* writer */
     uint64_t wp;       /* private write position (the truth) */
@@ -128,7 +195,32 @@ struct shmlink_channel {
     /* peer liveness cache: a peer found alive is trusted this long */
     uint64_t peer_owner; /* owner word last checked */
     uint64_t peer_checked_ns;
+
+    /* fan-out (section 13); fan == 0 for a 1:1 channel */
+    uint32_t fan;      /* CHAN_FLAG_BROADCAST or CHAN_FLAG_QUEUE */
+    unsigned nreaders; /* R */
+    uint8_t *wslot;    /* the writer slot */
+    /* writer: reader slots found dead, by owner word (section 13.2) */
+    uint64_t dead_bits;
+    uint64_t dead_owner[SHMLINK_MAX_READERS];
+    /* liveness cache per reader slot (writer; queue readers' orphans) */
+    uint64_t slot_owner[SHMLINK_MAX_READERS];
+    uint64_t slot_alive_ns[SHMLINK_MAX_READERS];
+    /* queue reader (section 13.3) */
+    unsigned q_slot;    /* slot of the peeked message (ours or adopted) */
+    int q_own_orphan;   /* our slot held an unreleased peek at open */
+    unsigned q_takes;   /* takes since the last look for orphans */
+    uint64_t q_scan_ns; /* time of the last look for orphans */
+    uint64_t q_rec;     /* record of the peeked message */
+    uint32_t q_len;     /* its length */
+
+    shmlink__lockset locks; /* version 2: the role locks */
 };
+
+static inline uint8_t *chan_rslot(const shmlink_channel *ch, unsigned s)
+{
+    return ch->base + CHAN_SLOT_BASE + (size_t)CHAN_SLOT_SIZE * s;
+}
 
 /* The handle is usable: made in this process (not inherited through fork)
  * and its mapping not truncated away. -ECHILD / -EPROTO otherwise. */
@@ -169,10 +261,10 @@ static int chan_header_pending(const uint8_t *mem)
 
 /* Checks the identity fields of a channel header of size bytes. until: a
  * CLOCK_MONOTONIC time (ns) up to which a version still 0 (creator
- * initialising) is polled, 0 for no waiting. Sets *cap and *version.
- * Returns 0 or -EPROTO. */
+ * initialising) is polled, 0 for no waiting. Fills *g. Returns 0 or
+ * -EPROTO. */
 static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
-                             uint64_t *cap_out, uint32_t *version_out)
+                             chan_geom *g)
 {
     if (size < CHAN_HEADER_SIZE)
         return -EPROTO;
@@ -192,24 +284,38 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
     if (version != CHAN_VERSION_1 && version != CHAN_VERSION_2)
         return -EPROTO;
     uint32_t flags = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_FLAGS));
-    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) !=
-            CHAN_HEADER_SIZE ||
-        shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) !=
+    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_RECORD_ALIGN)) !=
             CHAN_ALIGN ||
         (version == CHAN_VERSION_1 ? flags != 0
-                                   : (flags & ~CHAN_KNOWN_FLAGS) != 0))
+                                   : (flags & ~CHAN_KNOWN_FLAGS) != 0) ||
+        flags == (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE))
+        return -EPROTO;
+    uint32_t readers = 1;
+    uint64_t hdr = CHAN_HEADER_SIZE;
+    if (flags != 0) {
+        /* Fan-out (section 13.1): R reader slots, one writer slot. */
+        readers = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_READERS));
+        if (readers < 1 || readers > SHMLINK_MAX_READERS ||
+            shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_WRITERS)) != 1)
+            return -EPROTO;
+        hdr = chan_fan_header(readers, 1);
+    }
+    if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != hdr)
         return -EPROTO;
     uint64_t cap = shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_CAPACITY));
     if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY ||
         (cap & (cap - 1)) != 0)
         return -EPROTO;
-    if ((uint64_t)size - CHAN_HEADER_SIZE < cap)
+    if ((uint64_t)size < hdr || (uint64_t)size - hdr < cap)
         return -EPROTO;
     if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) !=
         cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
-    *cap_out = cap;
-    *version_out = version;
+    g->cap = cap;
+    g->version = version;
+    g->fan = flags;
+    g->readers = readers;
+    g->hdr = hdr;
     return 0;
 }
 
@@ -223,12 +329,13 @@ static inline int chan_positions_ok(uint64_t rp, uint64_t wp, uint64_t cap)
 /* Waking and liveness (sections 5, 6)                                       */
 /* ------------------------------------------------------------------------ */
 
-/* Wakes the side sleeping on word, if it announced itself. Called after a
+/* Wakes the side sleeping on word, if it announced itself: n = 1, or
+ * INT_MAX for the one sleep word of all fan-out readers. Called after a
  * seq_cst store of the condition it waits for. */
-static inline void chan_wake(uint32_t *word)
+static inline void chan_wake(uint32_t *word, int n)
 {
     if (shm_load_seq_cst32(word) == 1 && shm_exchange32(word, 0) == 1)
-        (void)shmlink__futex_wake(word, 1);
+        (void)shmlink__futex_wake(word, n);
 }
 
 /* Does a live process hold the peer's role (section 6)? o: the peer's
@@ -246,9 +353,7 @@ static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
         return 1;
     int alive;
     if (ch->version == CHAN_VERSION_2) {
-        int held = shmlink__lock_held(
-            &ch->locks, CHAN_SLOT(ch->role == SHMLINK_WRITER ? SHMLINK_READER
-                                                             : SHMLINK_WRITER));
+        int held = shmlink__lock_held(&ch->locks, ch->peer_slot);
         alive = held != 0;
     } else {
         alive = shmlink__proc_owner_alive(o);
@@ -266,7 +371,7 @@ static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
  * -EPROTO. */
 static inline int chan_reload_wp(shmlink_channel *ch)
 {
-    uint64_t wp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS));
+    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
     if (!chan_positions_ok(ch->rp, wp, ch->cap))
         return -EPROTO;
     ch->wp_cache = wp;
@@ -313,9 +418,157 @@ static int chan_next_record(shmlink_channel *ch, uint64_t pos, uint64_t *rec,
 /* Publishes the private read position and wakes a sleeping writer. */
 static inline void chan_publish_rp(shmlink_channel *ch, uint64_t count)
 {
-    shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS), ch->rp);
-    shm_bump64(CHAN_F64(ch->base, CHAN_OFF_RECEIVED), count);
-    chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP));
+    shm_store_seq_cst64(ch->pos_word, ch->rp);
+    shm_bump64(ch->count_word, count);
+    chan_wake(ch->peer_sleep, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fan-out: the writer's room and who holds it back (section 13)             */
+/* ------------------------------------------------------------------------ */
+
+/* Is reader slot s held by a live process? o: its owner word as just
+ * loaded. As chan_peer_alive, per slot: a slot found held is trusted for
+ * 100 ms for the same owner word; "free" is never cached; a lock that
+ * cannot be tested counts as held. */
+static int fan_slot_alive(shmlink_channel *ch, unsigned s, uint64_t o)
+{
+    if (shmlink__lock_mine(&ch->locks, s))
+        return 1;
+    uint64_t now = shmlink__now_ns();
+    if (o == ch->slot_owner[s] && ch->slot_alive_ns[s] != 0 &&
+        now - ch->slot_alive_ns[s] < CHAN_LIVENESS_NS)
+        return 1;
+    int alive = shmlink__lock_held(&ch->locks, s) != 0;
+    ch->slot_owner[s] = o;
+    ch->slot_alive_ns[s] = alive ? now : 0;
+    return alive;
+}
+
+/* Writer: slot s was found free while its state said joined / taking.
+ * The mark holds while the slot's owner word stays o: a new holder stores
+ * its own owner word before it joins or takes (section 13.2). */
+static inline void fan_mark_dead(shmlink_channel *ch, unsigned s, uint64_t o)
+{
+    ch->dead_bits |= (uint64_t)1 << s;
+    ch->dead_owner[s] = o;
+}
+
+static inline int fan_is_dead(const shmlink_channel *ch, unsigned s,
+                              const uint8_t *rs)
+{
+    return ((ch->dead_bits >> s) & 1u) != 0 &&
+           shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER)) ==
+               ch->dead_owner[s];
+}
+
+/* Fan-out writer: the lowest position it must keep (broadcast: the read
+ * position of every joined reader not found dead; queue: head and the
+ * position of every take in progress by a reader not found dead and of
+ * every unreleased peek), cached in rp_cache; 1 if need bytes fit after
+ * ch->wp, 0 if not, -EPROTO. Head is loaded before the slots: a take
+ * that starts after the slot was read starts at or after that head. */
+static int fan_writer_cond(shmlink_channel *ch, uint64_t need)
+{
+    uint64_t wp = ch->wp, min = wp;
+    if (ch->fan == CHAN_FLAG_QUEUE) {
+        uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
+        if (!chan_positions_ok(h, wp, ch->cap))
+            return -EPROTO;
+        min = h;
+    }
+    for (unsigned s = 0; s < ch->nreaders; s++) {
+        const uint8_t *rs = chan_rslot(ch, s);
+        uint32_t st = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE));
+        if (st == 0)
+            continue;
+        uint64_t p = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
+        /* Beyond the write position: corrupt. More than capacity behind:
+         * a reader still joining (or a corrupt value): wait. */
+        if ((p & (CHAN_ALIGN - 1)) != 0 || p > wp)
+            return -EPROTO;
+        if (ch->fan == CHAN_FLAG_QUEUE) {
+            if ((st != CHAN_Q_TAKING && st != CHAN_Q_PEEK) ||
+                shm_load_relaxed32(CHAN_CF32(rs, CHAN_RS_RING)) != 0)
+                return -EPROTO;
+            /* An unreleased peek counts whoever holds the slot. */
+            if (st == CHAN_Q_TAKING && fan_is_dead(ch, s, rs))
+                continue;
+        } else if (fan_is_dead(ch, s, rs)) {
+            continue;
+        }
+        if (p < min)
+            min = p;
+    }
+    ch->rp_cache = min;
+    return wp + need - min <= ch->cap;
+}
+
+/* Fan-out writer, while it waits for room: tests the locks of the reader
+ * slots that hold it back (each at most every 100 ms) and marks the free
+ * ones dead, so that they stop holding it back. Broadcast never fails
+ * for want of readers (0: keep waiting; the caller re-checks the room).
+ * Queue: -EPIPE when no reader slot is held and some reader left or died
+ * (section 13.3), else 0. */
+static int fan_writer_verdict(shmlink_channel *ch, uint64_t need)
+{
+    int any_held = 0, any_ended = 0;
+    for (unsigned s = 0; s < ch->nreaders; s++) {
+        uint8_t *rs = chan_rslot(ch, s);
+        uint32_t st = shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE));
+        uint64_t o = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_OWNER));
+        if (ch->fan == CHAN_FLAG_BROADCAST) {
+            if (st == 0 || fan_is_dead(ch, s, rs))
+                continue;
+            uint64_t p = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
+            if (p <= ch->wp && ch->wp + need - p <= ch->cap)
+                continue; /* not the one holding us back */
+            if (!fan_slot_alive(ch, s, o))
+                fan_mark_dead(ch, s, o);
+            continue;
+        }
+        if (fan_slot_alive(ch, s, o)) {
+            any_held = 1;
+            continue;
+        }
+        if (st == CHAN_Q_TAKING)
+            fan_mark_dead(ch, s, o);
+        if (o != 0 || shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE)) != 0)
+            any_ended = 1;
+    }
+    if (ch->fan == CHAN_FLAG_QUEUE && !any_held && any_ended)
+        return -EPIPE;
+    return 0;
+}
+
+/* Queue reader: 1 if head is short of write_pos (something to take), 0
+ * if not, -EPROTO. */
+static int q_ready(shmlink_channel *ch)
+{
+    uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
+    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
+    /* write_pos may be more than capacity past a head that other readers
+     * have passed meanwhile: q_take sorts that out. */
+    if (((h | wp) & (CHAN_ALIGN - 1)) != 0 || wp < h)
+        return -EPROTO;
+    return h != wp;
+}
+
+/* Queue reader: 1 if some other reader slot holds an unreleased peek and
+ * no live process holds that slot (an orphan to adopt), else 0. */
+static int q_orphan_ready(shmlink_channel *ch)
+{
+    for (unsigned s = 0; s < ch->nreaders; s++) {
+        if (s == ch->slot || shmlink__lock_mine(&ch->locks, s))
+            continue;
+        uint8_t *rs = chan_rslot(ch, s);
+        if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK)
+            continue;
+        if (!fan_slot_alive(ch, s,
+                            shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_OWNER))))
+            return 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -323,15 +576,19 @@ static inline void chan_publish_rp(shmlink_channel *ch, uint64_t count)
 /* ------------------------------------------------------------------------ */
 
 /* The condition a side waits for: reader: a complete record at ch->rp
- * (sets *rec, *len); writer: need bytes of room. 1 true, 0 not yet,
- * -EPROTO. */
+ * (sets *rec, *len), for a queue reader something to take; writer: need
+ * bytes of room. 1 true, 0 not yet, -EPROTO. */
 static int chan_cond(shmlink_channel *ch, uint64_t need, uint64_t *rec,
                      uint32_t *len)
 {
     if (ch->role == SHMLINK_READER) {
+        if (ch->fan == CHAN_FLAG_QUEUE)
+            return q_ready(ch);
         ch->wp_cache = ch->rp; /* force a reload */
         return chan_next_record(ch, ch->rp, rec, len);
     }
+    if (ch->fan)
+        return fan_writer_cond(ch, need);
     uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
     if (!chan_positions_ok(rp, ch->wp, ch->cap))
         return -EPROTO;
@@ -339,23 +596,27 @@ static int chan_cond(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return ch->wp + need - rp <= ch->cap;
 }
 
-/* What the peer's state says while we cannot proceed (section 6): 0 keep
- * waiting, or -ENODATA / -EPIPE (after a last look at the condition, which
- * may return 1 = proceed after all, or -EPROTO). */
+/* What the peer's state says while we cannot proceed (section 6, 13): 0
+ * keep waiting, 1 proceed (a queue reader found an orphan to adopt), or
+ * -ENODATA / -EPIPE (after a last look at the condition, which may return
+ * 1 = proceed after all, or -EPROTO). */
 static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
                            uint32_t *len)
 {
     int verdict = 0;
     if (ch->role == SHMLINK_READER) {
-        if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED)) != 0) {
+        if (ch->fan == CHAN_FLAG_QUEUE && q_orphan_ready(ch))
+            return 1;
+        if (shm_load_seq_cst32(ch->peer_flag) != 0) {
             verdict = -ENODATA;
         } else {
             /* Owner word 0: no writer yet (or one that is still claiming). */
-            uint64_t o =
-                shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITER_OWNER));
+            uint64_t o = shm_load_seq_cst64(ch->peer_owner_w);
             if (o != 0 && !chan_peer_alive(ch, o))
                 verdict = -EPIPE;
         }
+    } else if (ch->fan) {
+        verdict = fan_writer_verdict(ch, need);
     } else {
         uint64_t o =
             shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
@@ -389,9 +650,7 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
     if (c != 0)
         return c;
 
-    uint32_t *peer_flag = ch->role == SHMLINK_READER
-                              ? CHAN_F32(ch->base, CHAN_OFF_CLOSED)
-                              : CHAN_F32(ch->base, CHAN_OFF_READER_GONE);
+    uint32_t *peer_flag = ch->peer_flag;
     uint64_t start = 0, deadline = UINT64_MAX;
     if (timeout_ns != 0) {
         start = shmlink__now_ns();
@@ -416,9 +675,11 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         } while (shmlink__now_ns() < spin_end);
     }
 
-    uint32_t *my_sleep =
-        CHAN_F32(ch->base, ch->role == SHMLINK_READER ? CHAN_OFF_READER_SLEEP
-                                                      : CHAN_OFF_WRITER_SLEEP);
+    uint32_t *my_sleep = ch->my_sleep;
+    /* A sleep word of several sleepers (the readers of a fan-out channel)
+     * is cleared by wakers only: a sleeper that cleared it could erase
+     * another's announcement, and that one's wake-up would be lost. */
+    int clear = !ch->shared_sleep;
     for (;;) {
         if (shmlink__guard_hit(ch->guard))
             return -EPROTO; /* truncated: the header we wait on is gone */
@@ -441,20 +702,22 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
          * it and then looks at the flag, so one of the two sees the other. */
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
-        if (c == 0 && shm_load_seq_cst32(peer_flag) != 0)
+        if (c == 0 && peer_flag && shm_load_seq_cst32(peer_flag) != 0)
             c = chan_peer_state(ch, need, rec, len);
         if (c == 0 &&
             __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
             c = -ECANCELED;
         if (c != 0) {
-            shm_store_seq_cst32(my_sleep, 0);
+            if (clear)
+                shm_store_seq_cst32(my_sleep, 0);
             return c;
         }
         /* Here the peer's flag may be set while the peer state still says
          * "keep waiting" (a reader that set reader_gone but still holds its
          * role, or a corrupt flag): sleep like any other wait, bounded. */
         int rc = shmlink__futex_wait(my_sleep, 1, (int64_t)slice);
-        shm_store_seq_cst32(my_sleep, 0);
+        if (clear)
+            shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
             return -EINTR;
         if (rc == -EFAULT)
@@ -471,21 +734,81 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
 /* Open / create / close                                                     */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t *chan_owner_word(const shmlink_channel *ch, shmlink_role role)
+/* Points the handle's shared-word pointers at its role's words (section 1
+ * for a 1:1 channel; for a fan-out one the slots of section 13.1, reader
+ * slot ch->slot for a reader). */
+static void chan_bind(shmlink_channel *ch)
 {
-    return CHAN_F64(ch->base, role == SHMLINK_WRITER ? CHAN_OFF_WRITER_OWNER
-                                                     : CHAN_OFF_READER_OWNER);
+    uint8_t *b = ch->base;
+    if (!ch->fan) {
+        int w = ch->role == SHMLINK_WRITER;
+        ch->slot = CHAN_SLOT(ch->role);
+        ch->peer_slot = CHAN_SLOT(w ? SHMLINK_READER : SHMLINK_WRITER);
+        ch->pos_word = CHAN_F64(b, w ? CHAN_OFF_WRITE_POS : CHAN_OFF_READ_POS);
+        ch->count_word = CHAN_F64(b, w ? CHAN_OFF_SENT : CHAN_OFF_RECEIVED);
+        ch->peer_pos = CHAN_F64(b, CHAN_OFF_WRITE_POS);
+        ch->my_owner_w =
+            CHAN_F64(b, w ? CHAN_OFF_WRITER_OWNER : CHAN_OFF_READER_OWNER);
+        ch->my_sleep =
+            CHAN_F32(b, w ? CHAN_OFF_WRITER_SLEEP : CHAN_OFF_READER_SLEEP);
+        ch->peer_sleep =
+            CHAN_F32(b, w ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP);
+        ch->peer_flag = CHAN_F32(b, w ? CHAN_OFF_READER_GONE : CHAN_OFF_CLOSED);
+        ch->peer_owner_w = CHAN_F64(b, CHAN_OFF_WRITER_OWNER);
+        ch->peer_wake_n = 1;
+        ch->shared_sleep = 0;
+        return;
+    }
+    uint8_t *ws = ch->wslot;
+    ch->peer_slot = ch->nreaders; /* the writer's lock slot */
+    ch->peer_pos = CHAN_F64(ws, CHAN_WS_WRITE_POS);
+    ch->peer_owner_w = CHAN_F64(ws, CHAN_WS_OWNER);
+    if (ch->role == SHMLINK_WRITER) {
+        ch->slot = ch->nreaders;
+        ch->pos_word = CHAN_F64(ws, CHAN_WS_WRITE_POS);
+        ch->count_word = CHAN_F64(ws, CHAN_WS_SENT);
+        ch->my_owner_w = CHAN_F64(ws, CHAN_WS_OWNER);
+        ch->my_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
+        ch->peer_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
+        ch->peer_flag = NULL; /* readers wake us when they leave */
+        ch->peer_wake_n = INT_MAX;
+        ch->shared_sleep = 0;
+    } else {
+        uint8_t *rs = chan_rslot(ch, ch->slot);
+        ch->pos_word = CHAN_F64(rs, CHAN_RS_POS);
+        ch->count_word = CHAN_F64(rs, CHAN_RS_RECEIVED);
+        ch->my_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
+        ch->my_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
+        ch->peer_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
+        ch->peer_flag = CHAN_F32(ws, CHAN_WS_CLOSED);
+        ch->peer_wake_n = 1;
+        ch->shared_sleep = 1;
+    }
 }
 
 /* Takes the handle's role (section 6). Version 2: the role lock, which
- * the kernel gives to one live process at a time. Version 1: the owner
- * word by CAS, taking over a holder /proc calls dead. Returns 0 or -EBUSY
- * (or -errno of the lock). */
+ * the kernel gives to one live process at a time; a fan-out reader takes
+ * the first free reader slot (section 13). Version 1: the owner word by
+ * CAS, taking over a holder /proc calls dead. Returns 0 or -EBUSY (or
+ * -errno of the lock). */
 static int chan_claim(shmlink_channel *ch)
 {
+    if (ch->fan && ch->role == SHMLINK_READER) {
+        for (unsigned s = 0; s < ch->nreaders; s++) {
+            int rc = shmlink__lock_take(&ch->locks, s);
+            if (rc == 0) {
+                ch->slot = s;
+                chan_bind(ch);
+                return 0;
+            }
+            if (rc != -EBUSY)
+                return rc;
+        }
+        return -EBUSY;
+    }
     if (ch->version == CHAN_VERSION_2)
-        return shmlink__lock_take(&ch->locks, CHAN_SLOT(ch->role));
-    uint64_t *w = chan_owner_word(ch, ch->role);
+        return shmlink__lock_take(&ch->locks, ch->slot);
+    uint64_t *w = ch->my_owner_w;
     for (;;) {
         uint64_t o = shm_load_seq_cst64(w);
         if (o != 0 && shmlink__proc_owner_alive(o))
@@ -496,13 +819,69 @@ static int chan_claim(shmlink_channel *ch)
 }
 
 /* Gives the role up: clears our owner word (only if it is still ours),
- * then, in version 2, releases the lock. */
+ * then, in version 2, releases the lock (and any slot a queue reader
+ * adopted, section 13.3). */
 static void chan_unclaim(shmlink_channel *ch)
 {
     uint64_t expected = ch->owner;
-    (void)shm_cas64(chan_owner_word(ch, ch->role), &expected, 0);
-    if (ch->version == CHAN_VERSION_2)
-        shmlink__lock_give(&ch->locks, CHAN_SLOT(ch->role));
+    (void)shm_cas64(ch->my_owner_w, &expected, 0);
+    if (ch->version == CHAN_VERSION_2) {
+        if (ch->fan && ch->role == SHMLINK_READER && ch->q_slot != ch->slot)
+            shmlink__lock_give(&ch->locks, ch->q_slot);
+        shmlink__lock_give(&ch->locks, ch->slot);
+    }
+}
+
+/* Fan-out: the role is ours (section 13). Writer: check the positions,
+ * clear closed, wake the readers. Broadcast reader: join at the current
+ * write position (13.2). Queue reader: a take the slot's last holder left
+ * half done is over; an unreleased peek it left is ours to deliver (13.3). */
+static int fan_start_role(shmlink_channel *ch)
+{
+    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
+    if ((wp & (CHAN_ALIGN - 1)) != 0)
+        return -EPROTO;
+    if (ch->role == SHMLINK_WRITER) {
+        if (ch->fan == CHAN_FLAG_QUEUE) {
+            uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
+            if (!chan_positions_ok(h, wp, ch->cap))
+                return -EPROTO;
+        }
+        ch->wp = ch->wp_cache = wp;
+        /* A cached minimum that says "full": the first send scans. */
+        ch->rp_cache = wp - ch->cap;
+        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
+        shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
+        chan_wake(ch->peer_sleep, INT_MAX);
+        return 0;
+    }
+    uint8_t *rs = chan_rslot(ch, ch->slot);
+    shm_store_seq_cst64(ch->my_owner_w, ch->owner);
+    shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE), 0);
+    ch->q_slot = ch->slot;
+    if (ch->fan == CHAN_FLAG_BROADCAST) {
+        /* Join (13.2): a writer scan that saw the state sees pos <= the
+         * position we read from; one that did not see it came before our
+         * second load of write_pos, so it authorised nothing past it. */
+        shm_store_seq_cst64(ch->pos_word, wp);
+        shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), 1);
+        uint64_t y = shm_load_seq_cst64(ch->peer_pos);
+        if ((y & (CHAN_ALIGN - 1)) != 0 || y < wp) {
+            shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), 0);
+            return -EPROTO;
+        }
+        shm_store_seq_cst64(ch->pos_word, y);
+        ch->rp = ch->wp_cache = y;
+    } else {
+        uint32_t st = shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE));
+        if (st == CHAN_Q_PEEK)
+            ch->q_own_orphan = 1;
+        else if (st != CHAN_Q_IDLE)
+            shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
+        ch->rp = ch->wp_cache = wp;
+    }
+    chan_wake(ch->peer_sleep, 1);
+    return 0;
 }
 
 /* After the role is ours: check and load positions (check 7 of section 2
@@ -511,6 +890,8 @@ static void chan_unclaim(shmlink_channel *ch)
  * end flag and wake the peer. */
 static int chan_start_role(shmlink_channel *ch)
 {
+    if (ch->fan)
+        return fan_start_role(ch);
     uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
     uint64_t wp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS));
     if (!chan_positions_ok(rp, wp, ch->cap))
@@ -518,13 +899,13 @@ static int chan_start_role(shmlink_channel *ch)
     ch->rp = ch->rp_cache = rp;
     ch->wp = ch->wp_cache = wp;
     if (ch->version == CHAN_VERSION_2)
-        shm_store_seq_cst64(chan_owner_word(ch, ch->role), ch->owner);
+        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
     if (ch->role == SHMLINK_WRITER) {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_CLOSED), 0);
-        chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
+        chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP), 1);
     } else {
         shm_store_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE), 0);
-        chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP));
+        chan_wake(CHAN_F32(ch->base, CHAN_OFF_WRITER_SLEEP), 1);
     }
     return 0;
 }
@@ -539,26 +920,29 @@ static uint64_t chan_self_owner(uint32_t version)
     return o;
 }
 
-static shmlink_channel *chan_new(shmlink_segment *seg, uint64_t cap,
-                                 uint32_t version, shmlink_role role,
-                                 uint64_t owner)
+static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
+                                 shmlink_role role, uint64_t owner)
 {
     shmlink_channel *ch = calloc(1, sizeof(*ch));
     if (!ch)
         return NULL;
     ch->seg = seg;
     ch->base = shmlink_segment_data(seg);
-    ch->ring = ch->base + CHAN_HEADER_SIZE;
-    ch->cap = cap;
-    ch->mask = cap - 1;
-    ch->max_msg = cap / 2 - CHAN_REC_HDR;
-    ch->version = version;
+    ch->ring = ch->base + g->hdr;
+    ch->cap = g->cap;
+    ch->mask = g->cap - 1;
+    ch->max_msg = g->cap / 2 - CHAN_REC_HDR;
+    ch->version = g->version;
     ch->role = role;
     ch->owner = owner;
     ch->spin_ns = shmlink__spin_ns();
     ch->owns_seg = 1;
     ch->fork_gen = shmlink__fork_gen();
     ch->locks.fd = ch->locks.probe_fd = ch->locks.semid = -1;
+    ch->fan = g->fan;
+    ch->nreaders = g->readers;
+    ch->wslot = chan_rslot(ch, g->readers);
+    chan_bind(ch); /* a fan-out reader binds again to the slot it takes */
     return ch;
 }
 
@@ -596,41 +980,47 @@ static void chan_sysv_collect(shmlink_channel *ch)
     if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 ||
         !(ds.shm_perm.mode & SHM_DEST))
         return;
-    (void)shmlink__lock_remove_set(ch->locks.semid, ch->seg->shmid,
-                                   (uint32_t)ds.shm_perm.cuid);
+    (void)shmlink__lock_remove_set(ch->locks.semid, ch->locks.nslots,
+                                   ch->seg->shmid, (uint32_t)ds.shm_perm.cuid);
 }
 
-SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
-                                          unsigned mode, shmlink_role role,
-                                          shmlink_channel **out)
+/* Lock slots and their layout for a channel of geometry g. */
+static unsigned chan_nslots(const chan_geom *g)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
-        return -EINVAL;
-    if (capacity == 0 || capacity > CHAN_MAX_CAPACITY)
-        return -EINVAL;
-    uint64_t cap = CHAN_MIN_CAPACITY;
-    while (cap < capacity)
-        cap <<= 1;
+    return g->fan ? g->readers + 1 : SHMLINK__LOCK_SLOTS_1TO1;
+}
+
+static shmlink__lock_layout chan_layout(const chan_geom *g)
+{
+    return g->fan ? SHMLINK__LOCK_LAYOUT_FANOUT : SHMLINK__LOCK_LAYOUT_1TO1;
+}
+
+/* Creates a channel of geometry g (cap, fan, readers) at address and
+ * takes role (section 2; a fan-out reader takes slot 0 and is joined at
+ * position 0). */
+static int chan_create(const char *address, chan_geom *g, unsigned mode,
+                       shmlink_role role, shmlink_channel **out)
+{
+    g->version = CHAN_VERSION;
+    g->hdr = g->fan ? chan_fan_header(g->readers, 1) : CHAN_HEADER_SIZE;
     uint64_t owner = chan_self_owner(CHAN_VERSION);
 
     shmlink_segment *seg;
-    int rc = shmlink_segment_create(address, (size_t)(CHAN_HEADER_SIZE + cap),
-                                    mode, &seg);
+    int rc =
+        shmlink_segment_create(address, (size_t)(g->hdr + g->cap), mode, &seg);
     if (rc < 0)
         return rc;
-    shmlink_channel *ch = chan_new(seg, cap, CHAN_VERSION, role, owner);
+    shmlink_channel *ch = chan_new(seg, g, role, owner);
     if (!ch) {
         (void)shmlink_segment_remove(seg);
         shmlink_segment_close(seg);
         return -ENOMEM;
     }
     uint32_t lock_id = 0;
-    rc = shmlink__lock_create(&ch->locks, seg, mode, &lock_id);
+    rc = shmlink__lock_create(&ch->locks, seg, mode, chan_nslots(g),
+                              chan_layout(g), &lock_id);
     if (rc == 0)
-        rc = shmlink__lock_take(&ch->locks, CHAN_SLOT(role));
+        rc = shmlink__lock_take(&ch->locks, ch->slot);
     if (rc < 0) {
         shmlink__lock_discard(&ch->locks);
         (void)shmlink_segment_remove(seg);
@@ -645,18 +1035,85 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     uint64_t magic;
     memcpy(&magic, chan_magic, sizeof(magic));
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAGIC), magic);
-    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), CHAN_HEADER_SIZE);
-    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), cap);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), g->hdr);
+    shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), g->cap);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAX_MESSAGE), ch->max_msg);
-    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), 0);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), g->fan);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_RECORD_ALIGN), CHAN_ALIGN);
+    if (g->fan) {
+        shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_READERS), g->readers);
+        shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_WRITERS), 1);
+        if (g->fan == CHAN_FLAG_BROADCAST && role == SHMLINK_READER)
+            shm_store_relaxed32(CHAN_F32(chan_rslot(ch, 0), CHAN_RS_STATE),
+                                1); /* joined at position 0 */
+        ch->q_slot = ch->slot;
+        ch->rp_cache = 0 - ch->cap; /* writer: the first send scans */
+    }
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_KIND), ch->locks.kind);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_ID), lock_id);
-    shm_store_relaxed64(chan_owner_word(ch, role), owner);
+    shm_store_relaxed64(ch->my_owner_w, owner);
     /* The "initialised" mark, last, with release ordering (section 2). */
     shm_store_release32(CHAN_F32(b, CHAN_OFF_VERSION), CHAN_VERSION);
     *out = ch;
     return 0;
+}
+
+/* Rounds a requested capacity up (section 3). 0 or -EINVAL. */
+static int chan_round_capacity(size_t capacity, uint64_t *cap)
+{
+    if (capacity == 0 || capacity > CHAN_MAX_CAPACITY)
+        return -EINVAL;
+    uint64_t c = CHAN_MIN_CAPACITY;
+    while (c < capacity)
+        c <<= 1;
+    *cap = c;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
+                                          unsigned mode, shmlink_role role,
+                                          shmlink_channel **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (role != SHMLINK_WRITER && role != SHMLINK_READER)
+        return -EINVAL;
+    chan_geom g = {0};
+    g.readers = 1;
+    int rc = chan_round_capacity(capacity, &g.cap);
+    if (rc < 0)
+        return rc;
+    return chan_create(address, &g, mode, role, out);
+}
+
+SHMLINK_EXTERN int
+shmlink_channel_create_config(const char *address,
+                              const shmlink_channel_config *cfg,
+                              shmlink_role role, shmlink_channel **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!cfg || (role != SHMLINK_WRITER && role != SHMLINK_READER) ||
+        cfg->writers != 1 || cfg->readers < 1 ||
+        cfg->readers > SHMLINK_MAX_READERS)
+        return -EINVAL;
+    chan_geom g = {0};
+    g.readers = cfg->readers;
+    switch (cfg->fanout) {
+    case SHMLINK_ONE:
+        if (cfg->readers != 1)
+            return -EINVAL;
+        break;
+    case SHMLINK_BROADCAST: g.fan = CHAN_FLAG_BROADCAST; break;
+    case SHMLINK_QUEUE: g.fan = CHAN_FLAG_QUEUE; break;
+    default: return -EINVAL;
+    }
+    int rc = chan_round_capacity(cfg->capacity, &g.cap);
+    if (rc < 0)
+        return rc;
+    return chan_create(address, &g, cfg->mode, role, out);
 }
 
 /* Takes a role in the channel held by an open segment. owns: the handle
@@ -665,17 +1122,15 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
 static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
                        uint64_t until, shmlink_channel **out)
 {
-    uint64_t cap = 0;
-    uint32_t version = 0;
-    int rc =
-        chan_check_header(shmlink_segment_data(seg), shmlink_segment_size(seg),
-                          until, &cap, &version);
-    uint64_t owner = rc == 0 ? chan_self_owner(version) : 0;
+    chan_geom g = {0};
+    int rc = chan_check_header(shmlink_segment_data(seg),
+                               shmlink_segment_size(seg), until, &g);
+    uint64_t owner = rc == 0 ? chan_self_owner(g.version) : 0;
     if (rc == 0 && owner == 0)
         rc = -ENOSYS; /* version 1 without /proc: liveness cannot work */
     shmlink_channel *ch = NULL;
     if (rc == 0) {
-        ch = chan_new(seg, cap, version, role, owner);
+        ch = chan_new(seg, &g, role, owner);
         if (!ch)
             rc = -ENOMEM;
     }
@@ -687,11 +1142,12 @@ static int chan_attach(shmlink_segment *seg, int owns, shmlink_role role,
     ch->owns_seg = owns;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         ch->guard = shmlink__guard_add(seg->data, seg->size);
-    if (version == CHAN_VERSION_2) {
+    if (g.version == CHAN_VERSION_2) {
         uint32_t kind =
             shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_KIND));
         uint32_t id = shm_load_relaxed32(CHAN_F32(ch->base, CHAN_OFF_LOCK_ID));
-        rc = shmlink__lock_attach(&ch->locks, seg, kind, id, 0);
+        rc = shmlink__lock_attach(&ch->locks, seg, kind, id, chan_nslots(&g),
+                                  chan_layout(&g), 0);
     }
     if (rc == 0)
         rc = chan_claim(ch);
@@ -788,6 +1244,33 @@ void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
         ch->spin_ns = spin_ns < 0 ? 0 : spin_ns;
 }
 
+/* Fan-out close (sections 13.2, 13.3, 6.4): the writer marks end of
+ * stream; a broadcast reader leaves (state 0, gone); a queue reader
+ * leaves its unreleased peek, if any, as an orphan for the others. Then
+ * the owner word and the lock, then the wakes. */
+static void fan_close(shmlink_channel *ch)
+{
+    if (ch->role == SHMLINK_WRITER) {
+        shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 1);
+        chan_unclaim(ch);
+        chan_wake(ch->peer_sleep, INT_MAX);
+        return;
+    }
+    uint8_t *rs = chan_rslot(ch, ch->slot);
+    /* Queue: an unreleased peek (in our slot or an adopted one) and an
+     * orphan we took over but did not deliver stay in state 2. */
+    int orphan =
+        ch->fan == CHAN_FLAG_QUEUE && (ch->peek_active || ch->q_own_orphan);
+    int keep = orphan && (ch->q_own_orphan || ch->q_slot == ch->slot);
+    if (!keep)
+        shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), 0);
+    shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE), 1);
+    chan_unclaim(ch);
+    chan_wake(ch->peer_sleep, 1);
+    if (orphan)
+        chan_wake(ch->my_sleep, INT_MAX); /* an orphan for the others */
+}
+
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
 {
     if (!ch)
@@ -795,11 +1278,13 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
     /* A handle inherited through fork leaves the role to the parent (the
      * child's lock descriptors were closed at the fork); a truncated one
      * has no header left to write to. */
-    int holder =
-        ch->version == CHAN_VERSION_2
-            ? ch->locks.held[CHAN_SLOT(ch->role)]
-            : shm_load_seq_cst64(chan_owner_word(ch, ch->role)) == ch->owner;
-    if (chan_usable(ch) == 0 && holder) {
+    int holder = ch->version == CHAN_VERSION_2
+                     ? shmlink__lock_mine(&ch->locks, ch->slot)
+                     : shm_load_seq_cst64(ch->my_owner_w) == ch->owner;
+    if (chan_usable(ch) == 0 && holder && ch->fan) {
+        fan_close(ch);
+        (void)chan_after(ch, 0);
+    } else if (chan_usable(ch) == 0 && holder) {
         /* Section 6.4: our end flag, then the owner word and the lock,
          * then the wake (so a peer woken finds the role free). Only the
          * holder marks its end: a version-1 handle whose role was taken
@@ -809,8 +1294,9 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
         shm_store_seq_cst32(
             CHAN_F32(b, writer ? CHAN_OFF_CLOSED : CHAN_OFF_READER_GONE), 1);
         chan_unclaim(ch);
-        chan_wake(CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP
-                                     : CHAN_OFF_WRITER_SLEEP));
+        chan_wake(
+            CHAN_F32(b, writer ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP),
+            1);
         (void)chan_after(ch, 0);
     }
     if (chan_usable(ch) == 0)
@@ -902,9 +1388,9 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
     ch->resv_active = 0;
     /* Publication (section 3): seq_cst so that the sleep flag load below
      * cannot be ordered before it (section 5). */
-    shm_store_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS), ch->wp);
-    shm_bump64(CHAN_F64(ch->base, CHAN_OFF_SENT), 1);
-    chan_wake(CHAN_F32(ch->base, CHAN_OFF_READER_SLEEP));
+    shm_store_seq_cst64(ch->pos_word, ch->wp);
+    shm_bump64(ch->count_word, 1);
+    chan_wake(ch->peer_sleep, ch->peer_wake_n);
     return chan_after(ch, 0);
 }
 
@@ -929,6 +1415,338 @@ SHMLINK_EXTERN int shmlink_channel_send(shmlink_channel *ch, const void *data,
     if (len)
         memcpy(p, data, len);
     return shmlink_channel_commit(ch, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queue reader (section 13.3)                                               */
+/* ------------------------------------------------------------------------ */
+
+enum { CHAN_Q_RECV, CHAN_Q_GET_PEEK, CHAN_Q_BATCH };
+
+/* What a queue reader's call wants: recv (lens[0] = length, buf/cap),
+ * peek (*ptr, lens[0]) or a batch (buf/cap, lens[0..max-1]). */
+typedef struct chan_q_req {
+    int mode;
+    void *buf;
+    size_t cap;
+    size_t *lens;
+    size_t max;
+    const void **ptr;
+} chan_q_req;
+
+/* Hands over a message that slot s holds in state 2 (our own peek, an
+ * orphan of our slot's last holder, an adopted one): rec/n its record.
+ * Peek: points at it and keeps holding it. Recv/batch: copies it, ends
+ * the hold (state 0), gives an adopted slot back and wakes the writer;
+ * with buf too small it is kept (held as if peeked) and -EMSGSIZE is
+ * returned with lens[0] = its length. Returns 1 or -EMSGSIZE. */
+static int q_deliver_held(shmlink_channel *ch, const chan_q_req *q, unsigned s,
+                          uint64_t rec, uint32_t n)
+{
+    const uint8_t *p = ch->ring + (rec & ch->mask) + CHAN_REC_HDR;
+    ch->q_own_orphan = 0;
+    ch->peek_active = 1;
+    ch->q_slot = s;
+    ch->q_rec = rec;
+    ch->q_len = n;
+    ch->peek_end = rec + CHAN_REC_HDR + chan_align8(n);
+    q->lens[0] = n;
+    if (q->mode == CHAN_Q_GET_PEEK) {
+        *q->ptr = p;
+        return 1;
+    }
+    if (n > q->cap)
+        return -EMSGSIZE;
+    if (n)
+        memcpy(q->buf, p, n);
+    ch->peek_active = 0;
+    shm_store_seq_cst32(CHAN_F32(chan_rslot(ch, s), CHAN_RS_STATE),
+                        CHAN_Q_IDLE);
+    shm_bump64(ch->count_word, 1);
+    if (s != ch->slot)
+        shmlink__lock_give(&ch->locks, s);
+    ch->q_slot = ch->slot;
+    chan_wake(ch->peer_sleep, 1);
+    return 1;
+}
+
+/* The message slot s holds in state 2, whose lock we hold: 1 with rec/n
+ * set when it is to be delivered; 0 when its take never completed (head
+ * is still at it: nobody took it, it stays in the queue) — the hold is
+ * then ended; -EPROTO (hold ended too) when its fields are corrupt. */
+static int q_check_held(shmlink_channel *ch, unsigned s, uint64_t *rec,
+                        uint32_t *n)
+{
+    uint8_t *rs = chan_rslot(ch, s);
+    uint64_t pos = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
+    uint64_t end = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_END));
+    uint32_t ring = shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_RING));
+    uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
+    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
+    int rc = -EPROTO;
+    if (ring == 0 && ((pos | end) & (CHAN_ALIGN - 1)) == 0 && pos < end &&
+        chan_positions_ok(pos, wp, ch->cap) && end <= wp) {
+        if (pos >= h) {
+            rc = 0;
+        } else {
+            ch->rp = pos;
+            ch->wp_cache = wp;
+            rc = chan_next_record(ch, pos, rec, n);
+            if (rc == 1 && *rec + CHAN_REC_HDR + chan_align8(*n) != end)
+                rc = -EPROTO;
+            else if (rc == 0)
+                rc = -EPROTO;
+        }
+    }
+    if (rc <= 0)
+        shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
+    return rc;
+}
+
+/* Looks for orphans (unreleased peeks whose reader is gone) and delivers
+ * the one with the lowest position (section 13.3): our own slot's first,
+ * then other slots whose lock is free, adopted by taking their lock.
+ * Returns 1 (delivered), 0 (none), or an error. */
+static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
+{
+    uint64_t rec;
+    uint32_t n;
+    ch->q_takes = 0;
+    ch->q_scan_ns = shmlink__now_ns();
+    if (ch->q_own_orphan) {
+        ch->q_own_orphan = 0;
+        int rc = q_check_held(ch, ch->slot, &rec, &n);
+        if (rc != 0)
+            return rc < 0 ? rc : q_deliver_held(ch, q, ch->slot, rec, n);
+    }
+    uint64_t tried = 0;
+    for (;;) { /* each round adopts, or rules out one slot */
+        unsigned best = UINT32_MAX;
+        uint64_t best_pos = 0;
+        for (unsigned s = 0; s < ch->nreaders; s++) {
+            if (s == ch->slot || ((tried >> s) & 1u) ||
+                shmlink__lock_mine(&ch->locks, s))
+                continue;
+            uint8_t *rs = chan_rslot(ch, s);
+            if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK)
+                continue;
+            uint64_t p = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
+            if (best == UINT32_MAX || p < best_pos) {
+                best = s;
+                best_pos = p;
+            }
+        }
+        if (best == UINT32_MAX)
+            return 0;
+        tried |= (uint64_t)1 << best;
+        uint8_t *rs = chan_rslot(ch, best);
+        if (fan_slot_alive(ch, best,
+                           shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_OWNER))))
+            continue; /* its reader still holds it */
+        int rc = shmlink__lock_take(&ch->locks, best);
+        if (rc == -EBUSY)
+            continue; /* another reader adopts it, or a new one came */
+        if (rc < 0)
+            return rc;
+        if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK) {
+            shmlink__lock_give(&ch->locks, best);
+            continue;
+        }
+        rc = q_check_held(ch, best, &rec, &n);
+        if (rc <= 0) {
+            shmlink__lock_give(&ch->locks, best);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        rc = q_deliver_held(ch, q, best, rec, n);
+        if (rc < 0 && rc != -EMSGSIZE)
+            shmlink__lock_give(&ch->locks, best);
+        return rc;
+    }
+}
+
+/* Takes the next message(s) from head without waiting (section 13.3):
+ * announce the take in our slot (state 1 at pos = head), check that head
+ * did not move, read and check the record(s), CAS head past them (peek:
+ * state 2 and end first), then copy and end the take (state 0). Returns
+ * the count delivered, 0 when nothing is committed past head, or an
+ * error (-EMSGSIZE: the first message does not fit; nothing taken). */
+static int q_take(shmlink_channel *ch, const chan_q_req *q)
+{
+    uint8_t *rs = chan_rslot(ch, ch->slot);
+    uint64_t *headw = CHAN_F64(ch->wslot, CHAN_WS_HEAD);
+    uint32_t *state = CHAN_F32(rs, CHAN_RS_STATE);
+    int announced = 0;
+    for (;;) {
+        uint64_t h = shm_load_seq_cst64(headw);
+        int empty = 0;
+        if ((h & (CHAN_ALIGN - 1)) != 0)
+            empty = -EPROTO;
+        else if (h == ch->wp_cache ||
+                 !chan_positions_ok(h, ch->wp_cache, ch->cap)) {
+            uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
+            if (!chan_positions_ok(h, wp, ch->cap)) {
+                /* Head was passed meanwhile (the write position we read is
+                 * newer), or a field is corrupt. */
+                if (shm_load_seq_cst64(headw) != h)
+                    continue;
+                empty = -EPROTO;
+            } else {
+                ch->wp_cache = wp;
+                empty = h == wp;
+            }
+        }
+        if (empty) {
+            /* Nothing to take: end an announcement of an earlier round. */
+            if (announced)
+                shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            return empty < 0 ? empty : 0;
+        }
+        /* Announce: from now on the writer keeps the bytes from h on. */
+        shm_store_relaxed64(ch->pos_word, h);
+        shm_store_seq_cst32(state, CHAN_Q_TAKING);
+        announced = 1;
+        if (shm_load_seq_cst64(headw) != h)
+            continue;
+        ch->rp = h;
+        uint64_t rec;
+        uint32_t n;
+        int rc = chan_next_record(ch, h, &rec, &n);
+        if (rc <= 0 || (q->mode != CHAN_Q_GET_PEEK && n > q->cap)) {
+            shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            if (rc <= 0)
+                return rc < 0 ? rc : -EPROTO;
+            q->lens[0] = n;
+            return -EMSGSIZE;
+        }
+        uint64_t first = rec;
+        uint64_t e = rec + CHAN_REC_HDR + chan_align8(n);
+        size_t count = 1, used = n;
+        q->lens[0] = n;
+        if (q->mode == CHAN_Q_BATCH) {
+            while (count < q->max && count <= INT32_MAX - 1 &&
+                   chan_next_record(ch, e, &rec, &n) == 1 &&
+                   n <= q->cap - used) {
+                q->lens[count++] = n;
+                used += n;
+                e = rec + CHAN_REC_HDR + chan_align8(n);
+            }
+        }
+        if (q->mode == CHAN_Q_GET_PEEK) {
+            shm_store_relaxed64(CHAN_F64(rs, CHAN_RS_END), e);
+            shm_store_seq_cst32(state, CHAN_Q_PEEK);
+        }
+        uint64_t expected = h;
+        if (!shm_cas64(headw, &expected, e)) {
+            if (q->mode == CHAN_Q_GET_PEEK)
+                shm_store_seq_cst32(state, CHAN_Q_TAKING);
+            continue; /* another reader took it */
+        }
+        ch->q_takes++;
+        if (q->mode == CHAN_Q_GET_PEEK) {
+            ch->peek_active = 1;
+            ch->q_slot = ch->slot;
+            ch->q_rec = first;
+            ch->q_len = (uint32_t)q->lens[0];
+            ch->peek_end = e;
+            *q->ptr = ch->ring + (first & ch->mask) + CHAN_REC_HDR;
+            return 1;
+        }
+        /* Taken for good: copy, handing room back to the writer every
+         * capacity/8 bytes of a long batch. */
+        uint64_t pos = h, published = h;
+        used = 0;
+        for (size_t k = 0; k < count; k++) {
+            if (chan_next_record(ch, pos, &rec, &n) != 1) {
+                shm_store_seq_cst32(state, CHAN_Q_IDLE);
+                return -EPROTO; /* cannot happen: read just before */
+            }
+            if (n)
+                memcpy((uint8_t *)q->buf + used,
+                       ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+            used += n;
+            pos = rec + CHAN_REC_HDR + chan_align8(n);
+            if (pos - published >= ch->cap / 8 && k + 1 < count) {
+                shm_store_seq_cst64(ch->pos_word, pos);
+                chan_wake(ch->peer_sleep, 1);
+                published = pos;
+            }
+        }
+        shm_store_seq_cst32(state, CHAN_Q_IDLE);
+        shm_bump64(ch->count_word, count);
+        chan_wake(ch->peer_sleep, 1);
+        return (int)count;
+    }
+}
+
+/* Ends our peek: the acknowledgement (section 13.3). */
+static int q_release(shmlink_channel *ch)
+{
+    unsigned s = ch->q_slot;
+    shm_store_seq_cst32(CHAN_F32(chan_rslot(ch, s), CHAN_RS_STATE),
+                        CHAN_Q_IDLE);
+    shm_bump64(ch->count_word, 1);
+    if (s != ch->slot)
+        shmlink__lock_give(&ch->locks, s);
+    ch->q_slot = ch->slot;
+    ch->peek_active = 0;
+    chan_wake(ch->peer_sleep, 1);
+    return chan_after(ch, 0);
+}
+
+/* Time to look for orphans while taking (every 1024 takes, and every
+ * 100 ms, checked every 16 takes)? */
+static inline int q_scan_due(const shmlink_channel *ch)
+{
+    if (ch->q_takes >= 1024)
+        return 1;
+    return (ch->q_takes & 15) == 0 &&
+           shmlink__now_ns() - ch->q_scan_ns >= CHAN_LIVENESS_NS;
+}
+
+/* A queue reader's recv, peek or batch: the message it holds first (a
+ * repeated peek gets it again, a recv takes it), orphans when due, then
+ * head; waits while there is nothing. Returns the count or an error. */
+static int q_get(shmlink_channel *ch, const chan_q_req *q, int64_t timeout_ns)
+{
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    if (ch->peek_active)
+        return chan_after(
+            ch, q_deliver_held(ch, q, ch->q_slot, ch->q_rec, ch->q_len));
+    uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
+    uint64_t deadline = UINT64_MAX;
+    if (timeout_ns > 0)
+        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    int scan = ch->q_own_orphan || q_scan_due(ch);
+    for (;;) {
+        if (scan) {
+            rc = q_adopt(ch, q);
+            if (rc != 0)
+                return chan_after(ch, rc);
+        }
+        rc = q_take(ch, q);
+        if (rc != 0)
+            return chan_after(ch, rc);
+        if (!scan) {
+            scan = 1; /* empty: look for orphans before waiting */
+            continue;
+        }
+        int64_t t = timeout_ns;
+        if (timeout_ns > 0) {
+            uint64_t now = shmlink__now_ns();
+            t = now >= deadline ? 0 : (int64_t)(deadline - now);
+        }
+        uint64_t r;
+        uint32_t l;
+        rc = chan_wait(ch, 0, t, since, &r, &l);
+        if (rc < 0)
+            return chan_after(ch, rc);
+        if (shmlink__guard_hit(ch->guard))
+            return chan_after(ch, 0);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -958,6 +1776,11 @@ SHMLINK_EXTERN int shmlink_channel_recv(shmlink_channel *ch, void *buf,
 {
     if (!ch || !len || (cap > 0 && !buf) || ch->role != SHMLINK_READER)
         return -EINVAL;
+    if (ch->fan == CHAN_FLAG_QUEUE) {
+        chan_q_req q = {CHAN_Q_RECV, buf, cap, len, 1, NULL};
+        int rc = q_get(ch, &q, timeout_ns);
+        return rc < 0 ? rc : 0;
+    }
     uint64_t rec;
     uint32_t n;
     int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
@@ -979,6 +1802,11 @@ SHMLINK_EXTERN int shmlink_channel_peek(shmlink_channel *ch, const void **ptr,
 {
     if (!ch || !ptr || !len || ch->role != SHMLINK_READER)
         return -EINVAL;
+    if (ch->fan == CHAN_FLAG_QUEUE) {
+        chan_q_req q = {CHAN_Q_GET_PEEK, NULL, 0, len, 1, ptr};
+        int rc = q_get(ch, &q, timeout_ns);
+        return rc < 0 ? rc : 0;
+    }
     uint64_t rec;
     uint32_t n;
     int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
@@ -998,6 +1826,8 @@ SHMLINK_EXTERN int shmlink_channel_release(shmlink_channel *ch)
     int rc = chan_usable(ch);
     if (rc < 0)
         return rc;
+    if (ch->fan == CHAN_FLAG_QUEUE)
+        return q_release(ch);
     ch->rp = ch->peek_end;
     ch->peek_active = 0;
     chan_publish_rp(ch, 1);
@@ -1011,6 +1841,10 @@ SHMLINK_EXTERN int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf,
     if (!ch || !lens || max == 0 || (cap > 0 && !buf) ||
         ch->role != SHMLINK_READER)
         return -EINVAL;
+    if (ch->fan == CHAN_FLAG_QUEUE) {
+        chan_q_req q = {CHAN_Q_BATCH, buf, cap, lens, max, NULL};
+        return q_get(ch, &q, timeout_ns);
+    }
     uint64_t rec;
     uint32_t n;
     int rc = chan_reader_get(ch, timeout_ns, &rec, &n);
@@ -1064,12 +1898,11 @@ SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch)
     /* Bump, then look at our own sleep flag (both seq_cst): a waiter
      * stores the flag, then re-reads the count, so either it sees the new
      * count or we see its flag and wake it. The flag word is this role's
-     * own (only this handle sleeps on it in a 1:1 channel). */
+     * own (only this handle sleeps on it in a 1:1 channel; the readers of
+     * a fan-out channel share theirs and re-check once). */
     __atomic_add_fetch(&ch->interrupts, 1, __ATOMIC_SEQ_CST);
     if (chan_usable(ch) == 0) {
-        uint32_t *w = CHAN_F32(ch->base, ch->role == SHMLINK_READER
-                                             ? CHAN_OFF_READER_SLEEP
-                                             : CHAN_OFF_WRITER_SLEEP);
+        uint32_t *w = ch->my_sleep;
         if (shm_load_seq_cst32(w) == 1 && shm_exchange32(w, 0) == 1)
             (void)shmlink__futex_wake(w, INT_MAX);
     }
@@ -1103,6 +1936,12 @@ SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
         need = chan_need(ch, len, &pad);
         if (ch->wp + need - ch->rp_cache <= ch->cap)
             return 0;
+    } else if (ch->fan == CHAN_FLAG_QUEUE) {
+        if (ch->peek_active || ch->q_own_orphan)
+            return 0;
+        rc = q_ready(ch);
+        if (rc != 0)
+            return chan_after(ch, rc < 0 ? rc : 0);
     } else {
         rc = chan_next_record(ch, ch->rp, &rec, &n);
         if (rc != 0)
@@ -1116,16 +1955,91 @@ SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
 /* Inspection (section 8)                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Fills info from a header already checked (cap, version). Liveness of a
- * version-2 role is -1 here unless its owner word is 0 (free); the callers
- * that can test the locks overwrite it. */
-static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
-                           shmlink_channel_info *info)
+/* A read-only view of a checked channel header and, when known, its locks
+ * (NULL: memory-only inspection). */
+typedef struct chan_view {
+    const uint8_t *b;
+    chan_geom g;
+    const shmlink__lockset *ls;
+} chan_view;
+
+static inline const uint8_t *view_rslot(const chan_view *v, unsigned s)
 {
+    return v->b + CHAN_SLOT_BASE + (size_t)CHAN_SLOT_SIZE * s;
+}
+
+/* Whether lock slot s is held: 1, 0, or -1 (cannot tell; for a version-2
+ * role without locks to test, -1 unless its owner word is 0). */
+static int view_alive(const chan_view *v, unsigned s, uint64_t owner)
+{
+    if (v->g.version == CHAN_VERSION_1)
+        return shmlink__proc_owner_alive(owner);
+    if (!v->ls)
+        return owner ? -1 : 0;
+    if (shmlink__lock_mine(v->ls, s))
+        return 1;
+    int held = shmlink__lock_held(v->ls, s);
+    return held < 0 ? -1 : held;
+}
+
+/* Reader slot s of a fan-out channel (section 13.1). */
+static void view_slot(const chan_view *v, unsigned s, uint64_t wp,
+                      shmlink_slot_info *si)
+{
+    const uint8_t *rs = view_rslot(v, s);
+    memset(si, 0, sizeof(*si));
+    uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
+    si->slot = s;
+    si->pid = o ? shmlink__owner_pid(o) : 0;
+    si->alive = view_alive(v, s, o);
+    si->state = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE));
+    si->gone = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0;
+    si->position = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
+    if (v->g.fan == CHAN_FLAG_BROADCAST && si->state != 0 && si->position <= wp)
+        si->lag = wp - si->position;
+    si->messages_received = shm_load_relaxed64(CHAN_CF64(rs, CHAN_RS_RECEIVED));
+}
+
+/* Fills info from a checked header (section 8; 13 for fan-out). */
+static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
+{
+    const uint8_t *b = v->b;
+    uint64_t cap = v->g.cap;
     memset(info, 0, sizeof(*info));
-    info->version = version;
+    info->version = v->g.version;
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
+    if (v->g.fan) {
+        const uint8_t *ws = view_rslot(v, v->g.readers);
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+        uint64_t low = wp;
+        if (v->g.fan == CHAN_FLAG_QUEUE)
+            low = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+        info->messages_sent = shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+        info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+        info->writer_alive = view_alive(v, v->g.readers, wo);
+        info->closed = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+        int any_alive = 0, unknown = 0, any_gone = 0;
+        for (unsigned s = 0; s < v->g.readers; s++) {
+            shmlink_slot_info si;
+            view_slot(v, s, wp, &si);
+            info->messages_received += si.messages_received;
+            if (si.alive == 1 && !any_alive) {
+                any_alive = 1;
+                info->reader_pid = si.pid;
+            }
+            unknown |= si.alive < 0;
+            any_gone |= si.gone;
+            if (v->g.fan == CHAN_FLAG_BROADCAST && si.state != 0 &&
+                si.alive != 0 && si.position < low)
+                low = si.position;
+        }
+        info->used = wp >= low && wp - low <= cap ? wp - low : 0;
+        info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
+        info->reader_gone = !any_alive && !unknown && any_gone;
+        return;
+    }
     uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
     uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
     info->used = wp >= rp && wp - rp <= cap ? wp - rp : 0;
@@ -1136,25 +2050,45 @@ static void chan_fill_info(const uint8_t *b, uint64_t cap, uint32_t version,
     uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
     info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
     info->reader_pid = ro ? shmlink__owner_pid(ro) : 0;
-    if (version == CHAN_VERSION_1) {
-        info->writer_alive = shmlink__proc_owner_alive(wo);
-        info->reader_alive = shmlink__proc_owner_alive(ro);
-    } else {
-        info->writer_alive = wo ? -1 : 0;
-        info->reader_alive = ro ? -1 : 0;
-    }
+    info->writer_alive = view_alive(v, 0, wo);
+    info->reader_alive = view_alive(v, 1, ro);
     info->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
     info->reader_gone =
         shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
 }
 
-/* Version 2: who holds the roles, from the locks. */
-static void chan_fill_alive(const shmlink__lockset *ls,
-                            shmlink_channel_info *info)
+/* Fills the reader slots of a checked header. Returns R. */
+static int chan_fill_slots(const chan_view *v, shmlink_fanout *fanout,
+                           shmlink_slot_info *slots, size_t max)
 {
-    int w = shmlink__lock_held(ls, 0), r = shmlink__lock_held(ls, 1);
-    info->writer_alive = w < 0 ? -1 : ls->held[0] ? 1 : w;
-    info->reader_alive = r < 0 ? -1 : ls->held[1] ? 1 : r;
+    if (fanout)
+        *fanout = v->g.fan == CHAN_FLAG_BROADCAST ? SHMLINK_BROADCAST
+                  : v->g.fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
+                                                  : SHMLINK_ONE;
+    if (v->g.fan) {
+        const uint8_t *ws = view_rslot(v, v->g.readers);
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+        for (unsigned s = 0; s < v->g.readers && s < max; s++)
+            view_slot(v, s, wp, &slots[s]);
+        return (int)v->g.readers;
+    }
+    if (max > 0) {
+        const uint8_t *b = v->b;
+        shmlink_slot_info *si = &slots[0];
+        memset(si, 0, sizeof(*si));
+        uint64_t ro = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READER_OWNER));
+        uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
+        si->pid = ro ? shmlink__owner_pid(ro) : 0;
+        si->alive = view_alive(v, 1, ro);
+        si->state = si->alive != 0;
+        si->gone = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_READER_GONE)) != 0;
+        si->position = rp;
+        si->lag = wp >= rp && wp - rp <= v->g.cap ? wp - rp : 0;
+        si->messages_received =
+            shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_RECEIVED));
+    }
+    return 1;
 }
 
 SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
@@ -1162,21 +2096,21 @@ SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
 {
     if (!mem || !info)
         return -EINVAL;
-    const uint8_t *b = mem;
-    uint64_t cap;
-    uint32_t version;
-    int rc = chan_check_header(b, size, 0, &cap, &version);
+    chan_view v = {mem, {0}, NULL};
+    int rc = chan_check_header(v.b, size, 0, &v.g);
     if (rc < 0)
         return rc;
-    chan_fill_info(b, cap, version, info);
+    chan_fill_info(&v, info);
     return 0;
 }
 
-SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
-                                        shmlink_channel_info *info)
+/* Maps the channel at address read-only, checks its header, attaches to
+ * its locks (version 2), and fills info and/or the slots. Returns 0 (or
+ * the slot count) or an error. */
+static int chan_stat_view(const char *address, shmlink_channel_info *info,
+                          shmlink_fanout *fanout, shmlink_slot_info *slots,
+                          size_t max)
 {
-    if (!info)
-        return -EINVAL;
     shmlink_segment *seg;
     int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
     if (rc == -EINVAL) {
@@ -1190,29 +2124,56 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
     shmlink__guard *g = NULL;
     if (seg->backend == SHMLINK_BACKEND_POSIX)
         g = shmlink__guard_add(seg->data, seg->size);
+    chan_view v = {seg->data, {0}, NULL};
+    shmlink__lockset ls;
+    rc = chan_check_header(v.b, seg->size, 0, &v.g);
+    if (rc == 0 && v.g.version == CHAN_VERSION_2 &&
+        shmlink__lock_attach(
+            &ls, seg, shm_load_relaxed32(CHAN_CF32(v.b, CHAN_OFF_LOCK_KIND)),
+            shm_load_relaxed32(CHAN_CF32(v.b, CHAN_OFF_LOCK_ID)),
+            chan_nslots(&v.g), chan_layout(&v.g), 1) == 0)
+        v.ls = &ls;
     shmlink_channel_info tmp;
-    const uint8_t *b = seg->data;
-    uint64_t cap;
-    uint32_t version;
-    rc = chan_check_header(b, seg->size, 0, &cap, &version);
-    if (rc == 0) {
-        chan_fill_info(b, cap, version, &tmp);
-        if (version == CHAN_VERSION_2) {
-            shmlink__lockset ls;
-            if (shmlink__lock_attach(
-                    &ls, seg,
-                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_KIND)),
-                    shm_load_relaxed32(CHAN_CF32(b, CHAN_OFF_LOCK_ID)), 1) == 0)
-                chan_fill_alive(&ls, &tmp);
-        }
-    }
+    if (rc == 0 && info)
+        chan_fill_info(&v, &tmp);
+    if (rc == 0 && !info)
+        rc = chan_fill_slots(&v, fanout, slots, max);
     if (shmlink__guard_hit(g))
         rc = -EPROTO;
     shmlink__guard_remove(g);
     shmlink_segment_close(seg);
-    if (rc == 0)
+    if (rc == 0 && info)
         *info = tmp;
     return rc;
+}
+
+SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
+                                        shmlink_channel_info *info)
+{
+    if (!info)
+        return -EINVAL;
+    return chan_stat_view(address, info, NULL, NULL, 0);
+}
+
+SHMLINK_EXTERN int shmlink_channel_slots(const char *address,
+                                         shmlink_fanout *fanout,
+                                         shmlink_slot_info *slots, size_t max)
+{
+    if (max > 0 && !slots)
+        return -EINVAL;
+    return chan_stat_view(address, NULL, fanout, slots, max);
+}
+
+/* The view of an open handle. 0 or -ECHILD / -EPROTO. */
+static int chan_handle_view(const shmlink_channel *ch, chan_view *v)
+{
+    if (ch->fork_gen != shmlink__fork_generation)
+        return -ECHILD;
+    if (ch->broken || shmlink__guard_hit(ch->guard))
+        return -EPROTO;
+    v->b = ch->base;
+    v->ls = ch->version == CHAN_VERSION_2 ? &ch->locks : NULL;
+    return chan_check_header(ch->base, shmlink_segment_size(ch->seg), 0, &v->g);
 }
 
 SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
@@ -1220,28 +2181,51 @@ SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
 {
     if (!ch || !info)
         return -EINVAL;
-    if (ch->fork_gen != shmlink__fork_generation)
-        return -ECHILD;
-    if (ch->broken || shmlink__guard_hit(ch->guard))
-        return -EPROTO;
-    int rc =
-        shmlink_channel_inspect(ch->base, shmlink_segment_size(ch->seg), info);
-    if (rc == 0 && ch->version == CHAN_VERSION_2)
-        chan_fill_alive(&ch->locks, info);
+    chan_view v;
+    int rc = chan_handle_view(ch, &v);
+    if (rc == 0)
+        chan_fill_info(&v, info);
     return rc;
 }
 
-/* For the segment layer's remove (section 6.3): the System V lock set a
- * version-2 channel header in mem names, or -1. */
-int shmlink__channel_lock_set(const void *mem, size_t size)
+SHMLINK_EXTERN int shmlink_channel_slots_get(const shmlink_channel *ch,
+                                             shmlink_fanout *fanout,
+                                             shmlink_slot_info *slots,
+                                             size_t max)
 {
-    uint64_t cap;
-    uint32_t version;
-    if (chan_check_header(mem, size, 0, &cap, &version) < 0 ||
-        version != CHAN_VERSION_2 ||
+    if (!ch || (max > 0 && !slots))
+        return -EINVAL;
+    chan_view v;
+    int rc = chan_handle_view(ch, &v);
+    return rc < 0 ? rc : chan_fill_slots(&v, fanout, slots, max);
+}
+
+SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,
+                                             shmlink_fanout *fanout,
+                                             unsigned *slot)
+{
+    if (!ch)
+        return -EINVAL;
+    if (fanout)
+        *fanout = ch->fan == CHAN_FLAG_BROADCAST ? SHMLINK_BROADCAST
+                  : ch->fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
+                                                 : SHMLINK_ONE;
+    if (slot)
+        *slot = ch->fan && ch->role == SHMLINK_READER ? ch->slot : 0;
+    return (int)ch->nreaders;
+}
+
+/* For the segment layer's remove (section 6.3): the System V lock set a
+ * version-2 channel header in mem names, or -1; *nslots its slot count. */
+int shmlink__channel_lock_set(const void *mem, size_t size, unsigned *nslots)
+{
+    chan_geom g;
+    if (chan_check_header(mem, size, 0, &g) < 0 ||
+        g.version != CHAN_VERSION_2 ||
         shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_KIND)) !=
             SHMLINK__LOCK_SEM)
         return -1;
     uint32_t id = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_LOCK_ID));
+    *nslots = chan_nslots(&g);
     return id > (uint32_t)INT32_MAX ? -1 : (int)id;
 }

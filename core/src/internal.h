@@ -71,8 +71,9 @@ int shmlink__sysv_resolve(const shmlink_address *addr, int *shmid);
 int shmlink__sysv_stat_id(int shmid, int removed_ok, shmlink_stat *st);
 
 /* The System V semaphore set named by a version-2 channel header in mem
- * (size bytes), or -1 if mem holds none (channel.c). */
-int shmlink__channel_lock_set(const void *mem, size_t size);
+ * (size bytes), or -1 if mem holds none (channel.c); *nslots is set to the
+ * number of role slots of the channel (the set has one semaphore more). */
+int shmlink__channel_lock_set(const void *mem, size_t size, unsigned *nslots);
 
 /* 1 if name is a valid POSIX object name ("/" + 1..255 bytes, no other '/',
  * not "/." or "/.."), else 0. */

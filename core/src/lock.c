@@ -43,7 +43,11 @@ static void lock_atfork_parent(void)
 
 /* The child shares each OFD with its parent, and an OFD lock lasts until
  * the last descriptor of it is closed: close the child's copies so that the
- * parent's death frees its roles even while the child lives on. */
+ * parent's death frees its roles even while the child lives on. The child
+ * holds no slot of either kind (System V undo entries are not inherited
+ * either): forget them all, so that closing an inherited handle gives
+ * nothing back (a semop -1 from the child would free the parent's slot
+ * until the child exits). */
 static void lock_atfork_child(void)
 {
     for (shmlink__lockset *ls = lock_registry; ls; ls = ls->next) {
@@ -51,8 +55,7 @@ static void lock_atfork_child(void)
             (void)close(ls->fd);
         ls->fd = -1;
         ls->probe_fd = -1;
-        for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++)
-            ls->held[i] = 0;
+        memset(ls->held, 0, sizeof(ls->held));
     }
     __atomic_add_fetch(&shmlink__fork_generation, 1, __ATOMIC_RELEASE);
     (void)pthread_mutex_unlock(&lock_registry_mu);
@@ -122,12 +125,13 @@ static int lock_reopen(const shmlink_segment *seg)
     return fd;
 }
 
-static void lock_flock(struct flock *fl, short type, int slot)
+static void lock_flock(const shmlink__lockset *ls, struct flock *fl, short type,
+                       unsigned slot)
 {
     memset(fl, 0, sizeof(*fl));
     fl->l_type = type;
     fl->l_whence = SEEK_SET;
-    fl->l_start = SHMLINK__LOCK_BYTE(slot);
+    fl->l_start = shmlink__lock_byte(ls->layout, slot);
     fl->l_len = 1;
 }
 
@@ -140,24 +144,24 @@ static unsigned short lock_sem_tag(int shmid)
     return (unsigned short)(shmid & 0x7fff);
 }
 
-static int lock_sem_check(int semid, int shmid, uint32_t cuid)
+static int lock_sem_check(int semid, unsigned nslots, int shmid, uint32_t cuid)
 {
     struct semid_ds ds;
     union lock_semun arg;
     arg.buf = &ds;
     if (semctl(semid, 0, IPC_STAT, arg) == -1)
         return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
-    if (ds.sem_nsems != SHMLINK__LOCK_SEMS || ds.sem_perm.cuid != cuid)
+    if (ds.sem_nsems != nslots + 1 || ds.sem_perm.cuid != cuid)
         return -EPROTO;
-    int tag = semctl(semid, SHMLINK__LOCK_SLOTS, GETVAL);
+    int tag = semctl(semid, (int)nslots, GETVAL);
     if (tag == -1)
         return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
     return tag == lock_sem_tag(shmid) ? 0 : -EPROTO;
 }
 
-static int lock_sem_value(int semid, int slot)
+static int lock_sem_value(int semid, unsigned slot)
 {
-    int v = semctl(semid, slot, GETVAL);
+    int v = semctl(semid, (int)slot, GETVAL);
     if (v == -1)
         return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
     return v;
@@ -167,20 +171,26 @@ static int lock_sem_value(int semid, int slot)
 /* Lock sets                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void lock_init(shmlink__lockset *ls, unsigned kind)
+static void lock_init(shmlink__lockset *ls, unsigned kind, unsigned nslots,
+                      shmlink__lock_layout layout)
 {
     memset(ls, 0, sizeof(*ls));
     ls->kind = kind;
+    ls->nslots = nslots;
+    ls->layout = layout;
     ls->fd = -1;
     ls->probe_fd = -1;
     ls->semid = -1;
 }
 
 int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
-                         unsigned mode, uint32_t *id)
+                         unsigned mode, unsigned nslots,
+                         shmlink__lock_layout layout, uint32_t *id)
 {
+    if (nslots < SHMLINK__LOCK_SLOTS_1TO1 || nslots > SHMLINK__LOCK_MAX_SLOTS)
+        return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX) {
-        lock_init(ls, SHMLINK__LOCK_OFD);
+        lock_init(ls, SHMLINK__LOCK_OFD, nslots, layout);
         int fd = lock_reopen(seg);
         if (fd < 0)
             return fd;
@@ -189,13 +199,13 @@ int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
         *id = 0;
         return 0;
     }
-    lock_init(ls, SHMLINK__LOCK_SEM);
-    int semid = semget(IPC_PRIVATE, SHMLINK__LOCK_SEMS,
+    lock_init(ls, SHMLINK__LOCK_SEM, nslots, layout);
+    int semid = semget(IPC_PRIVATE, (int)nslots + 1,
                        IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
     if (semid == -1)
         return -errno;
-    unsigned short init[SHMLINK__LOCK_SEMS] = {0};
-    init[SHMLINK__LOCK_SLOTS] = lock_sem_tag(seg->shmid);
+    unsigned short init[SHMLINK__LOCK_MAX_SLOTS + 1] = {0};
+    init[nslots] = lock_sem_tag(seg->shmid);
     union lock_semun arg;
     arg.array = init;
     if (semctl(semid, 0, SETALL, arg) == -1) {
@@ -204,17 +214,21 @@ int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
         return err;
     }
     ls->semid = semid;
+    lock_register(ls);
     *id = (uint32_t)semid;
     return 0;
 }
 
 int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
-                         unsigned kind, uint32_t id, int readonly)
+                         unsigned kind, uint32_t id, unsigned nslots,
+                         shmlink__lock_layout layout, int readonly)
 {
+    if (nslots < SHMLINK__LOCK_SLOTS_1TO1 || nslots > SHMLINK__LOCK_MAX_SLOTS)
+        return -EINVAL;
     if (seg->backend == SHMLINK_BACKEND_POSIX) {
         if (kind != SHMLINK__LOCK_OFD || id != 0)
             return -EPROTO;
-        lock_init(ls, kind);
+        lock_init(ls, kind, nslots, layout);
         if (readonly) {
             ls->probe_fd = seg->fd; /* tests only, takes nothing */
             return 0;
@@ -228,25 +242,36 @@ int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
     }
     if (kind != SHMLINK__LOCK_SEM || id > (uint32_t)INT32_MAX)
         return -EPROTO;
-    lock_init(ls, kind);
+    lock_init(ls, kind, nslots, layout);
     shmlink_stat st;
     int rc = shmlink_segment_stat(seg, &st);
     if (rc < 0)
         return rc;
-    rc = lock_sem_check((int)id, seg->shmid, st.cuid);
+    rc = lock_sem_check((int)id, nslots, seg->shmid, st.cuid);
     if (rc < 0)
         return rc;
     ls->semid = (int)id;
+    if (!readonly)
+        lock_register(ls);
     return 0;
 }
 
-int shmlink__lock_take(shmlink__lockset *ls, int slot)
+static void lock_mark(shmlink__lockset *ls, unsigned slot, int held)
 {
-    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS || ls->held[slot])
+    uint64_t bit = (uint64_t)1 << (slot % 64);
+    if (held)
+        ls->held[slot / 64] |= bit;
+    else
+        ls->held[slot / 64] &= ~bit;
+}
+
+int shmlink__lock_take(shmlink__lockset *ls, unsigned slot)
+{
+    if (slot >= ls->nslots || shmlink__lock_mine(ls, slot))
         return -EINVAL;
     if (ls->kind == SHMLINK__LOCK_OFD) {
         struct flock fl;
-        lock_flock(&fl, F_WRLCK, slot);
+        lock_flock(ls, &fl, F_WRLCK, slot);
         if (ls->fd < 0)
             return -EBADF;
         if (fcntl(ls->fd, F_OFD_SETLK, &fl) == -1)
@@ -264,18 +289,18 @@ int shmlink__lock_take(shmlink__lockset *ls, int slot)
             return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
         }
     }
-    ls->held[slot] = 1;
+    lock_mark(ls, slot, 1);
     return 0;
 }
 
-void shmlink__lock_give(shmlink__lockset *ls, int slot)
+void shmlink__lock_give(shmlink__lockset *ls, unsigned slot)
 {
-    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS || !ls->held[slot])
+    if (slot >= ls->nslots || !shmlink__lock_mine(ls, slot))
         return;
-    ls->held[slot] = 0;
+    lock_mark(ls, slot, 0);
     if (ls->kind == SHMLINK__LOCK_OFD) {
         struct flock fl;
-        lock_flock(&fl, F_UNLCK, slot);
+        lock_flock(ls, &fl, F_UNLCK, slot);
         if (ls->fd >= 0)
             (void)fcntl(ls->fd, F_OFD_SETLK, &fl);
     } else {
@@ -284,15 +309,15 @@ void shmlink__lock_give(shmlink__lockset *ls, int slot)
     }
 }
 
-int shmlink__lock_held(const shmlink__lockset *ls, int slot)
+int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot)
 {
-    if (slot < 0 || slot >= SHMLINK__LOCK_SLOTS)
+    if (slot >= ls->nslots)
         return -EINVAL;
-    if (ls->held[slot])
+    if (shmlink__lock_mine(ls, slot))
         return 0; /* ours: nobody else can hold it */
     if (ls->kind == SHMLINK__LOCK_OFD) {
         struct flock fl;
-        lock_flock(&fl, F_WRLCK, slot);
+        lock_flock(ls, &fl, F_WRLCK, slot);
         if (ls->probe_fd < 0)
             return -EBADF;
         if (fcntl(ls->probe_fd, F_OFD_GETLK, &fl) == -1)
@@ -305,7 +330,7 @@ int shmlink__lock_held(const shmlink__lockset *ls, int slot)
 
 void shmlink__lock_close(shmlink__lockset *ls)
 {
-    for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++)
+    for (unsigned i = 0; i < ls->nslots; i++)
         shmlink__lock_give(ls, i);
     lock_unregister(ls);
     if (ls->fd >= 0)
@@ -321,12 +346,15 @@ void shmlink__lock_discard(shmlink__lockset *ls)
     ls->semid = -1;
 }
 
-int shmlink__lock_remove_set(int semid, int shmid, uint32_t cuid)
+int shmlink__lock_remove_set(int semid, unsigned nslots, int shmid,
+                             uint32_t cuid)
 {
-    int rc = lock_sem_check(semid, shmid, cuid);
+    if (nslots < SHMLINK__LOCK_SLOTS_1TO1 || nslots > SHMLINK__LOCK_MAX_SLOTS)
+        return -EINVAL;
+    int rc = lock_sem_check(semid, nslots, shmid, cuid);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < SHMLINK__LOCK_SLOTS; i++) {
+    for (unsigned i = 0; i < nslots; i++) {
         int v = lock_sem_value(semid, i);
         if (v < 0)
             return v;

@@ -24,53 +24,78 @@
 
 #include "internal.h"
 
-#define SHMLINK__LOCK_OFD   1u /* header lock_kind: OFD locks on the object */
-#define SHMLINK__LOCK_SEM   2u /* header lock_kind: System V semaphore set  */
-#define SHMLINK__LOCK_SLOTS 2  /* slot 0 writer, slot 1 reader              */
+#define SHMLINK__LOCK_OFD 1u /* header lock_kind: OFD locks on the object */
+#define SHMLINK__LOCK_SEM 2u /* header lock_kind: System V semaphore set  */
+/* A 1:1 channel has 2 slots (0 writer, 1 reader); a fan-out channel has R
+ * reader slots (0..R-1) and then W writer slots (docs/PROTOCOL.md 13.1). */
+#define SHMLINK__LOCK_SLOTS_1TO1 2u
+#define SHMLINK__LOCK_MAX_SLOTS  128u
 /* A System V set has one more semaphore after the slots: a tag, the
  * segment's shmid mod 32768, that ties the set to its segment. */
-#define SHMLINK__LOCK_SEMS (SHMLINK__LOCK_SLOTS + 1)
+
+/* Where the slots' lock bytes are in a POSIX object. */
+typedef enum shmlink__lock_layout {
+    SHMLINK__LOCK_LAYOUT_1TO1 = 0,  /* slot s: byte 384 + 8*s */
+    SHMLINK__LOCK_LAYOUT_FANOUT = 1 /* slot s: byte 512 + 128*s */
+} shmlink__lock_layout;
 
 typedef struct shmlink__lockset {
-    unsigned kind; /* SHMLINK__LOCK_OFD or SHMLINK__LOCK_SEM */
-    int fd;        /* OFD: the handle's own descriptor; -1 when closed */
-    int probe_fd;  /* OFD: descriptor to test locks through (fd, or the
-                      segment's for a read-only inspection); -1 none */
-    int semid;     /* SEM: the semaphore set; -1 otherwise */
-    int held[SHMLINK__LOCK_SLOTS]; /* slots this handle holds */
-    struct shmlink__lockset *next; /* fork registry (OFD only) */
+    unsigned kind;   /* SHMLINK__LOCK_OFD or SHMLINK__LOCK_SEM */
+    unsigned nslots; /* slots of the channel (the set has nslots + 1) */
+    shmlink__lock_layout layout;
+    int fd;       /* OFD: the handle's own descriptor; -1 when closed */
+    int probe_fd; /* OFD: descriptor to test locks through (fd, or the
+                     segment's for a read-only inspection); -1 none */
+    int semid;    /* SEM: the semaphore set; -1 otherwise */
+    uint64_t held[SHMLINK__LOCK_MAX_SLOTS / 64]; /* slots this handle holds */
+    struct shmlink__lockset *next;               /* fork registry (OFD only) */
     int registered;
 } shmlink__lockset;
 
-/* Lock byte of a slot in the POSIX object (the owner word's first byte). */
-#define SHMLINK__LOCK_BYTE(slot) (384 + 8 * (slot))
+/* Lock byte of a slot in the POSIX object (the first byte of the slot's
+ * owner word). */
+static inline long shmlink__lock_byte(shmlink__lock_layout layout,
+                                      unsigned slot)
+{
+    return layout == SHMLINK__LOCK_LAYOUT_FANOUT ? 512 + 128 * (long)slot
+                                                 : 384 + 8 * (long)slot;
+}
 
-/* Creator: sets up the locks of a new channel in seg. For System V makes a
- * semaphore set of SHMLINK__LOCK_SLOTS semaphores with the given mode and
- * stores its id in *id (the caller writes it into the header); for POSIX
- * *id = 0. Returns 0 or -errno. */
+/* 1 if this handle holds slot. */
+static inline int shmlink__lock_mine(const shmlink__lockset *ls, unsigned slot)
+{
+    return slot < SHMLINK__LOCK_MAX_SLOTS &&
+           ((ls->held[slot / 64] >> (slot % 64)) & 1u) != 0;
+}
+
+/* Creator: sets up the locks of a new channel of nslots slots (2..128)
+ * in seg. For System V makes a semaphore set of nslots + 1 semaphores with
+ * the given mode and stores its id in *id (the caller writes it into the
+ * header); for POSIX *id = 0. Returns 0 or -errno. */
 int shmlink__lock_create(shmlink__lockset *ls, shmlink_segment *seg,
-                         unsigned mode, uint32_t *id);
+                         unsigned mode, unsigned nslots,
+                         shmlink__lock_layout layout, uint32_t *id);
 
-/* Opener: attaches to the locks of an existing channel whose header names
- * kind and id. The kind must match the backend, and a System V set must
- * be the one made for this segment (SHMLINK__LOCK_SEMS semaphores, same
- * creator uid, the segment's tag): -EPROTO otherwise. readonly: only tests
- * locks (inspection; no descriptor of its own is opened). Returns 0 or -errno.
- */
+/* Opener: attaches to the locks of an existing channel of nslots slots
+ * whose header names kind and id. The kind must match the backend, and a
+ * System V set must be the one made for this segment (nslots + 1
+ * semaphores, same creator uid, the segment's tag): -EPROTO otherwise.
+ * readonly: only tests locks (inspection; no descriptor of its own is
+ * opened). Returns 0 or -errno. */
 int shmlink__lock_attach(shmlink__lockset *ls, shmlink_segment *seg,
-                         unsigned kind, uint32_t id, int readonly);
+                         unsigned kind, uint32_t id, unsigned nslots,
+                         shmlink__lock_layout layout, int readonly);
 
 /* Takes slot without waiting. Returns 0, -EBUSY (held by a live process),
  * or -errno. */
-int shmlink__lock_take(shmlink__lockset *ls, int slot);
+int shmlink__lock_take(shmlink__lockset *ls, unsigned slot);
 
 /* Gives slot up (no-op when not held). */
-void shmlink__lock_give(shmlink__lockset *ls, int slot);
+void shmlink__lock_give(shmlink__lockset *ls, unsigned slot);
 
 /* 1 if a process other than this handle holds slot, 0 if nobody does,
  * -errno if it cannot be told. */
-int shmlink__lock_held(const shmlink__lockset *ls, int slot);
+int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot);
 
 /* Gives up every slot this handle holds and closes its descriptor; the
  * semaphore set stays (see shmlink__lock_remove_set). */
@@ -80,9 +105,10 @@ void shmlink__lock_close(shmlink__lockset *ls);
 void shmlink__lock_discard(shmlink__lockset *ls);
 
 /* Removes the System V semaphore set semid if no slot of it is held and
- * it is the set of segment shmid (SHMLINK__LOCK_SEMS semaphores, creator
- * cuid, tag). Returns 0, -EBUSY (a slot is held), or -errno. */
-int shmlink__lock_remove_set(int semid, int shmid, uint32_t cuid);
+ * it is the set of segment shmid (nslots + 1 semaphores, creator cuid,
+ * tag). Returns 0, -EBUSY (a slot is held), or -errno. */
+int shmlink__lock_remove_set(int semid, unsigned nslots, int shmid,
+                             uint32_t cuid);
 
 /* Incremented in the child of every fork(). A handle made in generation g
  * is its parent's when shmlink__fork_generation != g. shmlink__fork_gen()

@@ -116,14 +116,15 @@ int shmlink__sysv_remove_id(int shmid, const void *mem, size_t size)
         mem = own;
         size = ds.shm_segsz;
     }
-    int semid = mem ? shmlink__channel_lock_set(mem, size) : -1;
+    unsigned nslots = 0;
+    int semid = mem ? shmlink__channel_lock_set(mem, size, &nslots) : -1;
     if (own)
         (void)shmdt(own);
     if (shmctl(shmid, IPC_RMID, NULL) == -1)
         return (errno == EINVAL || errno == EIDRM) ? -ENOENT : -errno;
     /* Only when no role is held; else the last holder's close removes it. */
     if (semid >= 0 && rc == 0)
-        (void)shmlink__lock_remove_set(semid, shmid,
+        (void)shmlink__lock_remove_set(semid, nslots, shmid,
                                        (uint32_t)ds.shm_perm.cuid);
     return 0;
 }

@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,13 +38,18 @@ func main() {
 	}
 }
 
-func parent(addr string) error {
+func parent(addr string) (err error) {
 	seg, err := shmlink.Create(addr, 4096, shmlink.WithMode(0o600))
 	if err != nil {
 		return err
 	}
-	defer shmlink.Remove(seg.Address())
-	defer seg.Close()
+	removed := false
+	defer func() { // on every path: unmap, and remove the segment unless done below
+		err = errors.Join(err, seg.Close())
+		if !removed {
+			err = errors.Join(err, shmlink.Remove(seg.Address()))
+		}
+	}()
 	msg := "hello through /dev/shm"
 	copy(seg.Bytes(), msg)
 	fmt.Printf("parent: created %s, wrote %q\n", seg.Address(), msg)
@@ -62,16 +68,17 @@ func parent(addr string) error {
 	if err := seg.Remove(); err != nil {
 		return err
 	}
+	removed = true
 	fmt.Println("parent: removed", seg.Address())
 	return nil
 }
 
-func child(addr string) error {
+func child(addr string) (err error) {
 	seg, err := shmlink.Open(addr, shmlink.ReadOnly())
 	if err != nil {
 		return err
 	}
-	defer seg.Close()
+	defer func() { err = errors.Join(err, seg.Close()) }()
 	b := seg.Bytes()
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,7 +25,7 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	var path string
 	switch len(os.Args) {
 	case 1:
@@ -32,8 +33,10 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		f.Close()
-		defer os.Remove(f.Name())
+		defer func() { err = errors.Join(err, os.Remove(f.Name())) }()
+		if err := f.Close(); err != nil {
+			return err
+		}
 		path = f.Name()
 	case 2:
 		path = os.Args[1]
@@ -52,8 +55,13 @@ func run() error {
 	if err != nil {
 		return err // fs.ErrExist if the key is taken
 	}
-	defer shmlink.Remove(addr)
-	defer seg.Close()
+	removed := false
+	defer func() { // on every path: detach, and remove the segment unless done below
+		err = errors.Join(err, seg.Close())
+		if !removed {
+			err = errors.Join(err, shmlink.Remove(addr))
+		}
+	}()
 	msg := "a message kept under a System V key"
 	if _, err := seg.WriteAt([]byte(msg), 0); err != nil {
 		return err
@@ -66,12 +74,11 @@ func run() error {
 	}
 	buf := make([]byte, 64)
 	if _, err := reader.ReadAt(buf, 0); err != nil {
-		reader.Close()
-		return err
+		return errors.Join(err, reader.Close())
 	}
 	st, err := reader.Stat()
-	reader.Close() // detach only after the last read
-	if err != nil {
+	// Detach only after the last read.
+	if err := errors.Join(err, reader.Close()); err != nil {
 		return err
 	}
 	fmt.Printf("second attachment read %q\n", bytes.TrimRight(buf, "\x00"))
@@ -81,6 +88,7 @@ func run() error {
 	if err := seg.Remove(); err != nil {
 		return err
 	}
+	removed = true
 	fmt.Println("removed", addr)
 	return nil
 }

@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,14 +37,19 @@ func main() {
 	}
 }
 
-func parent() error {
+func parent() (err error) {
 	seg, err := shmlink.Create("sysv:private", size)
 	if err != nil {
 		return err
 	}
 	addr := seg.Address() // "sysv-id:N": how other processes find it
-	defer shmlink.Remove(addr)
-	defer seg.Close()
+	removed := false
+	defer func() { // on every path: detach, and remove the segment unless done below
+		err = errors.Join(err, seg.Close())
+		if !removed {
+			err = errors.Join(err, shmlink.Remove(addr))
+		}
+	}()
 	fmt.Printf("parent: created %s (%d bytes)\n", addr, seg.Size())
 
 	msg := fmt.Sprintf("hello from parent %d", os.Getpid())
@@ -71,16 +77,17 @@ func parent() error {
 	if err := seg.Remove(); err != nil {
 		return err
 	}
+	removed = true
 	fmt.Println("parent: removed the segment")
 	return nil
 }
 
-func child(addr string) error {
+func child(addr string) (err error) {
 	seg, err := shmlink.Open(addr)
 	if err != nil {
 		return err
 	}
-	defer seg.Close() // read and write before detaching, never after
+	defer func() { err = errors.Join(err, seg.Close()) }() // read and write before detaching, never after
 	msg := cString(seg.Bytes())
 	fmt.Printf("child %d: read %q\n", os.Getpid(), msg)
 	_, err = seg.WriteAt([]byte(fmt.Sprintf("child %d got %d bytes", os.Getpid(), len(msg))), replyOffset)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -32,8 +33,10 @@ ENTRY_KEYS = {
 CHANNEL_KEYS = {
     "version", "capacity", "max_message", "used", "fill_percent",
     "messages_sent", "messages_received", "writer", "reader", "closed",
-    "stale",
+    "reader_gone", "stale",
 }
+# Smallest segment that can hold a channel: 512-byte header + 4096-byte ring.
+MIN_CHANNEL_SIZE = 512 + 4096
 
 
 def new_address(shm, backend, tag="ch"):
@@ -86,8 +89,13 @@ def test_help_and_version():
         assert word in out
         assert run([cmd, "-h"], check_rc=0).stdout == out
         assert run(["help", cmd], check_rc=0).stdout == out
-    assert "nattch" in run(["ls", "--help"], check_rc=0).stdout  # the caveat
+    for cmd in ("ls", "stat", "rm"):  # what is attached, and how
+        out = " ".join(run([cmd, "--help"], check_rc=0).stdout.split())
+        assert "512 + 4096 bytes" in out
+        assert "read-only" in out
+    assert "nattch" in run(["ls", "--help"], check_rc=0).stdout
     assert "stale" in run(["rm", "--help"], check_rc=0).stdout
+    assert "--force" in run(["rm", "--help"], check_rc=0).stdout
     version = run(["--version"], check_rc=0).stdout
     assert re.fullmatch(r"shmlink \d+\.\d+\.\d+\n", version)
 
@@ -108,8 +116,9 @@ def test_help_and_version():
         (["rm"], "ADDRESS"),
         (["rm", "--frob"], "--frob"),
         (["rm", "--dry-run", "/a"], "--dry-run"),
-        (["rm", "--json", "/a"], "--json"),
+        (["rm", "--match", "x", "/a"], "--match"),
         (["rm", "--stale", "/a"], "--stale"),
+        (["rm", "--stale", "--force"], "--force"),
     ],
 )
 def test_usage_errors_exit_2(args, word):
@@ -117,6 +126,9 @@ def test_usage_errors_exit_2(args, word):
     assert res.stdout == ""
     assert word in res.stderr
     assert res.stderr.startswith("shmlink: ") or args == []
+    if args and args[0] in ("ls", "stat", "rm"):  # the command is named
+        assert res.stderr.startswith(f"shmlink: {args[0]}: ")
+        assert f"(try 'shmlink {args[0]} --help')" in res.stderr
 
 
 MALFORMED = [
@@ -218,12 +230,13 @@ def test_ls_plain_segments_both_backends(shm):
 
     table = run(["ls"], check_rc=0).stdout
     header = table.splitlines()[0].split()
-    assert header[:5] == ["ADDRESS", "KIND", "SIZE", "OWNER", "MODE"]
+    assert header[:7] == ["ADDRESS", "KIND", "SIZE", "OWNER", "MODE", "SHMID", "NATTCH"]
     row = table_row(table, p).split()
-    assert row[1:5] == ["segment", "12K", ep["owner"], "0640"]
+    assert row[1:7] == ["segment", "12K", ep["owner"], "0640", "-", "-"]
     row = table_row(table, s).split()
-    assert row[1:5] == ["segment", "8.0K", es["owner"], "0600"]
-    table_row(table, priv)
+    assert row[1:7] == ["segment", "8.0K", es["owner"], "0600", str(es["shmid"]), "0"]
+    row = table_row(table, priv).split()
+    assert row[5:7] == [str(ev["shmid"]), "0"]
 
 
 def test_ls_match_filters(shm):
@@ -434,7 +447,7 @@ def test_live_channel(shm, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dead_channel_is_stale_and_removed(shm, backend):
     w, addr = shm.channel(new_address(shm, backend), "writer", "--send", "5")
-    r, _ = shm.channel(addr, "reader", "--open", "--recv", "2")
+    r, _ = shm.channel(addr, "reader", "--open", "--recv", "5")
     shm.kill(w)
     shm.kill(r)
     e = find(ls_json(), addr)
@@ -442,7 +455,8 @@ def test_dead_channel_is_stale_and_removed(shm, backend):
     assert c["writer"] == {"pid": w.pid, "alive": False}
     assert c["reader"] == {"pid": r.pid, "alive": False}
     assert c["messages_sent"] == 5
-    assert c["messages_received"] == 2
+    assert c["messages_received"] == 5
+    assert c["used"] == 0
     assert c["stale"] is True
     assert c["closed"] is False
     row = table_row(run(["ls"], check_rc=0).stdout, addr)
@@ -456,6 +470,7 @@ def test_dead_channel_is_stale_and_removed(shm, backend):
     mine = [d for d in dry_all if d["address"] == addr]
     assert len(mine) == 1
     assert mine[0]["removed"] is False
+    assert mine[0]["stale"] is True
     assert mine[0]["error"] is None
     assert mine[0]["backend"] == backend
     assert f"writer {w.pid} dead" in mine[0]["reason"]
@@ -509,8 +524,18 @@ def test_stale_is_conservative(shm, backend):
     assert find(entries, a4)["kind"] == "segment"
 
     res = run(["rm", "--stale", "--match", glob], check_rc=0)
-    assert res.stdout == "no stale channels\n"
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "no stale channels"
+    assert sorted(lines[:-1]) == sorted([
+        f"skipped {a1}: writer {_w1.pid} alive; unread messages (2 messages, 224 bytes)",
+        f"skipped {a2}: reader {_r2.pid} alive; unread messages (3 messages, 336 bytes)",
+        f"skipped {a3}: unread messages (2 messages, 224 bytes)",
+    ])
     assert all(exists(a) for a in (a1, a2, a3, a4))
+    done = json.loads(run(["rm", "--stale", "--json", "--match", glob],
+                          check_rc=0).stdout)
+    assert sorted((d["address"], d["stale"], d["removed"]) for d in done) == sorted(
+        [(a1, False, False), (a2, False, False), (a3, False, False)])
 
     # once a reader drained the closed channel and left, it is finished
     shm.channel(a3, "reader", "--open", "--recv", "2", "--close")
@@ -518,10 +543,13 @@ def test_stale_is_conservative(shm, backend):
     assert c3["closed"] is True
     assert c3["used"] == 0
     assert c3["messages_received"] == 2
+    assert c3["reader_gone"] is True
     assert c3["stale"] is True
     res = run(["rm", "--stale", "--match", glob], check_rc=0)
-    assert res.stdout.startswith(f"removed {a3} (")
-    assert res.stdout.count("\n") == 1
+    removed = [ln for ln in res.stdout.splitlines() if ln.startswith("removed ")]
+    assert removed == [
+        f"removed {a3} (writer closed, reader closed, end of stream, nothing unread)"
+    ]
     assert not exists(a3)
     assert exists(a1)
     assert exists(a2)
@@ -547,7 +575,7 @@ def test_closed_channel_shows_end_of_stream(shm, backend):
 # --------------------------------------------------------------------------
 
 def test_unreadable_segments_are_listed_not_skipped(shm, nobody_cli):
-    nobody, cli, _ = nobody_cli
+    nobody, cli = nobody_cli.uid, nobody_cli
     p = shm.segment(shm.posix("secret"), 4096, 0o600)
     s = shm.segment(shm.sysv(), 8192, 0o600)
     _, ch = shm.channel(shm.posix("secretch"), "writer", "--mode", "600")
@@ -556,7 +584,8 @@ def test_unreadable_segments_are_listed_not_skipped(shm, nobody_cli):
         e = find(entries, addr)
         assert e is not None, f"{addr} skipped"
         assert e["readable"] is False
-        assert e["kind"] == "unknown"
+        # too small for a channel: a plain segment, whatever is inside
+        assert e["kind"] == ("segment" if e["size"] < MIN_CHANNEL_SIZE else "unknown")
         assert e["note"] == "no read permission"
         assert e["owner"] == "root"
         assert e["mode"] == "0600"
@@ -577,16 +606,17 @@ def test_unreadable_segments_are_listed_not_skipped(shm, nobody_cli):
         res = run(["rm", addr], user=nobody, cli=cli, check_rc=1)
         assert res.stderr.startswith(f"shmlink: rm {addr}: ")
         assert exists(addr)
-    # not readable, so never judged stale
+    # not readable, so never judged stale; it says so
     res = run(["rm", "--stale", "--match", POSIX_GLOB], user=nobody, cli=cli,
               check_rc=0)
+    assert f"skipped {ch}: cannot look inside: no read permission\n" in res.stdout
     assert exists(ch)
 
 
 def test_segment_owned_by_another_user(shm, nobody_cli):
-    nobody, _, fixture = nobody_cli
+    nobody = nobody_cli.uid
     p = shm.segment(shm.posix("nobodys"), 4096, 0o600, user=nobody,
-                    fixture=fixture)
+                    holder=nobody_cli)
     e = find(ls_json(), p)
     assert e["owner"] == "nobody"
     assert e["uid"] == nobody
@@ -616,13 +646,14 @@ def test_ls_survives_segments_vanishing(shm):
 
 def test_attached_sysv_channel_is_not_stale(shm):
     """A System V channel whose peers died but that some process still has
-    attached is in use by someone: rm --stale keeps it until it detaches."""
+    attached is in use by someone: rm --stale keeps it until it detaches.
+    (The writer sends nothing: unread messages would keep it anyway.)"""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.shmat.restype = ctypes.c_void_p
     libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
     libc.shmdt.argtypes = [ctypes.c_void_p]
     shm_rdonly = 0o10000
-    w, addr = shm.channel(shm.sysv(), "writer", "--send", "1")
+    w, addr = shm.channel(shm.sysv(), "writer")
     shm.kill(w)
     shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
     mem = libc.shmat(shmid, None, shm_rdonly)
@@ -635,7 +666,7 @@ def test_attached_sysv_channel_is_not_stale(shm):
         assert e["channel"]["writer"] == {"pid": w.pid, "alive": False}
         assert e["channel"]["stale"] is False
         res = run(["rm", "--stale", "--match", SYSV_GLOB], check_rc=0)
-        assert res.stdout == "no stale channels\n"
+        assert res.stdout == f"skipped {addr}: attached by 1 process\nno stale channels\n"
         assert exists(addr)
     finally:
         libc.shmdt(ctypes.c_void_p(mem))
@@ -661,3 +692,349 @@ def test_every_byte_value_round_trips_through_json(shm):
     for e in entries:
         st = json.loads(run(["stat", "--json", e["address"]], check_rc=0).stdout)
         assert st["address"] == e["address"]
+
+
+# --------------------------------------------------------------------------
+# What ls and stat touch
+# --------------------------------------------------------------------------
+
+def test_small_sysv_segments_are_never_attached(shm):
+    """ls, stat and rm --stale read /proc/sysvipc/shm: a segment too small to
+    be a channel keeps its last-attach pid, times and attach count."""
+    addr = shm.segment(shm.sysv(), MIN_CHANNEL_SIZE - 1, 0o600)
+    shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
+    before = proc_sysv_line(shmid)
+    run(["ls"], check_rc=0)
+    run(["ls", "--json"], check_rc=0)
+    run(["stat", addr], check_rc=0)
+    run(["stat", "--json", f"sysv-id:{shmid}"], check_rc=0)
+    run(["rm", "--stale", "--dry-run"], check_rc=0)
+    after = proc_sysv_line(shmid)
+    # key shmid perms size cpid lpid nattch ... atime dtime ctime
+    assert after[:14] == before[:14]
+
+
+def test_channel_sized_sysv_segment_is_attached_read_only_and_left_as_it_was(shm):
+    """A segment that can be a channel is looked into with a read-only
+    attach: its attach count is back to what it was, its bytes unchanged."""
+    addr = shm.segment(shm.sysv(), MIN_CHANNEL_SIZE, 0o600)
+    shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
+    e = json.loads(run(["stat", "--json", addr], check_rc=0).stdout)
+    assert e["kind"] == "segment"
+    assert e["nattch"] == 0
+    fields = proc_sysv_line(shmid)
+    assert fields[6] == 0  # nattch
+    assert fields[5] != fields[4]  # lpid: the tool, not the creator, looked last
+
+
+# --------------------------------------------------------------------------
+# rm of channels in use, rm --json
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rm_refuses_a_channel_in_use_without_force(shm, backend):
+    w, addr = shm.channel(new_address(shm, backend), "writer")
+    r, _ = shm.channel(addr, "reader", "--open")
+    res = run(["rm", addr], check_rc=1)
+    assert res.stdout == ""
+    assert res.stderr.startswith(f"shmlink: rm {addr}: channel in use (")
+    assert f"writer {w.pid} alive" in res.stderr
+    assert f"reader {r.pid} alive" in res.stderr
+    assert "--force" in res.stderr
+    assert exists(addr)
+    res = run(["rm", "--json", addr], check_rc=1)
+    [d] = json.loads(res.stdout)
+    assert d["address"] == addr
+    assert d["removed"] is False
+    assert d["reason"] == f"writer {w.pid} alive, reader {r.pid} alive"
+    assert "channel in use" in d["error"]
+    assert exists(addr)
+    shm.kill(r)  # one live peer is enough to refuse
+    res = run(["rm", addr], check_rc=1)
+    assert f"writer {w.pid} alive" in res.stderr
+    assert "reader" not in res.stderr
+    run(["rm", "--force", addr], check_rc=0)
+    assert not exists(addr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rm_of_a_channel_nobody_holds_needs_no_force(shm, backend):
+    w, addr = shm.channel(new_address(shm, backend), "writer", "--send", "3")
+    shm.kill(w)
+    run(["rm", addr], check_rc=0)
+    assert not exists(addr)
+
+
+def test_rm_json_for_plain_addresses(shm):
+    a = shm.segment(shm.posix("rmjson"))
+    b = shm.segment(shm.sysv())
+    res = run(["rm", "--json", a, b], check_rc=0)
+    assert res.stderr == ""
+    assert json.loads(res.stdout) == [
+        {"address": a, "backend": "posix", "stale": None, "reason": None,
+         "removed": True, "error": None},
+        {"address": b, "backend": "sysv", "stale": None, "reason": None,
+         "removed": True, "error": None},
+    ]
+    res = run(["rm", "--json", a, "nope"], check_rc=1)
+    got = json.loads(res.stdout)
+    assert [(d["address"], d["removed"]) for d in got] == [(a, False), ("nope", False)]
+    assert got[0]["error"] == "no such segment"
+    assert got[1]["error"].startswith("malformed address")
+    assert got[1]["backend"] is None
+    assert len(res.stderr.splitlines()) == 2
+
+
+# --------------------------------------------------------------------------
+# rm --stale keeps what is not stale, and says why
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unread_messages_of_a_dead_writer_are_kept(shm, backend):
+    """A writer that committed messages and died before any reader came:
+    the messages are still there for the next reader, so the channel is not
+    stale."""
+    glob = POSIX_GLOB if backend == "posix" else SYSV_GLOB
+    w, addr = shm.channel(new_address(shm, backend), "writer", "--send", "10")
+    shm.kill(w)
+    c = find(ls_json("--match", glob), addr)["channel"]
+    assert c["writer"] == {"pid": w.pid, "alive": False}
+    assert c["reader"] is None
+    assert c["stale"] is False
+    res = run(["rm", "--stale", "--match", glob], check_rc=0)
+    assert res.stdout == (
+        f"skipped {addr}: unread messages (10 messages, 1120 bytes)\n"
+        "no stale channels\n"
+    )
+    assert exists(addr)
+    # a reader that comes now gets all ten
+    shm.channel(addr, "reader", "--open", "--recv", "10", "--close")
+    c = find(ls_json("--match", glob), addr)["channel"]
+    assert c["messages_received"] == 10
+    assert c["stale"] is True
+
+
+def test_peer_in_another_pid_namespace_is_alive(shm):
+    """Containers sharing /dev/shm: the writer runs in a pid namespace of its
+    own, so the pid it records means nothing here. The C core's liveness
+    (locks held by the role holders) still sees it alive: not stale."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a new pid namespace")
+    import subprocess
+    import sys
+
+    addr = shm.posix("pidns")
+    shm.addresses.append(addr)
+    holder = os.path.join(os.path.dirname(__file__), "holder.py")
+    p = subprocess.Popen(
+        # its own /proc too, so the pid and start time it records are its
+        # namespace's (without --mount-proc it would read the host's /proc/1)
+        ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+         sys.executable, holder, "channel", addr, "65536", "writer"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shm.procs.append(p)
+    line = p.stdout.readline().decode()
+    if not line.startswith("ready "):
+        pytest.skip("cannot start a process in a new pid namespace here: "
+                    + p.stderr.read().decode(errors="replace"))
+    c = find(ls_json("--match", POSIX_GLOB), addr)["channel"]
+    assert c["writer"]["alive"] in (True, None), c  # alive, or cannot tell
+    assert c["stale"] is False
+    res = run(["rm", "--stale", "--match", POSIX_GLOB], check_rc=0)
+    assert res.stdout.startswith(f"skipped {addr}: writer ")
+    assert exists(addr)
+    res = run(["rm", addr], check_rc=1)
+    assert "channel in use" in res.stderr
+    assert exists(addr)
+    # cleanup kills unshare, and --kill-child takes the holder with it
+
+
+def _info(**kw):
+    from shmlink.cli import _core
+
+    base = dict(version=1, capacity=65536, max_message=32760, used=0,
+                messages_sent=0, messages_received=0, writer_pid=0,
+                reader_pid=0, writer_alive=0, reader_alive=0, closed=False,
+                reader_gone=False)
+    return _core.ChannelInfo(**{**base, **kw})
+
+
+def _channel_entry(info, backend="posix", nattch=None):
+    from shmlink.cli import _entries
+
+    return _entries.Entry(
+        backend=backend, address="posix:/x", open_address="posix:/x",
+        size=65536 + 512, mode=0o600, uid=0, gid=0, ctime=0, nattch=nattch,
+        kind=_entries.CHANNEL, info=info)
+
+
+@pytest.mark.parametrize(
+    ("info", "stale", "reason"),
+    [
+        (_info(writer_pid=7, writer_alive=-1), False,
+         "writer 7 may be alive (the core cannot tell)"),
+        (_info(reader_pid=9, reader_alive=-1), False,
+         "reader 9 may be alive (the core cannot tell)"),
+        (_info(writer_alive=-1), False, "writer may be alive (the core cannot tell)"),
+        (_info(writer_pid=7, writer_alive=1), False, "writer 7 alive"),
+        (_info(writer_pid=7, used=64, messages_sent=1), False,
+         "unread messages (1 message, 64 bytes)"),
+        (_info(writer_pid=7), True, "writer 7 dead, reader absent, nothing unread"),
+        (_info(closed=True, reader_gone=True), True,
+         "writer closed, reader closed, end of stream, nothing unread"),
+    ],
+)
+def test_stale_rule(info, stale, reason):
+    """Liveness comes from the core only: 'cannot tell' (-1) is never stale."""
+    from shmlink.cli import _entries, _output
+
+    e = _channel_entry(info)
+    assert _entries.judge(e) == (stale, reason)
+    assert _output.entry_json(e)["channel"]["stale"] is stale
+
+
+def test_unknown_liveness_in_json_and_table():
+    from shmlink.cli import _output
+
+    e = _channel_entry(_info(writer_pid=7, writer_alive=-1, reader_pid=0,
+                             reader_alive=-1))
+    c = _output.entry_json(e)["channel"]
+    assert c["writer"] == {"pid": 7, "alive": None}
+    assert c["reader"] == {"pid": 0, "alive": None}
+    row = _output.row(e)
+    assert row[9:11] == ["7 unknown", "? unknown"]
+
+
+def test_attached_sysv_segment_is_not_stale_rule():
+    from shmlink.cli import _entries
+
+    e = _channel_entry(_info(writer_pid=7), backend="sysv", nattch=2)
+    assert _entries.judge(e) == (False, "attached by 2 processes")
+
+
+# --------------------------------------------------------------------------
+# The table: sorted, fitted to the terminal
+# --------------------------------------------------------------------------
+
+def test_rows_are_sorted_by_name_and_key(shm):
+    keys = [shm.sysv() for _ in range(3)]
+    for k in reversed(keys):  # created in descending key order
+        shm.segment(k)
+    names = [shm.posix(f"sort{t}") for t in ("c", "a", "b")]
+    for n in names:
+        shm.segment(n)
+    got = [e["address"] for e in ls_json("--match", SYSV_GLOB)]
+    assert got == sorted(keys)
+    got = [e["address"] for e in ls_json("--match", POSIX_GLOB)]
+    assert got == sorted(names)
+    table = run(["ls", "--match", SYSV_GLOB], check_rc=0).stdout
+    assert [ln.split()[0] for ln in table.splitlines()[1:]] == sorted(keys)
+
+
+def test_table_fits_the_width_and_shortens_names_in_the_middle(shm):
+    long_name = shm.posix("x" * 150 + "-tail")
+    shm.segment(long_name)
+    w, _ = shm.channel(shm.posix("fitch"), "writer", "--send", "2")
+    for width in (80, 120):
+        res = run(["ls", "--match", POSIX_GLOB], env={"COLUMNS": str(width)},
+                  check_rc=0)
+        lines = res.stdout.splitlines()
+        assert all(len(ln) <= width for ln in lines), (width, res.stdout)
+        header = lines[0].split()
+        for col in ("ADDRESS", "KIND", "SHMID", "NATTCH", "WRITER", "READER", "STATE"):
+            assert col in header
+        cells = [ln.split()[0] for ln in lines[1:]]
+        assert len(cells) == 2, res.stdout
+        assert long_name not in res.stdout
+        # shortened in the middle: the start and the end of the name stay
+        assert cells[0].startswith("posix:/shml")
+        assert "..." in cells[0]
+        assert cells[0].endswith("-tail")
+        assert cells[1].endswith("-fitch")
+        assert f"{w.pid} alive" in lines[2]
+    wide = run(["ls", "--wide", "--match", POSIX_GLOB], env={"COLUMNS": "80"},
+               check_rc=0).stdout
+    assert long_name in wide
+    assert "SENT/RECV" in wide
+
+
+def test_table_on_a_terminal_fits_its_width(shm):
+    """No COLUMNS: on a terminal the tool asks the terminal (pty, 70 wide)."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from conftest import CLI
+
+    shm.segment(shm.posix("y" * 120))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 70, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    p = subprocess.Popen([*CLI, "ls", "--match", POSIX_GLOB], stdout=follower,
+                         stderr=subprocess.PIPE, env=env)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert p.wait(timeout=60) == 0, p.stderr.read()
+    p.stderr.close()
+    lines = out.decode().replace("\r\n", "\n").splitlines()
+    assert len(lines) == 2, lines
+    assert all(len(ln) <= 70 for ln in lines), lines
+    assert "..." in lines[1]
+
+
+# --------------------------------------------------------------------------
+# The ways to start it
+# --------------------------------------------------------------------------
+
+def test_python_dash_m_shmlink():
+    import subprocess
+    import sys
+
+    from conftest import CLI
+
+    p = subprocess.run([sys.executable, "-m", "shmlink", "--version"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == run(["--version"], check_rc=0).stdout
+    p = subprocess.run([sys.executable, "-m", "shmlink", "ls", "--frob"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert "--frob" in p.stderr
+    assert os.path.basename(CLI[0]) == "shmlink"
+
+
+def test_removed_but_attached_sysv_segment_is_listed_not_opened(shm):
+    """IPC_RMID while attached: the segment lives on (key 0, SHM_DEST) until
+    the last detach. ls shows it as removed, rm --stale leaves it alone."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    libc.shmdt.argtypes = [ctypes.c_void_p]
+    addr = shm.segment(shm.sysv(), MIN_CHANNEL_SIZE + 4096)
+    shmid = find(ls_json("--match", SYSV_GLOB), addr)["shmid"]
+    mem = libc.shmat(shmid, None, 0o10000)  # SHM_RDONLY
+    assert mem not in (None, ctypes.c_void_p(-1).value)
+    try:
+        libc.shmctl(shmid, 0, None)  # IPC_RMID
+        e = find(ls_json(), f"sysv-id:{shmid}")
+        assert e is not None
+        assert e["removed"] is True
+        assert e["key"] == 0
+        assert e["nattch"] == 1
+        row = table_row(run(["ls"], check_rc=0).stdout, f"sysv-id:{shmid}")
+        assert "removed, 1 attached" in row
+        res = run(["rm", "--stale", "--dry-run", "--json"], check_rc=0)
+        assert f"sysv-id:{shmid}" not in res.stdout
+    finally:
+        libc.shmdt(ctypes.c_void_p(mem))

@@ -11,7 +11,8 @@
  *
  * Build: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSHMLINK_FUZZ=ON
  *        cmake --build build-fuzz --target fuzz_channel
- * Run:   build-fuzz/tests/fuzz/fuzz_channel -max_total_time=60 tests/fuzz/corpus
+ * Run:   build-fuzz/tests/fuzz/fuzz_channel -max_total_time=60
+ * tests/fuzz/corpus/fuzz_channel
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -63,7 +64,8 @@ static void setup(void)
 static void check_msg(const uint8_t *ring, const void *p, size_t n)
 {
     const uint8_t *q = p;
-    if (q < ring + 8 || q > ring + CAP || n > CAP / 2 - 8 || (size_t)(ring + CAP - q) < n)
+    if (q < ring + 8 || q > ring + CAP || n > CAP / 2 - 8 ||
+        (size_t)(ring + CAP - q) < n)
         abort();
 }
 
@@ -106,9 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const void *p;
         size_t len;
         switch (k % 4) {
-        case 0:
-            rc = shmlink_channel_recv(r, buf, sizeof buf, &len, 0);
-            break;
+        case 0: rc = shmlink_channel_recv(r, buf, sizeof buf, &len, 0); break;
         case 1:
             rc = shmlink_channel_peek(r, &p, &len, 0);
             if (rc == 0) {
@@ -123,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 rc = 0;
             break;
         default:
-            rc = w ? shmlink_channel_send(w, buf, (size_t)(k * 37) % 600, 0) : 0;
+            rc =
+                w ? shmlink_channel_send(w, buf, (size_t)(k * 37) % 600, 0) : 0;
             break;
         }
         if (rc != 0 && rc != -ETIMEDOUT && rc != -EMSGSIZE && rc != -EPROTO &&

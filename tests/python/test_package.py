@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import re
 import sys
 
 import pytest
@@ -23,13 +24,32 @@ def test_imported_from_the_installed_package():
     assert (here.parent / "py.typed").is_file()
 
 
-def test_version_matches_pyproject():
-    if sys.version_info < (3, 11):
-        pytest.skip("tomllib needs Python 3.11")
-    import tomllib
+def test_compiled_modules_use_the_stable_abi():
+    """From Python 3.11 on both compiled modules are abi3, so one wheel
+    (tagged cp311-abi3) serves every later CPython; before, _chan is built
+    for the running version."""
+    from shmlink import _chan
 
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert shmlink.__version__ == meta["project"]["version"]
+    assert pathlib.Path(shmlink._shmlink.__file__).name.endswith(".abi3.so")
+    chan = pathlib.Path(_chan.__file__).name
+    if sys.version_info >= (3, 11):
+        assert chan == "_chan.abi3.so"
+    else:
+        assert chan.startswith("_chan.cpython-")
+
+
+def test_version_is_the_headers():
+    """The version is written once (shmlink.h); the installed metadata has it."""
+    import importlib.metadata
+
+    assert shmlink.__version__ == importlib.metadata.version("shmlink")
+    header = (ROOT / "core" / "include" / "shmlink.h").read_text()
+    parts = [
+        re.search(rf"^#define SHMLINK_VERSION_{name} +(\d+)$", header, re.M)
+        for name in ("MAJOR", "MINOR", "PATCH")
+    ]
+    assert all(parts)
+    assert shmlink.__version__ == ".".join(m.group(1) for m in parts if m)
 
 
 def test_exception_hierarchy():

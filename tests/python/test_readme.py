@@ -1,5 +1,7 @@
-"""The Python snippets of README.md run, twice in a row, and clean up after
-themselves (no FileExistsError the second time, nothing left behind)."""
+"""The snippets of README.md's Python section run, twice in a row, and clean
+up after themselves (no FileExistsError the second time, nothing left
+behind). Snippets elsewhere (e.g. a forwarder to another host) are not
+meant to run on their own."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ ADDRESS = re.compile(r"""(["'])((?:posix:/|sysv:0x)[^"']+)\1""")
 
 def snippets() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    section = re.search(r"^## Python\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert section, "README.md has no '## Python' section"
+    return re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
 
 
 def test_readme_has_python_snippets():

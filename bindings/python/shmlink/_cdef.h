@@ -131,8 +131,48 @@ typedef struct shmlink_channel_info {
 
 int shmlink_channel_inspect(const void *mem, size_t size,
                             shmlink_channel_info *info);
+int shmlink_channel_stat(const char *address, shmlink_channel_info *info);
 int shmlink_channel_info_get(const shmlink_channel *ch,
                              shmlink_channel_info *info);
+
+/* Fan-out channels (docs/PROTOCOL.md, section 13) */
+typedef enum shmlink_fanout {
+    SHMLINK_ONE = 0,
+    SHMLINK_BROADCAST = 1,
+    SHMLINK_QUEUE = 2
+} shmlink_fanout;
+
+#define SHMLINK_MAX_READERS ...
+
+typedef struct shmlink_channel_config {
+    size_t capacity;
+    unsigned mode;
+    unsigned readers;
+    unsigned writers;
+    shmlink_fanout fanout;
+} shmlink_channel_config;
+
+int shmlink_channel_create_config(const char *address,
+                                  const shmlink_channel_config *cfg,
+                                  shmlink_role role, shmlink_channel **out);
+
+typedef struct shmlink_slot_info {
+    uint32_t slot;
+    int32_t pid;
+    int alive;
+    uint32_t state;
+    int gone;
+    uint64_t position;
+    uint64_t lag;
+    uint64_t messages_received;
+} shmlink_slot_info;
+
+int shmlink_channel_slots(const char *address, shmlink_fanout *fanout,
+                          shmlink_slot_info *slots, size_t max);
+int shmlink_channel_slots_get(const shmlink_channel *ch, shmlink_fanout *fanout,
+                              shmlink_slot_info *slots, size_t max);
+int shmlink_channel_fanout_of(const shmlink_channel *ch, shmlink_fanout *fanout,
+                              unsigned *slot);
 
 /* Of the Python binding (shmlink_build.py): the address of the table of
  * core functions that shmlink._chan calls (see _capi.h). */

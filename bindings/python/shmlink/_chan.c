@@ -37,6 +37,14 @@
  * the end's waiting thread, _interrupt() when the awaiting task is
  * cancelled; the message is then taken with timeout 0 on the loop thread.
  *
+ * Stable ABI: built for Python 3.11 or later, setup.py defines
+ * Py_LIMITED_API=0x030B0000 (3.11 is the first version whose limited API has
+ * the buffer protocol), so one compiled module serves every later CPython
+ * (the wheel is tagged abi3); for 3.9 and 3.10 the same code is compiled
+ * against the full API. Hence only limited-API calls here: heap types made
+ * from specs, functions instead of the PyTuple_GET_ITEM-style macros, and
+ * type names through fc_type_name().
+ *
  * fork: a handle belongs to the process that opened it. In a forked child
  * every call raises ChildProcessError before it reaches the core, and close
  * (or the garbage collector) only unmaps: the role stays with the parent.
@@ -48,6 +56,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 #include <time.h>
@@ -122,13 +131,35 @@ static uint64_t fc_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The name of a type, for error messages (new reference, or NULL with an
+ * exception set). */
+static PyObject *fc_type_name(PyTypeObject *tp)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyType_GetName(tp);
+#else
+    return PyUnicode_FromString(tp->tp_name);
+#endif
+}
+
+/* Raises exc with "<prefix>, not <type name of obj>". Returns NULL. */
+static PyObject *fc_wrong_type(PyObject *exc, const char *prefix, PyObject *obj)
+{
+    PyObject *name = fc_type_name(Py_TYPE(obj));
+    if (name != NULL) {
+        PyErr_Format(exc, "%s, not %U", prefix, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Arguments: one parser for every method                                    */
 /* ------------------------------------------------------------------------ */
 
 /* A method's parameters, in order (at most FC_MAXARGS); the first `required`
  * must be given, positionally or by keyword. */
-#define FC_MAXARGS 3
+#define FC_MAXARGS 4
 typedef struct {
     const char *name; /* for messages: "recv" */
     int required;
@@ -150,9 +181,9 @@ static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
     }
     for (Py_ssize_t i = 0; i < nargs; i++)
         out[i] = args[i];
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        PyObject *key = PyTuple_GetItem(kwnames, k);
         int found = -1;
         for (int i = 0; i < sig->count && found < 0; i++)
             if (PyUnicode_CompareWithASCIIString(key, sig->params[i]) == 0)
@@ -194,10 +225,9 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return 0;
     }
     if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj))) {
-        PyErr_Format(
-            PyExc_TypeError,
-            "shmlink: timeout must be a number of seconds or None, not %.100s",
-            Py_TYPE(obj)->tp_name);
+        fc_wrong_type(PyExc_TypeError,
+                      "shmlink: timeout must be a number of seconds or None",
+                      obj);
         return -1;
     }
     double t = PyFloat_AsDouble(obj);
@@ -221,8 +251,9 @@ static int fc_int(PyObject *obj, const char *what, Py_ssize_t min,
     if (obj == NULL)
         return 0;
     if (PyBool_Check(obj) || !PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "shmlink: %s must be an int, not %.100s",
-                     what, Py_TYPE(obj)->tp_name);
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "shmlink: %s must be an int", what);
+        fc_wrong_type(PyExc_TypeError, prefix, obj);
         return -1;
     }
     Py_ssize_t v = PyLong_AsSsize_t(obj);
@@ -544,12 +575,10 @@ static PyObject *fc_recv_into(FcChan *self, PyObject *const *args,
     Py_buffer view;
     if (PyObject_GetBuffer(a[0], &view, PyBUF_WRITABLE) < 0) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError,
-                     "shmlink: recv_into needs a writable, contiguous "
-                     "bytes-like object, "
-                     "not %.100s",
-                     Py_TYPE(a[0])->tp_name);
-        return NULL;
+        return fc_wrong_type(PyExc_TypeError,
+                             "shmlink: recv_into needs a writable, contiguous "
+                             "bytes-like object",
+                             a[0]);
     }
     if (fc_reader_enter(self) < 0) {
         PyBuffer_Release(&view);
@@ -633,7 +662,7 @@ static PyObject *fc_batch_list(FcChan *self, int count)
             Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(list, i, b);
+        PyList_SetItem(list, i, b); /* steals b */
         p += len;
     }
     return list;
@@ -686,7 +715,7 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
         Py_DECREF(big);
         return NULL;
     }
-    PyList_SET_ITEM(one, 0, big);
+    PyList_SetItem(one, 0, big); /* steals big */
     return one;
 }
 
@@ -777,15 +806,20 @@ static int fc_msg_get(PyObject *data, const char *fname, fc_msg *m)
     m->have_view = 0;
     m->tmp = NULL;
     if (PyBytes_CheckExact(data)) {
-        m->arg.data = PyBytes_AS_STRING(data);
-        m->arg.len = (size_t)PyBytes_GET_SIZE(data);
+        char *p;
+        Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(data, &p, &n) < 0)
+            return -1;
+        m->arg.data = p;
+        m->arg.len = (size_t)n;
         return 0;
     }
     if (PyObject_GetBuffer(data, &m->view, PyBUF_FULL_RO) < 0) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError,
-                     "shmlink: %s needs a bytes-like object, not %.100s", fname,
-                     Py_TYPE(data)->tp_name);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "shmlink: %s needs a bytes-like object",
+                 fname);
+        fc_wrong_type(PyExc_TypeError, prefix, data);
         return -1;
     }
     m->have_view = 1;
@@ -1002,7 +1036,8 @@ static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args,
             PyErr_SetString(PyExc_ValueError, "shmlink: NULL channel handle");
         return NULL;
     }
-    FcChan *self = (FcChan *)cls->tp_alloc(cls, 0);
+    allocfunc alloc = (allocfunc)PyType_GetSlot(cls, Py_tp_alloc);
+    FcChan *self = (FcChan *)alloc(cls, 0);
     if (self == NULL)
         return NULL;
     self->ch = h;
@@ -1014,14 +1049,24 @@ static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args,
     return (PyObject *)self;
 }
 
+/* Raises TypeError: cls is made by its create/open class methods only. */
+static PyObject *fc_refuse(PyTypeObject *cls)
+{
+    PyObject *name = fc_type_name(cls);
+    if (name != NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "shmlink: use %U.create(address, ...) or %U.open(address) "
+                     "to make one",
+                     name, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
 static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args),
                         PyObject *Py_UNUSED(kw))
 {
-    PyErr_Format(PyExc_TypeError,
-                 "shmlink: use %s.create(address, capacity) or "
-                 "%s.open(address) to make one",
-                 cls->tp_name, cls->tp_name);
-    return NULL;
+    return fc_refuse(cls);
 }
 
 static PyObject *fc_close(FcChan *self, PyObject *Py_UNUSED(ignored))
@@ -1051,17 +1096,28 @@ static void fc_finalize(PyObject *obj)
     PyErr_Restore(type, value, tb);
 }
 
+/* Frees an object of one of this module's heap types. Its instances hold a
+ * reference to the type, dropped here (subtype_dealloc of a Python subclass
+ * leaves that to this base). */
+static void fc_free_object(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(obj);
+    Py_DECREF(tp);
+}
+
 static void fc_dealloc(FcChan *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-        return; /* resurrected */
-    /* Last reference gone: a handle never closed is closed now (for a
-     * writer that marks end of stream, as close() would). */
+    /* (fc_finalize has run: Reader and Writer are Python subclasses, whose
+     * deallocation calls the finalizer they inherit.) Last reference gone:
+     * a handle never closed is closed now (for a writer that marks end of
+     * stream, as close() would). */
     fc_free_handle(self);
     Py_CLEAR(self->address);
     PyMem_Free(self->batch_buf);
     PyMem_Free(self->batch_lens);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    fc_free_object((PyObject *)self);
 }
 
 static PyObject *fc_get_closed(FcChan *self, void *Py_UNUSED(c))
@@ -1179,30 +1235,42 @@ static PyMethodDef fc_writer_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject fc_reader_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.ReaderBase",
-    .tp_basicsize = sizeof(FcChan),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "C part of shmlink.Reader.",
-    .tp_new = fc_new,
-    .tp_finalize = fc_finalize,
-    .tp_dealloc = (destructor)fc_dealloc,
-    .tp_methods = fc_reader_methods,
-    .tp_getset = fc_getset,
-    .tp_iter = fc_iter,
-    .tp_iternext = (iternextfunc)fc_iternext,
+static PyType_Slot fc_reader_slots[] = {
+    {Py_tp_doc, (void *)"C part of shmlink.Reader."},
+    {Py_tp_new, (void *)fc_new},
+    {Py_tp_finalize, (void *)fc_finalize},
+    {Py_tp_dealloc, (void *)fc_dealloc},
+    {Py_tp_methods, fc_reader_methods},
+    {Py_tp_getset, fc_getset},
+    {Py_tp_iter, (void *)fc_iter},
+    {Py_tp_iternext, (void *)fc_iternext},
+    {0, NULL},
 };
 
-static PyTypeObject fc_writer_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.WriterBase",
-    .tp_basicsize = sizeof(FcChan),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "C part of shmlink.Writer.",
-    .tp_new = fc_new,
-    .tp_finalize = fc_finalize,
-    .tp_dealloc = (destructor)fc_dealloc,
-    .tp_methods = fc_writer_methods,
-    .tp_getset = fc_getset,
+static PyType_Slot fc_writer_slots[] = {
+    {Py_tp_doc, (void *)"C part of shmlink.Writer."},
+    {Py_tp_new, (void *)fc_new},
+    {Py_tp_finalize, (void *)fc_finalize},
+    {Py_tp_dealloc, (void *)fc_dealloc},
+    {Py_tp_methods, fc_writer_methods},
+    {Py_tp_getset, fc_getset},
+    {0, NULL},
+};
+
+static PyType_Spec fc_reader_spec = {
+    "shmlink._chan.ReaderBase",
+    sizeof(FcChan),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    fc_reader_slots,
+};
+
+static PyType_Spec fc_writer_spec = {
+    "shmlink._chan.WriterBase",
+    sizeof(FcChan),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    fc_writer_slots,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1239,8 +1307,9 @@ static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
     int readonly = PyObject_IsTrue(a[2]);
     if (readonly < 0)
         return NULL;
-    FcMem *self =
-        (FcMem *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    allocfunc alloc =
+        (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    FcMem *self = (FcMem *)alloc((PyTypeObject *)type, 0);
     if (self == NULL)
         return NULL;
     self->ptr = ptr;
@@ -1252,13 +1321,15 @@ static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
 
 static PyObject *fcm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    PyObject *const *items = &PyTuple_GET_ITEM(args, 0);
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (kw != NULL && PyDict_GET_SIZE(kw) != 0) {
+    PyObject *items[4];
+    Py_ssize_t n = PyTuple_Size(args);
+    if ((kw != NULL && PyDict_Size(kw) != 0) || n > 4) {
         PyErr_SetString(PyExc_TypeError,
-                        "Memory() takes positional arguments only");
+                        "Memory() takes 4 positional arguments only");
         return NULL;
     }
+    for (Py_ssize_t i = 0; i < n; i++)
+        items[i] = PyTuple_GetItem(args, i);
     return fcm_make((PyObject *)type, items, (size_t)n, NULL);
 }
 
@@ -1279,6 +1350,7 @@ static void fcm_releasebuffer(FcMem *self, Py_buffer *Py_UNUSED(view))
 static int fcm_traverse(FcMem *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->owner);
+    Py_VISIT(Py_TYPE((PyObject *)self)); /* a heap type */
     return 0;
 }
 
@@ -1292,7 +1364,7 @@ static void fcm_dealloc(FcMem *self)
 {
     PyObject_GC_UnTrack(self);
     fcm_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    fc_free_object((PyObject *)self);
 }
 
 static PyObject *fcm_get_exports(FcMem *self, void *Py_UNUSED(c))
@@ -1313,23 +1385,26 @@ static PyGetSetDef fcm_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyBufferProcs fcm_as_buffer = {
-    (getbufferproc)fcm_getbuffer,
-    (releasebufferproc)fcm_releasebuffer,
+static PyType_Slot fc_memory_slots[] = {
+    {Py_tp_doc,
+     (void *)"Memory(address, size, readonly, owner)\n--\n\n"
+             "Exports shared memory as a buffer (read-only when readonly)."},
+    {Py_tp_new, (void *)fcm_new},
+    {Py_tp_dealloc, (void *)fcm_dealloc},
+    {Py_tp_traverse, (void *)fcm_traverse},
+    {Py_tp_clear, (void *)fcm_clear},
+    {Py_bf_getbuffer, (void *)fcm_getbuffer},
+    {Py_bf_releasebuffer, (void *)fcm_releasebuffer},
+    {Py_tp_getset, fcm_getset},
+    {0, NULL},
 };
 
-static PyTypeObject fc_memory_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmlink._chan.Memory",
-    .tp_basicsize = sizeof(FcMem),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Memory(address, size, readonly, owner)\n--\n\n"
-              "Exports shared memory as a buffer (read-only when readonly).",
-    .tp_new = fcm_new,
-    .tp_dealloc = (destructor)fcm_dealloc,
-    .tp_traverse = (traverseproc)fcm_traverse,
-    .tp_clear = (inquiry)fcm_clear,
-    .tp_as_buffer = &fcm_as_buffer,
-    .tp_getset = fcm_getset,
+static PyType_Spec fc_memory_spec = {
+    "shmlink._chan.Memory",
+    sizeof(FcMem),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    fc_memory_slots,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1379,7 +1454,9 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args,
     if (PyErr_Occurred())
         return NULL;
     fc_core = *capi;
-    Py_XSETREF(fc_check, Py_NewRef(a[1]));
+    PyObject *old = fc_check;
+    fc_check = Py_NewRef(a[1]);
+    Py_XDECREF(old);
     fc_bound = 1;
     Py_RETURN_NONE;
 }
@@ -1390,13 +1467,9 @@ static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args,
 static PyObject *fc_refuse_new(PyObject *Py_UNUSED(mod), PyObject *const *args,
                                Py_ssize_t nargs, PyObject *Py_UNUSED(kwnames))
 {
-    const char *name = nargs > 0 && PyType_Check(args[0])
-                           ? _PyType_Name((PyTypeObject *)args[0])
-                           : "it";
-    PyErr_Format(
-        PyExc_TypeError,
-        "shmlink: use %s.create(address, ...) or %s.open(address) to make one",
-        name, name);
+    if (nargs > 0 && PyType_Check(args[0]))
+        return fc_refuse((PyTypeObject *)args[0]);
+    PyErr_SetString(PyExc_TypeError, "shmlink: use create() or open()");
     return NULL;
 }
 
@@ -1418,11 +1491,21 @@ static struct PyModuleDef fc_module = {
     NULL,
 };
 
+/* Adds a heap type made from spec to m as name. Returns 0 or -1. */
+static int fc_add_type(PyObject *m, const char *name, PyType_Spec *spec)
+{
+    PyObject *tp = PyType_FromSpec(spec);
+    if (tp == NULL)
+        return -1;
+    if (PyModule_AddObject(m, name, tp) < 0) { /* steals tp only on success */
+        Py_DECREF(tp);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__chan(void)
 {
-    if (PyType_Ready(&fc_reader_type) < 0 ||
-        PyType_Ready(&fc_writer_type) < 0 || PyType_Ready(&fc_memory_type) < 0)
-        return NULL;
     if (pthread_atfork(NULL, NULL, fc_after_fork_in_child) != 0) {
         PyErr_SetString(PyExc_ImportError,
                         "shmlink._chan: pthread_atfork failed");
@@ -1431,12 +1514,9 @@ PyMODINIT_FUNC PyInit__chan(void)
     PyObject *m = PyModule_Create(&fc_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObject(m, "ReaderBase",
-                           Py_NewRef((PyObject *)&fc_reader_type)) < 0 ||
-        PyModule_AddObject(m, "WriterBase",
-                           Py_NewRef((PyObject *)&fc_writer_type)) < 0 ||
-        PyModule_AddObject(m, "Memory",
-                           Py_NewRef((PyObject *)&fc_memory_type)) < 0) {
+    if (fc_add_type(m, "ReaderBase", &fc_reader_spec) < 0 ||
+        fc_add_type(m, "WriterBase", &fc_writer_spec) < 0 ||
+        fc_add_type(m, "Memory", &fc_memory_spec) < 0) {
         Py_DECREF(m);
         return NULL;
     }

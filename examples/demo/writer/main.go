@@ -67,7 +67,7 @@ func main() {
 		fail(1, err)
 	}
 	if *frameSize > w.MaxMessage() {
-		w.Close()
+		_ = w.Close() // the size error is the one to report
 		fail(2, fmt.Errorf("-frame-size %d is larger than the channel's largest message %d", *frameSize, w.MaxMessage()))
 	}
 
@@ -101,7 +101,7 @@ func main() {
 		}
 		f, err := w.Reserve(*frameSize)
 		if err != nil {
-			w.Close()
+			_ = w.Close() // the error of Reserve is the one to report
 			fail(1, fmt.Errorf("after %d frames: %w", seq, err))
 		}
 		f = f[:*frameSize]
@@ -121,7 +121,7 @@ func main() {
 		binary.LittleEndian.PutUint32(f[24:], uint32(nsamples))
 		binary.LittleEndian.PutUint32(f[28:], crc32.ChecksumIEEE(s))
 		if err := w.Commit(*frameSize); err != nil {
-			w.Close()
+			_ = w.Close() // the error of Commit is the one to report
 			fail(1, fmt.Errorf("after %d frames: %w", seq, err))
 		}
 		seq++

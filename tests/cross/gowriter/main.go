@@ -29,7 +29,9 @@ func emit(v map[string]any) {
 	if err != nil {
 		panic(err)
 	}
-	os.Stdout.Write(append(b, '\n'))
+	if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
+		panic(err) // the test reading the other end is gone
+	}
 }
 
 // monotonic is CLOCK_MONOTONIC in seconds, comparable with Python's

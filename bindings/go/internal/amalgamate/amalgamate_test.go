@@ -44,6 +44,9 @@ func TestGenerateInlinesHeadersOnce(t *testing.T) {
 			t.Errorf("%q appears %d times, want 1:\n%s", once, n, src)
 		}
 	}
+	if !strings.HasPrefix(src, BuildConstraint+"\n\n") {
+		t.Errorf("the source does not start with %q:\n%s", BuildConstraint, src)
+	}
 	if !strings.Contains(src, RegenerateCommand) {
 		t.Error("no regenerate command in the output")
 	}
