@@ -73,13 +73,22 @@ setup(
     cffi_modules=["bindings/python/shmlink_build.py:ffibuilder"],
     # The channel's per-message path (recv, recv_batch, send) as a small
     # CPython extension: a cffi call costs too much per message. It calls the
-    # core through function pointers taken from the cffi module at import, so
-    # it compiles without the core. See bindings/python/shmlink/_chan.c.
+    # core through the table of _capi.h that the cffi module fills (checked
+    # against shmlink.h), so it does not link the core a second time. See
+    # bindings/python/shmlink/_chan.c.
     ext_modules=[
         Extension(
             "shmlink._chan",
             sources=["bindings/python/shmlink/_chan.c"],
-            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+            depends=["bindings/python/shmlink/_capi.h", "core/include/shmlink.h"],
+            include_dirs=["core/include"],
+            extra_compile_args=[
+                "-O2",
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Werror=incompatible-pointer-types",
+            ],
             define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
             py_limited_api=LIMITED_API,
         )

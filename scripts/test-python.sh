@@ -6,8 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 venv="$(scripts/venv.sh | tail -n1)"
-"$venv/bin/ruff" check bindings/python tests/python setup.py
-"$venv/bin/ruff" format --check --quiet bindings/python tests/python setup.py
+lint=(bindings/python tests/python tests/pytest_shmlink.py setup.py)
+"$venv/bin/ruff" check "${lint[@]}"
+"$venv/bin/ruff" format --check --quiet "${lint[@]}"
 # The shipped type hints (py.typed) must hold up under a strict checker.
 "$venv/bin/mypy" --strict --no-error-summary bindings/python/shmlink
 # Run from tests/python so the installed package (with its compiled module) is

@@ -16,7 +16,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORE_INCLUDE = os.path.join(ROOT, "core", "include")
 CORE_SRC = os.path.join(ROOT, "core", "src")
-CDEF = os.path.join(HERE, "shmlink", "_cdef.h")
+PACKAGE = os.path.join(HERE, "shmlink")
+CDEF = os.path.join(PACKAGE, "_cdef.h")
+
+# Besides the core, the module holds the table of core functions that the
+# extension shmlink._chan calls (see shmlink/_capi.h): filled here from the
+# real functions, so the compiler checks it against shmlink.h.
+PREAMBLE = """
+#include "shmlink.h"
+#include "_capi.h"
+
+static const shmlink_capi shmlink_python_capi_table = SHMLINK_CAPI_INIT;
+
+static const void *shmlink_python_capi(void)
+{
+    return &shmlink_python_capi_table;
+}
+"""
 
 
 def _rel(path: str) -> str:
@@ -45,13 +61,13 @@ with open(CDEF, encoding="utf-8") as f:
 
 ffibuilder.set_source(
     "shmlink._shmlink",
-    '#include "shmlink.h"\n',
+    PREAMBLE,
     sources=_core_sources(),
-    depends=_core_headers(),
-    include_dirs=[_rel(CORE_INCLUDE), _rel(CORE_SRC)],
+    depends=[*_core_headers(), _rel(os.path.join(PACKAGE, "_capi.h"))],
+    include_dirs=[_rel(CORE_INCLUDE), _rel(CORE_SRC), _rel(PACKAGE)],
     define_macros=[("SHMLINK_STATIC_DEFINE", "1")],
     libraries=["rt"],  # shm_open lives in librt before glibc 2.34
-    extra_compile_args=["-O2", "-std=gnu11"],
+    extra_compile_args=["-O2", "-std=gnu11", "-Werror=incompatible-pointer-types"],
 )
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 """Fixtures of the cross-language suite: the Go programs (built once per
-session), unique channel/segment addresses that are removed even when a test
-fails, and peer processes that are killed when a test ends.
+session) and peer processes that are killed when a test ends. Unique
+addresses (``names``) and the final leak check come from the shared plugin
+tests/pytest_shmlink.py.
 
 Scale the big streams with SHMLINK_CROSS_MESSAGES (default 1000000).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
-import secrets
 import signal
 import subprocess
 import sys
@@ -19,35 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
-import shmlink
-from crossutil import (
-    GO_PROGRAMS,
-    HERE,
-    MEASURED,
-    PREFIX,
-    ROOT,
-    _counter,
-    _leftovers,
-    _spawned_pids,
-    _sysv_keys,
-    _sysv_segments,
-)
+from crossutil import GO_PROGRAMS, HERE, MEASURED, ROOT
 
-
-@pytest.fixture(scope="session", autouse=True)
-def nothing_left_behind():
-    """After the whole run: no segment with this run's names or keys, or made
-    by one of its processes, is left in /dev/shm or ipcs -m."""
-    yield
-    left = _leftovers()
-    for row in _sysv_segments():  # clean up before failing, so the next run is clean
-        key = int(row["key"]) & 0xFFFFFFFF
-        if key in _sysv_keys or (key == 0 and int(row["cpid"]) in _spawned_pids):
-            subprocess.run(["ipcrm", "-m", row["shmid"]], check=False)
-    for n in os.listdir("/dev/shm"):
-        if n.startswith(PREFIX):
-            os.unlink(f"/dev/shm/{n}")
-    assert not left, f"segments left behind by the cross-language suite: {left}"
+# The shared plugin (unique addresses, leak check). Imported by pytest itself
+# (not at the top here), so that its asserts are rewritten.
+pytest_plugins = ["pytest_shmlink"]
+_peer_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -69,54 +47,6 @@ def go_bins(tmp_path_factory) -> dict[str, str]:
     return {p: str(out / p) for p in GO_PROGRAMS}
 
 
-class Names:
-    """Hands out unique addresses and removes them when the test ends."""
-
-    def __init__(self) -> None:
-        self.addresses: list[str] = []
-
-    def new(self, backend: str) -> str:
-        if backend == "posix":
-            addr = f"posix:/{PREFIX}{next(_counter)}"
-        elif backend == "sysv":
-            while True:  # random keys: other suites may run at the same time
-                key = secrets.randbits(31) | 0x10000
-                if key not in _sysv_keys and not any(
-                    int(r["key"]) & 0xFFFFFFFF == key for r in _sysv_segments()
-                ):
-                    break
-            _sysv_keys.add(key)
-            addr = f"sysv:{key:#010x}"
-        else:
-            raise ValueError(f"backend must be posix or sysv, not {backend!r}")
-        self.addresses.append(addr)
-        return addr
-
-    def adopt(self, addr: str) -> str:
-        """Registers an address made by someone else (e.g. sysv-id:N) for removal."""
-        self.addresses.append(addr)
-        return addr
-
-    def cleanup(self) -> list[str]:
-        failed = []
-        for addr in self.addresses:
-            try:
-                shmlink.remove(addr)
-            except FileNotFoundError:
-                pass
-            except OSError as e:
-                failed.append(f"{addr}: {e}")
-        return failed
-
-
-@pytest.fixture
-def names():
-    n = Names()
-    yield n
-    failed = n.cleanup()
-    assert not failed, f"could not remove: {failed}"
-
-
 class Peer:
     """A program of the suite running as a separate process. Its stdout is
     read line by line (JSON events) by a thread; stderr goes to a file."""
@@ -124,7 +54,7 @@ class Peer:
     def __init__(self, argv: list[str], name: str, tmpdir: Path, stdin=subprocess.DEVNULL) -> None:
         self.name = name
         self.argv = argv
-        self.errpath = tmpdir / f"{name}-{next(_counter)}.stderr"
+        self.errpath = tmpdir / f"{name}-{next(_peer_counter)}.stderr"
         self._err = open(self.errpath, "w+")
         self.proc = subprocess.Popen(
             argv,
@@ -135,7 +65,9 @@ class Peer:
             bufsize=1,
             cwd=HERE,
         )
-        _spawned_pids.add(self.proc.pid)
+        from pytest_shmlink import spawned  # (loaded by pytest_plugins by now)
+
+        spawned(self.proc.pid)
         self.pid = self.proc.pid
         self.lines: list[str] = []
         self._q: queue.Queue = queue.Queue()

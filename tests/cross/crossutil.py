@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from pathlib import Path
 
 import pytest
 
+__all__ = ["GO_PROGRAMS", "HERE", "MEASURED", "ROOT", "_leftovers", "measured", "messages"]
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PREFIX = f"shmlink-cross-{os.getpid()}-"
 GO_PROGRAMS = ("gowriter", "goreader", "goseg")
 
-_counter = itertools.count()
-_sysv_keys: set[int] = set()  # every System V key this run handed out
-_spawned_pids: set[int] = set()  # every process this run started
 MEASURED: list[str] = []  # lines for the summary at the end of the run
 
 
-def _sysv_segments() -> list[dict]:
-    """The System V segments of the machine, from /proc/sysvipc/shm."""
-    rows = []
-    with open("/proc/sysvipc/shm") as f:
-        head = f.readline().split()
-        for line in f:
-            rows.append(dict(zip(head, line.split())))
-    return rows
-
-
 def _leftovers() -> list[str]:
-    left = [f"/dev/shm/{n}" for n in os.listdir("/dev/shm") if n.startswith(PREFIX)]
-    ours = _spawned_pids | {os.getpid()}
-    for row in _sysv_segments():
-        key = int(row["key"]) & 0xFFFFFFFF
-        if key in _sysv_keys or (key == 0 and int(row["cpid"]) in ours):
-            left.append(f"sysv key {key:#010x} shmid {row['shmid']} (creator pid {row['cpid']})")
-    return left
+    """What this run made and left behind (see tests/pytest_shmlink.py)."""
+    from pytest_shmlink import leftovers
+
+    return leftovers()
 
 
 def measured(text: str) -> None:

@@ -128,3 +128,32 @@ def test_sysv_key_errors(tmp_path):
         shmlink.sysv_key(tmp_path / "f", "A")
     with pytest.raises(ValueError, match="NUL"):
         shmlink.sysv_key("a\0b", 1)
+
+
+@pytest.mark.parametrize("cls", [shmlink.Reader, shmlink.Writer, shmlink.Segment])
+def test_help_shows_the_constructors_and_signatures(cls):
+    import pydoc
+
+    text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    assert f"{cls.__name__}() -> " not in text
+    assert "__annotations__" not in text
+    assert f"{cls.__name__}.open(address" in text
+    assert f"{cls.__name__}.create(address" in text
+
+
+def test_methods_have_signatures():
+    import inspect
+
+    sig = {
+        (shmlink.Reader, "recv"): "(self, /, timeout=None)",
+        (shmlink.Reader, "recv_into"): "(self, /, buffer, timeout=None)",
+        (shmlink.Reader, "recv_batch"): "(self, /, n=1024, timeout=None)",
+        (shmlink.Writer, "send"): "(self, /, data, timeout=None)",
+        (shmlink.Reader, "open"): "(address: 'str', *, any_owner: 'bool' = False) -> 'Reader'",
+    }
+    for (cls, name), text in sig.items():
+        assert str(inspect.signature(getattr(cls, name))) == text
+    with pytest.raises(TypeError, match=r"Reader\.open"):
+        shmlink.Reader()
+    with pytest.raises(TypeError, match=r"Writer\.create"):
+        shmlink.Writer()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import pickle
 import re
+import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -107,21 +110,44 @@ def test_readonly_view_rejects_writes(address):
             assert bytes(ro.buf[0:3]) == b"aXc"
 
 
+def test_readonly_segment_exports_read_only_memory(address):
+    """No writable buffer can be had from a read-only segment, not even
+    through the exporter behind seg.buf (.obj): the mapping is PROT_READ, so
+    a write through one would kill the process with SIGSEGV."""
+    import ctypes
+
+    with Segment.create(address, 4096) as rw:
+        rw.buf[0:3] = b"abc"
+        with Segment.open(address, readonly=True) as ro:
+            exporter = ro.buf.obj
+            with pytest.raises(TypeError):
+                exporter[0:1] = b"x"
+            assert memoryview(exporter).readonly
+            with pytest.raises(TypeError):
+                (ctypes.c_char * 4).from_buffer(exporter)
+            assert not np.frombuffer(exporter, dtype=np.uint8).flags.writeable
+            assert bytes(memoryview(exporter)[:3]) == b"abc"
+            del exporter
+            assert bytes(rw.buf[:3]) == b"abc"
+
+
 def test_readonly_mapping_is_protected_in_the_kernel(address):
-    """Writing through the private writable exporter of a read-only segment
-    must fault: the core maps PROT_READ / SHM_RDONLY, not only the view."""
+    """The core maps a read-only segment PROT_READ / SHM_RDONLY, not only
+    the view: a raw write to its address faults."""
     with Segment.create(address, 4096):
         code = (
-            "import sys, shmlink\n"
+            "import ctypes, sys, shmlink\n"
+            "from shmlink._shmlink import ffi, lib\n"
             "seg = shmlink.Segment.open(sys.argv[1], readonly=True)\n"
+            "addr = int(ffi.cast('uintptr_t', lib.shmlink_segment_data(seg._handle)))\n"
             "print('mapped', flush=True)\n"
-            "seg.buf.obj[0:1] = b'x'\n"
+            "ctypes.memmove(addr, b'x', 1)\n"
             "print('wrote')\n"
         )
         proc = run_python(code, address, check=False)
         assert proc.stdout.startswith("mapped")
         assert "wrote" not in proc.stdout
-        assert proc.returncode == -11, proc.stderr
+        assert proc.returncode == -signal.SIGSEGV, proc.stderr
 
 
 # -- stat -------------------------------------------------------------------------------------
@@ -371,10 +397,10 @@ def test_ctypes_from_buffer_counts_as_a_view(address):
 
 
 def test_views_keep_mapping_alive_when_segment_is_dropped(address, backend):
-    seg = Segment.create(address, 4096)
-    view = seg.buf[8:16]
-    del seg
-    gc.collect()
+    box = [Segment.create(address, 4096)]
+    view = box[0].buf[8:16]
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        box.clear()
     needle = _posix_name(address) if backend == "posix" else ""
     assert _is_attached(address, backend, needle)
     view[0] = 42
@@ -559,3 +585,117 @@ def test_second_process_opens_private_segment_by_id(names):
         assert out == ["4096", bytes(range(32, 64)).hex(), bytes(4).hex()]
         assert bytes(seg.buf[1000:1011]) == b"from child!"
         seg.remove()
+
+
+# -- like multiprocessing.shared_memory: pickling, ResourceWarning, unlink_on_close -------------
+
+
+def test_segment_pickles_by_address(address):
+    with Segment.create(address, 4096) as seg:
+        seg.buf[:5] = b"hello"
+        with pickle.loads(pickle.dumps(seg)) as again:
+            assert again.address == seg.address
+            assert not again.readonly
+            again.buf[5:6] = b"!"
+        assert bytes(seg.buf[:6]) == b"hello!"
+        with Segment.open(address, readonly=True) as ro, pickle.loads(pickle.dumps(ro)) as ro2:
+            assert ro2.readonly
+        # In another process: unpickling maps the segment there.
+        code = (
+            "import pickle, sys\n"
+            "seg = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+            "print(bytes(seg.buf[:6]).decode())\n"
+            "seg.buf[:1] = b'H'\n"
+            "seg.close()\n"
+        )
+        proc = run_python(code, pickle.dumps(seg).hex())
+        assert proc.stdout.strip() == "hello!"
+        assert bytes(seg.buf[:1]) == b"H"
+
+
+def test_unclosed_segment_warns_when_collected(address):
+    box = [Segment.create(address, 4096)]
+    with pytest.warns(ResourceWarning, match=re.escape(f"unclosed <shmlink.Segment {address!r}")):
+        box.clear()  # the last reference
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Segment.open(address).close()  # closed: no warning
+        with Segment.open(address):
+            pass
+
+
+@pytest.mark.slow
+def test_unclosed_objects_warn_under_dev_mode(names):
+    code = (
+        "import gc, sys, shmlink\n"
+        "seg = shmlink.Segment.create(sys.argv[1], 4096)\n"
+        "w = shmlink.Writer.create(sys.argv[2], 4096)\n"
+        "r = shmlink.Reader.open(sys.argv[2])\n"
+        "shmlink.Segment.create(sys.argv[3], 4096).close()\n"
+        "with shmlink.Segment.open(sys.argv[3]):\n"
+        "    pass\n"
+        "del seg, w, r\n"
+        "gc.collect()\n"
+    )
+    a, b, c = names.posix(), names.posix(), names.posix()
+    proc = run_python(code, a, b, c, python_args=("-X", "dev"))
+    warned = [line for line in proc.stderr.splitlines() if "ResourceWarning: unclosed" in line]
+    assert len(warned) == 3, proc.stderr
+    assert any(f"unclosed <shmlink.Segment {a!r}" in w for w in warned)
+    assert any(f"unclosed <shmlink.Writer {b!r}" in w for w in warned)
+    assert any(f"unclosed <shmlink.Reader {b!r}" in w for w in warned)
+    proc = run_python(code, names.posix(), names.posix(), names.posix())  # not in dev mode
+    assert "ResourceWarning" not in proc.stderr
+
+
+def test_unlink_on_close_removes_the_name(address):
+    seg = Segment.create(address, 4096, unlink_on_close=True)
+    other = Segment.open(address)
+    seg.buf[:2] = b"ok"
+    view = seg.buf
+    with pytest.raises(BufferError):
+        seg.close()
+    assert shmlink.stat(address).size == 4096  # still there: nothing was closed
+    del view
+    seg.close()
+    with pytest.raises(FileNotFoundError):
+        shmlink.stat(address)
+    assert bytes(other.buf[:2]) == b"ok"  # other mappings stay valid
+    other.close()
+    # The default keeps the name; a `with` block closes (and unlinks) too.
+    Segment.create(address, 4096).close()
+    shmlink.stat(address)
+    shmlink.remove(address)
+    with Segment.create(address, 4096, unlink_on_close=True):
+        pass
+    with pytest.raises(FileNotFoundError):
+        shmlink.stat(address)
+
+
+def test_unlink_on_close_when_collected_and_not_by_a_forked_child(address):
+    seg = Segment.create(address, 4096, unlink_on_close=True)
+    pid = os.fork()
+    if pid == 0:  # the child closes and drops its inherited copy
+        try:
+            seg.close()
+            del seg
+            gc.collect()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert shmlink.stat(address).size == 4096  # the child removed nothing
+    box = [seg]
+    del seg
+    with pytest.warns(ResourceWarning):
+        box.clear()  # the last reference
+    with pytest.raises(FileNotFoundError):
+        shmlink.stat(address)
+
+
+def test_unlink_on_close_leaves_a_newer_segment_alone(address):
+    seg = Segment.create(address, 4096, unlink_on_close=True)
+    shmlink.remove(address)
+    with Segment.create(address, 8192):
+        seg.close()  # its own name is gone already: nothing raised, nothing removed
+        assert shmlink.stat(address).size == 8192

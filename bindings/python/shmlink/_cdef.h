@@ -89,6 +89,9 @@ int shmlink_channel_create(const char *address, size_t capacity, unsigned mode,
                            shmlink_role role, shmlink_channel **out);
 int shmlink_channel_open(const char *address, shmlink_role role,
                          shmlink_channel **out);
+#define SHMLINK_ANY_OWNER ...
+int shmlink_channel_open_flags(const char *address, shmlink_role role,
+                               unsigned flags, shmlink_channel **out);
 int shmlink_channel_close(shmlink_channel *ch);
 size_t shmlink_channel_capacity(const shmlink_channel *ch);
 size_t shmlink_channel_max_message(const shmlink_channel *ch);
@@ -107,6 +110,10 @@ int shmlink_channel_peek(shmlink_channel *ch, const void **ptr, size_t *len,
 int shmlink_channel_release(shmlink_channel *ch);
 int shmlink_channel_recv_batch(shmlink_channel *ch, void *buf, size_t cap,
                                size_t *lens, size_t max, int64_t timeout_ns);
+int shmlink_channel_interrupt(shmlink_channel *ch);
+uint64_t shmlink_channel_interrupts(const shmlink_channel *ch);
+int shmlink_channel_wait(shmlink_channel *ch, size_t len, int64_t timeout_ns,
+                         uint64_t since);
 
 typedef struct shmlink_channel_info {
     uint32_t version;
@@ -119,6 +126,7 @@ typedef struct shmlink_channel_info {
     int writer_alive, reader_alive;
     int closed;
     int reader_gone;
+    ...;
 } shmlink_channel_info;
 
 int shmlink_channel_inspect(const void *mem, size_t size,
@@ -165,3 +173,7 @@ int shmlink_channel_slots_get(const shmlink_channel *ch, shmlink_fanout *fanout,
                               shmlink_slot_info *slots, size_t max);
 int shmlink_channel_fanout_of(const shmlink_channel *ch, shmlink_fanout *fanout,
                               unsigned *slot);
+
+/* Of the Python binding (shmlink_build.py): the address of the table of
+ * core functions that shmlink._chan calls (see _capi.h). */
+const void *shmlink_python_capi(void);

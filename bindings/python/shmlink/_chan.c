@@ -8,17 +8,34 @@
  * recv_batch() builds the whole list in C.
  *
  * This module contains no channel logic and does not link the C core: it
- * calls the core through function pointers that shmlink._channel takes from
- * the cffi module (shmlink._shmlink) once at import (bind()), so there is one
- * copy of the core in the process. Everything that is not per-message
- * (create/open, inspection) stays in Python over cffi.
+ * calls the core through the table of _capi.h, which the cffi module
+ * (shmlink._shmlink, the one copy of the core in the process) fills and
+ * shmlink._channel hands over once at import (bind()). Both sides compile
+ * against shmlink.h, so the compiler checks every call. Everything that is
+ * not per-message (create/open, inspection) stays in Python over cffi.
  *
  * Blocking: every call first tries without waiting while holding the GIL
  * (the common case when streaming: no GIL release, no system call). If it
- * has to wait, it releases the GIL and waits in slices of at most 50 ms,
- * calling PyErr_CheckSignals() between slices, so Ctrl-C raises
- * KeyboardInterrupt promptly; the overall deadline is computed once
- * (CLOCK_MONOTONIC, the clock of time.monotonic()).
+ * has to wait, it releases the GIL for one shmlink_channel_wait() with the
+ * caller's whole timeout (it consumes nothing), then takes the message or
+ * the room with the GIL held. Signals: Python's handlers are installed
+ * without SA_RESTART, so a signal ends the wait with -EINTR; the binding runs
+ * the handlers (PyErr_CheckSignals: Ctrl-C raises KeyboardInterrupt at
+ * once) and, if none raised, waits on for the time left (CLOCK_MONOTONIC,
+ * the clock of time.monotonic()). In the main thread the wait is also cut
+ * every 200 ms to check for a signal whose EINTR was lost (fc_wait_ready).
+ *
+ * Threads: a handle is for one thread at a time. A second thread calling in
+ * while a call is in progress gets RuntimeError, except close(), which is
+ * deferred: it interrupts the wait (shmlink_channel_interrupt), the blocked
+ * call closes the handle and raises ValueError("... closed"), so the handle
+ * is never freed under a call that uses it. The wait takes the interrupt
+ * count read before the GIL was released, so a close() that comes in
+ * between still ends it.
+ *
+ * asyncio (shmlink._channel): _interrupts() on the loop thread, _wait() in
+ * the end's waiting thread, _interrupt() when the awaiting task is
+ * cancelled; the message is then taken with timeout 0 on the loop thread.
  *
  * Stable ABI: built for Python 3.11 or later, setup.py defines
  * Py_LIMITED_API=0x030B0000 (3.11 is the first version whose limited API has
@@ -28,69 +45,84 @@
  * from specs, functions instead of the PyTuple_GET_ITEM-style macros, and
  * type names through fc_type_name().
  *
- * Threads: a handle is for one thread at a time. A second thread calling in
- * while a call is in progress gets RuntimeError, except close(), which is
- * deferred: the blocked call notices it within one slice, closes the handle
- * and raises ValueError("... closed"), so the handle is never freed under a
- * call that uses it.
+ * fork: a handle belongs to the process that opened it. In a forked child
+ * every call raises ChildProcessError before it reaches the core, and close
+ * (or the garbage collector) only unmaps: the role stays with the parent.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "_capi.h"
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *Py_NewRef(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
-/* The C core, reached through pointers handed over by bind()                */
+/* The C core, reached through the table handed over by bind()               */
 /* ------------------------------------------------------------------------ */
 
-typedef struct shmlink_channel shmlink_channel;
-
-static struct {
-    int (*close)(shmlink_channel *);
-    size_t (*capacity)(const shmlink_channel *);
-    size_t (*max_message)(const shmlink_channel *);
-    int (*send)(shmlink_channel *, const void *, size_t, int64_t);
-    int (*reserve)(shmlink_channel *, size_t, void **, int64_t);
-    int (*commit)(shmlink_channel *, size_t);
-    int (*abort)(shmlink_channel *);
-    int (*recv)(shmlink_channel *, void *, size_t, size_t *, int64_t);
-    int (*peek)(shmlink_channel *, const void **, size_t *, int64_t);
-    int (*release)(shmlink_channel *);
-    int (*recv_batch)(shmlink_channel *, void *, size_t, size_t *, size_t, int64_t);
-} fc_core;
-
+static shmlink_capi fc_core; /* a copy: one indirection less per call */
 static int fc_bound;
 static PyObject *fc_check; /* shmlink._errors.check(rc, address): raises */
+static unsigned long fc_main_thread; /* the thread Python runs handlers in */
 
-#define FC_SLICE_NS 50000000LL /* longest wait without a signal check */
-#define FC_PYERR (-1000000)   /* a Python exception is set */
-#define FC_CLOSED (-1000001)  /* close() was requested while waiting */
+/* Longest core wait in the main thread between two signal checks (see
+ * fc_wait_ready). */
+#define FC_SIGNAL_NET_NS 200000000LL
+
+/* Bumped in every child made by fork() (pthread_atfork): a handle opened
+ * under another value belongs to an ancestor process. */
+static unsigned long fc_forks;
+
+static void fc_after_fork_in_child(void)
+{
+    fc_forks++;
+}
+
+#define FC_PYERR  (-1000000) /* a Python exception is set */
+#define FC_CLOSED (-1000001) /* close() was requested while waiting */
 
 /* ------------------------------------------------------------------------ */
 /* The handle object (base of shmlink.Reader and shmlink.Writer)             */
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    shmlink_channel *ch; /* NULL once closed (or before _attach) */
-    PyObject *address;   /* str */
+    PyObject_HEAD shmlink_channel *ch; /* NULL once closed */
+    PyObject *address;                 /* str */
     Py_ssize_t capacity;
     Py_ssize_t max_message;
-    int busy;          /* a call is in progress (GIL released inside it) */
-    int close_pending; /* close() came while busy */
-    int peeking;       /* reader: a peeked message is not released yet */
-    int reserved;      /* writer: a reservation is not committed yet */
+    pid_t pid;           /* the process that opened the handle */
+    unsigned long forks; /* fc_forks when it was opened */
+    int busy;            /* a call is in progress (GIL released inside it) */
+    int close_pending;   /* close() came while busy */
+    int peeking;         /* reader: a peeked message is not released yet */
+    int reserved;        /* writer: a reservation is not committed yet */
     /* reader: recv_batch scratch space */
     char *batch_buf;
     size_t batch_cap;
     size_t *batch_lens;
     size_t batch_nlens;
 } FcChan;
+
+static int fc_foreign(const FcChan *self)
+{
+    return self->forks != fc_forks;
+}
 
 static uint64_t fc_now_ns(void)
 {
@@ -99,21 +131,21 @@ static uint64_t fc_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The name of obj's type, for error messages (new reference, or NULL with
- * an exception set). */
-static PyObject *fc_type_name(PyObject *obj)
+/* The name of a type, for error messages (new reference, or NULL with an
+ * exception set). */
+static PyObject *fc_type_name(PyTypeObject *tp)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    return PyType_GetName(Py_TYPE(obj));
+    return PyType_GetName(tp);
 #else
-    return PyUnicode_FromString(Py_TYPE(obj)->tp_name);
+    return PyUnicode_FromString(tp->tp_name);
 #endif
 }
 
 /* Raises exc with "<prefix>, not <type name of obj>". Returns NULL. */
 static PyObject *fc_wrong_type(PyObject *exc, const char *prefix, PyObject *obj)
 {
-    PyObject *name = fc_type_name(obj);
+    PyObject *name = fc_type_name(Py_TYPE(obj));
     if (name != NULL) {
         PyErr_Format(exc, "%s, not %U", prefix, name);
         Py_DECREF(name);
@@ -121,7 +153,71 @@ static PyObject *fc_wrong_type(PyObject *exc, const char *prefix, PyObject *obj)
     return NULL;
 }
 
-/* None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
+/* ------------------------------------------------------------------------ */
+/* Arguments: one parser for every method                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A method's parameters, in order (at most FC_MAXARGS); the first `required`
+ * must be given, positionally or by keyword. */
+#define FC_MAXARGS 4
+typedef struct {
+    const char *name; /* for messages: "recv" */
+    int required;
+    int count;
+    const char *params[FC_MAXARGS];
+} fc_sig;
+
+/* Fills out[0..count) with borrowed references to the arguments given;
+ * out[i] keeps the caller's initial value (the default, or NULL) for a
+ * parameter not given. Returns 0, or -1 with TypeError set. */
+static int fc_args(const fc_sig *sig, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, PyObject **out)
+{
+    if (nargs > sig->count) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %d positional argument%s (%zd given)",
+                     sig->name, sig->count, sig->count == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        out[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GetItem(kwnames, k);
+        int found = -1;
+        for (int i = 0; i < sig->count && found < 0; i++)
+            if (PyUnicode_CompareWithASCIIString(key, sig->params[i]) == 0)
+                found = i;
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument %R",
+                         sig->name, key);
+            return -1;
+        }
+        if (found < nargs) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got multiple values for argument '%s'",
+                         sig->name, sig->params[found]);
+            return -1;
+        }
+        out[found] = args[nargs + k];
+    }
+    for (int i = 0; i < sig->required; i++)
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'",
+                         sig->name, sig->params[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* Parses args into out[] unless there are none (the common call). */
+#define FC_ARGS(sig, out)                                                      \
+    ((nargs == 0 && kwnames == NULL)                                           \
+         ? 0                                                                   \
+         : fc_args(&(sig), args, nargs, kwnames, (out)))
+
+/* timeout: None -> -1 (no limit); a number of seconds >= 0 -> nanoseconds. */
 static int fc_timeout(PyObject *obj, int64_t *out)
 {
     if (obj == NULL || obj == Py_None) {
@@ -129,7 +225,8 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return 0;
     }
     if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj))) {
-        fc_wrong_type(PyExc_TypeError, "shmlink: timeout must be a number of seconds or None",
+        fc_wrong_type(PyExc_TypeError,
+                      "shmlink: timeout must be a number of seconds or None",
                       obj);
         return -1;
     }
@@ -138,13 +235,42 @@ static int fc_timeout(PyObject *obj, int64_t *out)
         return -1;
     if (isnan(t) || t < 0) {
         PyErr_Format(PyExc_ValueError,
-                     "shmlink: timeout must be >= 0 seconds or None, got %R", obj);
+                     "shmlink: timeout must be >= 0 seconds or None, got %R",
+                     obj);
         return -1;
     }
     /* Longer than ~292 years is no limit. */
     *out = t >= 9.2e9 ? -1 : (int64_t)(t * 1e9);
     return 0;
 }
+
+/* An int argument (not bool) >= min; obj NULL keeps *out (the default). */
+static int fc_int(PyObject *obj, const char *what, Py_ssize_t min,
+                  Py_ssize_t *out)
+{
+    if (obj == NULL)
+        return 0;
+    if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "shmlink: %s must be an int", what);
+        fc_wrong_type(PyExc_TypeError, prefix, obj);
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(obj);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < min) {
+        PyErr_Format(PyExc_ValueError, "shmlink: %s must be >= %zd, got %zd",
+                     what, min, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Calls: entering, waiting, leaving, errors                                 */
+/* ------------------------------------------------------------------------ */
 
 static void fc_free_handle(FcChan *self)
 {
@@ -153,18 +279,41 @@ static void fc_free_handle(FcChan *self)
     self->peeking = 0;
     self->reserved = 0;
     if (ch)
-        fc_core.close(ch);
+        fc_core.channel_close(ch); /* in a forked child: only unmaps */
+}
+
+static void fc_set_forked_error(FcChan *self)
+{
+    PyObject *msg =
+        PyUnicode_FromFormat("shmlink: channel %R was opened by process %ld; a "
+                             "forked child cannot use it, open "
+                             "the channel again in the child",
+                             self->address, (long)self->pid);
+    if (msg == NULL)
+        return;
+    PyObject *exc =
+        PyObject_CallFunction(PyExc_ChildProcessError, "iO", ECHILD, msg);
+    Py_DECREF(msg);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
 }
 
 static int fc_enter(FcChan *self)
 {
     if (!fc_bound) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink._chan: bind() was not called");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "shmlink._chan: bind() was not called");
         return -1;
     }
     if (self->ch == NULL || self->close_pending) {
         PyErr_Format(PyExc_ValueError, "shmlink: channel %R is closed",
                      self->address ? self->address : Py_None);
+        return -1;
+    }
+    if (fc_foreign(self)) {
+        fc_set_forked_error(self);
         return -1;
     }
     if (self->busy) {
@@ -198,47 +347,121 @@ static PyObject *fc_raise(FcChan *self, int rc)
     if (rc == FC_PYERR)
         return NULL;
     if (rc == FC_CLOSED) {
-        PyErr_Format(PyExc_ValueError, "shmlink: channel %R was closed during the call",
+        PyErr_Format(PyExc_ValueError,
+                     "shmlink: channel %R was closed during the call",
                      self->address);
+        return NULL;
+    }
+    if (rc == -ECHILD) {
+        fc_set_forked_error(self);
         return NULL;
     }
     PyObject *r = PyObject_CallFunction(fc_check, "iO", rc, self->address);
     if (r != NULL) { /* check() must raise for rc < 0 */
         Py_DECREF(r);
-        PyErr_Format(PyExc_SystemError, "shmlink: unexpected return code %d", rc);
+        PyErr_Format(PyExc_SystemError, "shmlink: unexpected return code %d",
+                     rc);
     }
     return NULL;
 }
 
+/* One operation of the core with a timeout in nanoseconds. */
 typedef int (*fc_op)(FcChan *self, void *arg, int64_t timeout_ns);
 
-/* Runs op with the timeout rules described at the top. Returns op's result
- * (>= 0 or -errno), or FC_PYERR / FC_CLOSED. */
-static int fc_run(FcChan *self, fc_op op, void *arg, int64_t timeout)
+/* The time left until deadline (UINT64_MAX: none) as a core timeout:
+ * -1 without limit, 0 once it has passed. */
+static int64_t fc_left(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    uint64_t now = fc_now_ns();
+    return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
+static uint64_t fc_deadline(int64_t timeout)
+{
+    return timeout < 0 ? UINT64_MAX : fc_now_ns() + (uint64_t)timeout;
+}
+
+/* One shmlink_channel_wait with the GIL released. */
+static int fc_core_wait(FcChan *self, size_t need, int64_t timeout,
+                        uint64_t since)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = fc_core.channel_wait(self->ch, need, timeout, since);
+    PyEval_RestoreThread(ts);
+    return rc;
+}
+
+/* Waits with the GIL released until a message can be received (reader) or
+ * one of need bytes sent (writer), or deadline, in one core call. A signal
+ * whose handler does not raise lets the wait go on for the time left;
+ * close() ends it. since: the interrupt count the wait must see unchanged
+ * (asyncio reads it on the loop thread), or NULL to read it here, with the
+ * GIL held, so that a close() after that still ends the wait.
+ *
+ * A signal normally ends the core's futex sleep with EINTR. One that lands
+ * while the waiting thread is between two of those sleeps (the core wakes
+ * every 100 ms to check its peer, and under load the thread can wait for a
+ * CPU there for milliseconds) interrupts no system call, and the core
+ * sleeps on: Ctrl-C was lost that way about once in 20 tries on a loaded
+ * 2-core machine. So in the main thread, where Python runs its handlers, a
+ * core call lasts at most FC_SIGNAL_NET_NS, and signals are checked between
+ * two calls: a lost EINTR costs that much latency, not the whole wait.
+ *
+ * Call it inside a call (busy). Returns 0 (ready), -errno of
+ * shmlink_channel_wait, FC_PYERR (a handler raised) or FC_CLOSED. */
+static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline,
+                         const uint64_t *since)
+{
+    int net = PyThread_get_thread_ident() == fc_main_thread;
+    for (;;) {
+        if (self->close_pending)
+            return FC_CLOSED;
+        int64_t left = fc_left(deadline);
+        if (left == 0)
+            return -ETIMEDOUT;
+        int64_t t = left;
+        if (net && (t < 0 || t > FC_SIGNAL_NET_NS))
+            t = FC_SIGNAL_NET_NS;
+        uint64_t count = since ? *since : fc_core.channel_interrupts(self->ch);
+        int rc = fc_core_wait(self, need, t, count);
+        if (rc == -EINTR || (rc == -ETIMEDOUT && t != left)) {
+            if (PyErr_CheckSignals() < 0)
+                return FC_PYERR;
+            continue;
+        }
+        if (rc == -ECANCELED && self->close_pending)
+            return FC_CLOSED;
+        return rc;
+    }
+}
+
+/* Runs op: at once with the GIL held (timeout 0), and if it would wait, in
+ * turns with fc_wait_ready until the deadline. Returns op's result (>= 0 or
+ * -errno), or FC_PYERR / FC_CLOSED. */
+static int fc_run(FcChan *self, fc_op op, void *arg, size_t need,
+                  int64_t timeout)
 {
     int rc = op(self, arg, 0);
     if (rc != -ETIMEDOUT || timeout == 0)
         return rc;
-    uint64_t deadline = timeout < 0 ? UINT64_MAX : fc_now_ns() + (uint64_t)timeout;
+    uint64_t deadline = fc_deadline(timeout);
     for (;;) {
-        int64_t slice = FC_SLICE_NS;
-        if (timeout > 0) {
-            uint64_t now = fc_now_ns();
-            if (now >= deadline)
-                return -ETIMEDOUT;
-            if (deadline - now < (uint64_t)slice)
-                slice = (int64_t)(deadline - now);
-        }
-        Py_BEGIN_ALLOW_THREADS
-        rc = op(self, arg, slice);
-        Py_END_ALLOW_THREADS
-        if (rc != -ETIMEDOUT && rc != -EINTR)
+        rc = fc_wait_ready(self, need, deadline, NULL);
+        if (rc < 0)
             return rc;
-        if (PyErr_CheckSignals() < 0)
-            return FC_PYERR;
-        if (self->close_pending)
-            return FC_CLOSED;
+        rc = op(self, arg, 0); /* ready: only this end can make it unready */
+        if (rc != -ETIMEDOUT)
+            return rc;
     }
+}
+
+/* enter + run + leave: the whole of a blocking call. */
+static int fc_call(FcChan *self, fc_op op, void *arg, size_t need,
+                   int64_t timeout)
+{
+    return fc_leave(self, fc_run(self, op, arg, need, timeout));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -253,7 +476,7 @@ typedef struct {
 static int fc_op_peek(FcChan *self, void *arg, int64_t t)
 {
     fc_peek_arg *a = arg;
-    return fc_core.peek(self->ch, &a->ptr, &a->len, t);
+    return fc_core.channel_peek(self->ch, &a->ptr, &a->len, t);
 }
 
 static int fc_reader_enter(FcChan *self)
@@ -262,74 +485,62 @@ static int fc_reader_enter(FcChan *self)
         return -1;
     if (self->peeking) {
         self->busy = 0;
-        PyErr_Format(PyExc_ValueError,
-                     "shmlink: channel %R: a peeked message is not released yet "
-                     "(leave the `with r.peek()` block first)",
-                     self->address);
+        PyErr_Format(
+            PyExc_ValueError,
+            "shmlink: channel %R: a peeked message is not released yet "
+            "(leave the `with r.peek()` block first)",
+            self->address);
         return -1;
     }
     return 0;
 }
 
-/* The next message as bytes (NULL with *rc set on failure). */
+/* The next message as bytes, or NULL with an exception set; *rc_out tells
+ * the core's code (-ENODATA: end of stream). Enters and leaves the call. */
 static PyObject *fc_recv_bytes(FcChan *self, int64_t timeout, int *rc_out)
 {
+    *rc_out = FC_PYERR;
+    if (fc_reader_enter(self) < 0)
+        return NULL;
     fc_peek_arg a;
-    int rc = fc_run(self, fc_op_peek, &a, timeout);
+    int rc = fc_run(self, fc_op_peek, &a, 0, timeout);
     PyObject *out = NULL;
     if (rc >= 0) {
         out = PyBytes_FromStringAndSize((const char *)a.ptr, (Py_ssize_t)a.len);
         if (out == NULL) /* MemoryError: the message stays in the ring */
             rc = FC_PYERR;
         else
-            fc_core.release(self->ch);
+            fc_core.channel_release(self->ch);
     }
     rc = fc_leave(self, rc);
+    *rc_out = rc;
     if (rc < 0) {
         Py_XDECREF(out);
-        out = NULL;
+        return fc_raise(self, rc);
     }
-    *rc_out = rc;
     return out;
 }
+
+static const fc_sig fc_sig_recv = {"recv", 0, 1, {"timeout"}};
 
 static PyObject *fc_recv(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    PyObject *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
-    if (nargs + nkw > 1) {
-        PyErr_SetString(PyExc_TypeError, "recv() takes at most 1 argument (timeout)");
-        return NULL;
-    }
-    if (nkw == 1) {
-        PyObject *k = PyTuple_GetItem(kwnames, 0);
-        if (!PyUnicode_Check(k) || PyUnicode_CompareWithASCIIString(k, "timeout") != 0) {
-            PyErr_Format(PyExc_TypeError, "recv() got an unexpected keyword argument %R", k);
-            return NULL;
-        }
-    }
-    if (nargs + nkw == 1)
-        tobj = args[0];
+    PyObject *a[1] = {NULL};
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
-        return NULL;
     int rc;
-    PyObject *out = fc_recv_bytes(self, timeout, &rc);
-    return out ? out : fc_raise(self, rc);
+    if (FC_ARGS(fc_sig_recv, a) < 0 || fc_timeout(a[0], &timeout) < 0)
+        return NULL;
+    return fc_recv_bytes(self, timeout, &rc);
 }
 
 static PyObject *fc_iternext(FcChan *self)
 {
-    if (fc_reader_enter(self) < 0)
-        return NULL;
     int rc;
     PyObject *out = fc_recv_bytes(self, -1, &rc);
-    if (out)
-        return out;
-    if (rc == -ENODATA)
-        return NULL; /* StopIteration */
-    return fc_raise(self, rc);
+    if (out == NULL && rc == -ENODATA)
+        PyErr_Clear(); /* end of stream: StopIteration */
+    return out;
 }
 
 static PyObject *fc_iter(PyObject *self)
@@ -347,67 +558,46 @@ typedef struct {
 static int fc_op_recv(FcChan *self, void *arg, int64_t t)
 {
     fc_recv_arg *a = arg;
-    return fc_core.recv(self->ch, a->buf, a->cap, &a->len, t);
+    return fc_core.channel_recv(self->ch, a->buf, a->cap, &a->len, t);
 }
 
-static PyObject *fc_recv_into(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                              PyObject *kwnames)
+static const fc_sig fc_sig_recv_into = {
+    "recv_into", 1, 2, {"buffer", "timeout"}};
+
+static PyObject *fc_recv_into(FcChan *self, PyObject *const *args,
+                              Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *bobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError,
-                        "recv_into() takes at most 2 arguments (buffer, timeout)");
+    PyObject *a[2] = {NULL, NULL};
+    int64_t timeout;
+    if (fc_args(&fc_sig_recv_into, args, nargs, kwnames, a) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
         return NULL;
-    }
-    if (nargs >= 1)
-        bobj = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GetItem(kwnames, i);
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "buffer") == 0 &&
-            nargs < 1)
-            bobj = args[nargs + i];
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = args[nargs + i];
-        else {
-            PyErr_Format(PyExc_TypeError, "recv_into() got an unexpected keyword argument %R",
-                         k);
-            return NULL;
-        }
-    }
-    if (bobj == NULL) {
-        PyErr_SetString(PyExc_TypeError, "recv_into() missing required argument 'buffer'");
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(bobj, &view, PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(a[0], &view, PyBUF_WRITABLE) < 0) {
         PyErr_Clear();
         return fc_wrong_type(PyExc_TypeError,
-                             "shmlink: recv_into needs a writable, contiguous bytes-like object",
-                             bobj);
+                             "shmlink: recv_into needs a writable, contiguous "
+                             "bytes-like object",
+                             a[0]);
     }
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0) {
+    if (fc_reader_enter(self) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t cap = view.len;
-    fc_recv_arg a = {view.buf, (size_t)view.len, 0};
-    int rc = fc_leave(self, fc_run(self, fc_op_recv, &a, timeout));
+    fc_recv_arg r = {view.buf, (size_t)view.len, 0};
+    int rc = fc_call(self, fc_op_recv, &r, 0, timeout);
     PyBuffer_Release(&view);
     if (rc == -EMSGSIZE) {
         PyErr_Format(PyExc_ValueError,
-                     "shmlink: recv_into on %R: the next message is %zu bytes, the buffer "
-                     "holds %zd (the message stays in the channel)",
-                     self->address, a.len, cap);
+                     "shmlink: recv_into on %R: the next message is %zu bytes, "
+                     "the buffer "
+                     "holds %zu (the message stays in the channel)",
+                     self->address, r.len, r.cap);
         return NULL;
     }
     if (rc < 0)
         return fc_raise(self, rc);
-    return PyLong_FromSize_t(a.len);
+    return PyLong_FromSize_t(r.len);
 }
 
 typedef struct {
@@ -426,88 +616,90 @@ typedef struct {
 static int fc_op_batch(FcChan *self, void *arg, int64_t t)
 {
     fc_batch_arg *a = arg;
-    size_t budget = self->batch_cap < FC_BATCH_BYTES ? self->batch_cap : FC_BATCH_BYTES;
-    int rc = fc_core.recv_batch(self->ch, self->batch_buf, budget, self->batch_lens, a->max, t);
+    size_t budget =
+        self->batch_cap < FC_BATCH_BYTES ? self->batch_cap : FC_BATCH_BYTES;
+    int rc = fc_core.channel_recv_batch(self->ch, self->batch_buf, budget,
+                                        self->batch_lens, a->max, t);
     if (rc == -EMSGSIZE) { /* the next message alone exceeds the budget: */
-        rc = fc_core.peek(self->ch, &a->big, &a->big_len, 0); /* take it alone, in place */
+        rc = fc_core.channel_peek(self->ch, &a->big, &a->big_len,
+                                  0); /* take it alone */
         /* rc 0: nothing copied; the caller builds one bytes from a->big */
     }
     return rc;
 }
 
-static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
-                               PyObject *kwnames)
+/* Scratch space for up to max messages (the ring's payloads fit in capacity).
+ */
+static int fc_batch_space(FcChan *self, size_t max)
 {
-    PyObject *nobj = NULL, *tobj = Py_None;
-    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "recv_batch() takes at most 2 arguments (n, timeout)");
-        return NULL;
-    }
-    if (nargs >= 1)
-        nobj = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GetItem(kwnames, i);
-        PyObject *v = args[nargs + i];
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "n") == 0 && nargs < 1)
-            nobj = v;
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = v;
-        else {
-            PyErr_Format(PyExc_TypeError, "recv_batch() got an unexpected keyword argument %R",
-                         k);
-            return NULL;
-        }
-    }
-    Py_ssize_t n = 1024;
-    if (nobj) {
-        if (PyBool_Check(nobj) || !PyLong_Check(nobj))
-            return fc_wrong_type(PyExc_TypeError, "shmlink: recv_batch n must be an int", nobj);
-        n = PyLong_AsSsize_t(nobj);
-        if (n == -1 && PyErr_Occurred())
-            return NULL;
-        if (n < 1) {
-            PyErr_Format(PyExc_ValueError, "shmlink: recv_batch n must be >= 1, got %zd", n);
-            return NULL;
-        }
-    }
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
-        return NULL;
-    /* A record takes at least 8 ring bytes, so the ring never holds more
-     * than capacity/8 messages, and their payloads fit in capacity bytes. */
-    size_t max = (size_t)n;
-    if (max > (size_t)self->capacity / 8)
-        max = (size_t)self->capacity / 8;
     if (self->batch_buf == NULL) {
         self->batch_buf = PyMem_Malloc((size_t)self->capacity);
-        if (self->batch_buf == NULL) {
-            self->busy = 0;
-            return PyErr_NoMemory();
-        }
+        if (self->batch_buf == NULL)
+            return -1;
         self->batch_cap = (size_t)self->capacity;
     }
     if (self->batch_nlens < max) {
         size_t *lens = PyMem_Realloc(self->batch_lens, max * sizeof(size_t));
-        if (lens == NULL) {
-            self->busy = 0;
-            return PyErr_NoMemory();
-        }
+        if (lens == NULL)
+            return -1;
         self->batch_lens = lens;
         self->batch_nlens = max;
     }
-    fc_batch_arg a = {max, NULL, 0};
-    int rc = fc_run(self, fc_op_batch, &a, timeout);
+    return 0;
+}
+
+/* The messages copied to the scratch space, as a new list of bytes. */
+static PyObject *fc_batch_list(FcChan *self, int count)
+{
+    PyObject *list = PyList_New(count);
+    if (list == NULL)
+        return NULL;
+    const char *p = self->batch_buf;
+    for (int i = 0; i < count; i++) {
+        size_t len = self->batch_lens[i];
+        PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len);
+        if (b == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SetItem(list, i, b); /* steals b */
+        p += len;
+    }
+    return list;
+}
+
+static const fc_sig fc_sig_recv_batch = {"recv_batch", 0, 2, {"n", "timeout"}};
+
+static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t n = 1024;
+    int64_t timeout;
+    if (FC_ARGS(fc_sig_recv_batch, a) < 0 ||
+        fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
+        return NULL;
+    /* A record takes at least 8 ring bytes: never more than capacity/8. */
+    size_t max = (size_t)n;
+    if (max > (size_t)self->capacity / 8)
+        max = (size_t)self->capacity / 8;
+    if (fc_reader_enter(self) < 0)
+        return NULL;
+    if (fc_batch_space(self, max) < 0) {
+        self->busy = 0;
+        return PyErr_NoMemory();
+    }
+    fc_batch_arg b = {max, NULL, 0};
+    int rc = fc_run(self, fc_op_batch, &b, 0, timeout);
     PyObject *big = NULL;
     if (rc == 0) { /* one large message, peeked: one copy, like recv() */
-        big = PyBytes_FromStringAndSize((const char *)a.big, (Py_ssize_t)a.big_len);
+        big = PyBytes_FromStringAndSize((const char *)b.big,
+                                        (Py_ssize_t)b.big_len);
         if (big == NULL) {
             rc = FC_PYERR; /* MemoryError: the message stays in the ring */
         } else {
-            fc_core.release(self->ch);
+            fc_core.channel_release(self->ch);
             rc = 1;
         }
     }
@@ -516,45 +708,36 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args, Py_ssize_t n
         Py_XDECREF(big);
         return fc_raise(self, rc);
     }
-    if (big != NULL) {
-        PyObject *one = PyList_New(1);
-        if (one == NULL) {
-            Py_DECREF(big);
-            return NULL;
-        }
-        PyList_SetItem(one, 0, big);
-        return one;
-    }
-    /* The messages are consumed already: from here on they are only ours. */
-    PyObject *list = PyList_New(rc);
-    if (list == NULL)
+    if (big == NULL) /* consumed already: from here on they are only ours */
+        return fc_batch_list(self, rc);
+    PyObject *one = PyList_New(1);
+    if (one == NULL) {
+        Py_DECREF(big);
         return NULL;
-    const char *p = self->batch_buf;
-    const size_t *lens = self->batch_lens;
-    for (int i = 0; i < rc; i++) {
-        PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)lens[i]);
-        if (b == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SetItem(list, i, b);
-        p += lens[i];
     }
-    return list;
+    PyList_SetItem(one, 0, big); /* steals big */
+    return one;
 }
 
-/* _peek(timeout) -> (address as int, length); the message stays until _release(). */
-static PyObject *fc_peek(FcChan *self, PyObject *tobj)
+static const fc_sig fc_sig_peek = {"_peek", 0, 1, {"timeout"}};
+
+/* _peek(timeout) -> (address as int, length); the message stays until
+ * _release(). */
+static PyObject *fc_peek(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
+    PyObject *a[1] = {NULL};
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_reader_enter(self) < 0)
+    if (FC_ARGS(fc_sig_peek, a) < 0 || fc_timeout(a[0], &timeout) < 0 ||
+        fc_reader_enter(self) < 0)
         return NULL;
-    fc_peek_arg a;
-    int rc = fc_leave(self, fc_run(self, fc_op_peek, &a, timeout));
+    fc_peek_arg p;
+    int rc = fc_call(self, fc_op_peek, &p, 0, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->peeking = 1;
-    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)a.ptr), (Py_ssize_t)a.len);
+    return Py_BuildValue("(Nn)", PyLong_FromVoidPtr((void *)p.ptr),
+                         (Py_ssize_t)p.len);
 }
 
 static PyObject *fc_release(FcChan *self, PyObject *Py_UNUSED(ignored))
@@ -563,7 +746,7 @@ static PyObject *fc_release(FcChan *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE; /* closed meanwhile, or nothing peeked */
     if (fc_enter(self) < 0)
         return NULL;
-    int rc = fc_core.release(self->ch);
+    int rc = fc_core.channel_release(self->ch);
     self->peeking = 0;
     rc = fc_leave(self, rc);
     if (rc < 0)
@@ -583,11 +766,19 @@ typedef struct {
 static int fc_op_send(FcChan *self, void *arg, int64_t t)
 {
     fc_send_arg *a = arg;
-    return fc_core.send(self->ch, a->data, a->len, t);
+    return fc_core.channel_send(self->ch, a->data, a->len, t);
 }
 
-static int fc_writer_enter(FcChan *self)
+static int fc_writer_enter(FcChan *self, size_t len)
 {
+    if (len > (size_t)self->max_message) {
+        PyErr_Format(PyExc_ValueError,
+                     "shmlink: message of %zu bytes is larger than the largest "
+                     "message of "
+                     "channel %R (%zd bytes)",
+                     len, self->address, self->max_message);
+        return -1;
+    }
     if (fc_enter(self) < 0)
         return -1;
     if (self->reserved) {
@@ -601,131 +792,108 @@ static int fc_writer_enter(FcChan *self)
     return 0;
 }
 
-static PyObject *fc_too_large(FcChan *self, size_t len)
-{
-    PyErr_Format(PyExc_ValueError,
-                 "shmlink: message of %zu bytes is larger than the largest message of "
-                 "channel %R (%zd bytes)",
-                 len, self->address, self->max_message);
-    return NULL;
-}
-
-static PyObject *fc_send_impl(FcChan *self, PyObject *data, PyObject *tobj)
-{
-    int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0)
-        return NULL;
+/* A message to send: the bytes of any bytes-like object, contiguous (a
+ * non-contiguous buffer is copied). fc_msg_done releases it. */
+typedef struct {
+    fc_send_arg arg;
     Py_buffer view;
-    fc_send_arg a;
-    int have_view = 0;
-    void *tmp = NULL;
+    int have_view;
+    void *tmp;
+} fc_msg;
+
+static int fc_msg_get(PyObject *data, const char *fname, fc_msg *m)
+{
+    m->have_view = 0;
+    m->tmp = NULL;
     if (PyBytes_CheckExact(data)) {
         char *p;
         Py_ssize_t n;
         if (PyBytes_AsStringAndSize(data, &p, &n) < 0)
-            return NULL;
-        a.data = p;
-        a.len = (size_t)n;
-    } else {
-        if (PyObject_GetBuffer(data, &view, PyBUF_FULL_RO) < 0) {
-            PyErr_Clear();
-            return fc_wrong_type(PyExc_TypeError, "shmlink: send needs a bytes-like object",
-                                 data);
-        }
-        have_view = 1;
-        a.len = (size_t)view.len;
-        if (PyBuffer_IsContiguous(&view, 'C')) {
-            a.data = view.buf;
-        } else {
-            tmp = PyMem_Malloc(a.len ? a.len : 1);
-            if (tmp == NULL) {
-                PyBuffer_Release(&view);
-                return PyErr_NoMemory();
-            }
-            if (PyBuffer_ToContiguous(tmp, &view, view.len, 'C') < 0) {
-                PyMem_Free(tmp);
-                PyBuffer_Release(&view);
-                return NULL;
-            }
-            a.data = tmp;
-        }
+            return -1;
+        m->arg.data = p;
+        m->arg.len = (size_t)n;
+        return 0;
     }
-    PyObject *result = NULL;
-    if (a.len > (size_t)self->max_message) {
-        fc_too_large(self, a.len);
-    } else if (fc_writer_enter(self) == 0) {
-        int rc = fc_leave(self, fc_run(self, fc_op_send, &a, timeout));
-        if (rc < 0)
-            fc_raise(self, rc);
-        else
-            { Py_INCREF(Py_None); result = Py_None; }
+    if (PyObject_GetBuffer(data, &m->view, PyBUF_FULL_RO) < 0) {
+        PyErr_Clear();
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "shmlink: %s needs a bytes-like object",
+                 fname);
+        fc_wrong_type(PyExc_TypeError, prefix, data);
+        return -1;
     }
-    PyMem_Free(tmp);
-    if (have_view)
-        PyBuffer_Release(&view);
-    return result;
+    m->have_view = 1;
+    m->arg.len = (size_t)m->view.len;
+    m->arg.data = m->view.buf;
+    if (!PyBuffer_IsContiguous(&m->view, 'C')) {
+        m->tmp = PyMem_Malloc(m->arg.len ? m->arg.len : 1);
+        if (m->tmp == NULL) {
+            PyBuffer_Release(&m->view);
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (PyBuffer_ToContiguous(m->tmp, &m->view, m->view.len, 'C') < 0) {
+            PyMem_Free(m->tmp);
+            PyBuffer_Release(&m->view);
+            return -1;
+        }
+        m->arg.data = m->tmp;
+    }
+    return 0;
 }
+
+static void fc_msg_done(fc_msg *m)
+{
+    PyMem_Free(m->tmp);
+    if (m->have_view)
+        PyBuffer_Release(&m->view);
+}
+
+static const fc_sig fc_sig_send = {"send", 1, 2, {"data", "timeout"}};
 
 static PyObject *fc_send(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
-    PyObject *data = NULL, *tobj = Py_None;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "send() takes at most 2 arguments (data, timeout)");
+    PyObject *a[2] = {NULL, NULL};
+    int64_t timeout;
+    fc_msg m;
+    if (fc_args(&fc_sig_send, args, nargs, kwnames, a) < 0 ||
+        fc_timeout(a[1], &timeout) < 0 || fc_msg_get(a[0], "send", &m) < 0)
         return NULL;
+    PyObject *result = NULL;
+    if (fc_writer_enter(self, m.arg.len) == 0) {
+        int rc = fc_call(self, fc_op_send, &m.arg, m.arg.len, timeout);
+        result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
-    if (nargs >= 1)
-        data = args[0];
-    if (nargs >= 2)
-        tobj = args[1];
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *k = PyTuple_GetItem(kwnames, i);
-        if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "data") == 0 && nargs < 1)
-            data = args[nargs + i];
-        else if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "timeout") == 0 &&
-                 nargs < 2)
-            tobj = args[nargs + i];
-        else {
-            PyErr_Format(PyExc_TypeError, "send() got an unexpected keyword argument %R", k);
-            return NULL;
-        }
-    }
-    if (data == NULL) {
-        PyErr_SetString(PyExc_TypeError, "send() missing required argument 'data'");
-        return NULL;
-    }
-    return fc_send_impl(self, data, tobj);
+    fc_msg_done(&m);
+    return result;
 }
+
+static const fc_sig fc_sig_send_repeat = {
+    "_send_repeat", 2, 2, {"data", "count"}};
 
 /* _send_repeat(data, count): sends data count times from C (benchmarks use
  * it to make the writer side as cheap as possible). Returns None. */
-static PyObject *fc_send_repeat(FcChan *self, PyObject *args)
+static PyObject *fc_send_repeat(FcChan *self, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_buffer view;
-    Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "y*n:_send_repeat", &view, &count))
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t count = 0;
+    fc_msg m;
+    if (fc_args(&fc_sig_send_repeat, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[1], "count", 0, &count) < 0 ||
+        fc_msg_get(a[0], "_send_repeat", &m) < 0)
         return NULL;
-    if ((size_t)view.len > (size_t)self->max_message) {
-        PyBuffer_Release(&view);
-        return fc_too_large(self, (size_t)view.len);
+    PyObject *result = NULL;
+    if (fc_writer_enter(self, m.arg.len) == 0) {
+        int rc = 0;
+        for (Py_ssize_t i = 0; i < count && rc >= 0; i++)
+            rc = fc_run(self, fc_op_send, &m.arg, m.arg.len, -1);
+        rc = fc_leave(self, rc);
+        result = rc < 0 ? fc_raise(self, rc) : Py_NewRef(Py_None);
     }
-    if (fc_writer_enter(self) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    fc_send_arg a = {view.buf, (size_t)view.len};
-    int rc = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        rc = fc_run(self, fc_op_send, &a, -1);
-        if (rc < 0)
-            break;
-    }
-    rc = fc_leave(self, rc);
-    PyBuffer_Release(&view);
-    if (rc < 0)
-        return fc_raise(self, rc);
-    Py_RETURN_NONE;
+    fc_msg_done(&m);
+    return result;
 }
 
 typedef struct {
@@ -736,46 +904,102 @@ typedef struct {
 static int fc_op_reserve(FcChan *self, void *arg, int64_t t)
 {
     fc_reserve_arg *a = arg;
-    return fc_core.reserve(self->ch, a->len, &a->ptr, t);
+    return fc_core.channel_reserve(self->ch, a->len, &a->ptr, t);
 }
 
-/* _reserve(size, timeout) -> address as int. */
-static PyObject *fc_reserve(FcChan *self, PyObject *args)
+static const fc_sig fc_sig_reserve = {"_reserve", 1, 2, {"size", "timeout"}};
+
+/* _reserve(size, timeout=None) -> address as int. */
+static PyObject *fc_reserve(FcChan *self, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_ssize_t size;
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTuple(args, "n|O:_reserve", &size, &tobj))
-        return NULL;
-    if (size < 0) {
-        PyErr_Format(PyExc_ValueError, "shmlink: reserve size must be >= 0, got %zd", size);
-        return NULL;
-    }
-    if (size > self->max_message)
-        return fc_too_large(self, (size_t)size);
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t size = 0;
     int64_t timeout;
-    if (fc_timeout(tobj, &timeout) < 0 || fc_writer_enter(self) < 0)
+    if (fc_args(&fc_sig_reserve, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "reserve size", 0, &size) < 0 ||
+        fc_timeout(a[1], &timeout) < 0 ||
+        fc_writer_enter(self, (size_t)size) < 0)
         return NULL;
-    fc_reserve_arg a = {(size_t)size, NULL};
-    int rc = fc_leave(self, fc_run(self, fc_op_reserve, &a, timeout));
+    fc_reserve_arg r = {(size_t)size, NULL};
+    int rc = fc_call(self, fc_op_reserve, &r, r.len, timeout);
     if (rc < 0)
         return fc_raise(self, rc);
     self->reserved = 1;
-    return PyLong_FromVoidPtr(a.ptr);
+    return PyLong_FromVoidPtr(r.ptr);
 }
+
+static const fc_sig fc_sig_commit = {"_commit", 1, 1, {"n"}};
 
 /* _commit(n): publishes n bytes; _commit(-1): aborts. A no-op if the
  * reservation is gone (the handle was closed). */
-static PyObject *fc_commit(FcChan *self, PyObject *arg)
+static PyObject *fc_commit(FcChan *self, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
+    PyObject *a[1] = {NULL};
+    Py_ssize_t n = 0;
+    if (fc_args(&fc_sig_commit, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "n", -1, &n) < 0)
         return NULL;
     if (!self->reserved)
         Py_RETURN_NONE;
     if (fc_enter(self) < 0)
         return NULL;
-    int rc = n < 0 ? fc_core.abort(self->ch) : fc_core.commit(self->ch, (size_t)n);
+    int rc = n < 0 ? fc_core.channel_abort(self->ch)
+                   : fc_core.channel_commit(self->ch, (size_t)n);
     self->reserved = 0;
+    rc = fc_leave(self, rc);
+    if (rc < 0)
+        return fc_raise(self, rc);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting for asyncio (see the top)                                         */
+/* ------------------------------------------------------------------------ */
+
+/* _interrupts() -> the handle's interrupt count, read before a wait is
+ * handed to another thread. */
+static PyObject *fc_interrupts(FcChan *self, PyObject *Py_UNUSED(ignored))
+{
+    if (fc_enter(self) < 0)
+        return NULL;
+    uint64_t n = fc_core.channel_interrupts(self->ch);
+    fc_leave(self, 0);
+    return PyLong_FromUnsignedLongLong((unsigned long long)n);
+}
+
+/* _interrupt(): ends a wait in progress on the handle (any thread); a no-op
+ * once closed or in a forked child. */
+static PyObject *fc_interrupt(FcChan *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->ch != NULL && !fc_foreign(self))
+        fc_core.channel_interrupt(self->ch);
+    Py_RETURN_NONE;
+}
+
+static const fc_sig fc_sig_wait = {"_wait", 3, 3, {"need", "timeout", "since"}};
+
+/* _wait(need, timeout, since): blocks (GIL released) until the end is
+ * ready: a message to receive, or room for need bytes; consumes nothing.
+ * Returns None, or raises: TimeoutError, EOFError, PeerDeadError, OSError
+ * ECANCELED (interrupted since `since`), ValueError (closed meanwhile). */
+static PyObject *fc_wait(FcChan *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    PyObject *a[3] = {NULL, NULL, NULL};
+    Py_ssize_t need = 0;
+    int64_t timeout;
+    if (fc_args(&fc_sig_wait, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[0], "need", 0, &need) < 0 || fc_timeout(a[1], &timeout) < 0)
+        return NULL;
+    unsigned long long since = PyLong_AsUnsignedLongLong(a[2]);
+    if (since == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (fc_enter(self) < 0)
+        return NULL;
+    uint64_t count = (uint64_t)since;
+    int rc = fc_wait_ready(self, (size_t)need, fc_deadline(timeout), &count);
     rc = fc_leave(self, rc);
     if (rc < 0)
         return fc_raise(self, rc);
@@ -786,58 +1010,114 @@ static PyObject *fc_commit(FcChan *self, PyObject *arg)
 /* Life cycle                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* _attach(handle as int, address): takes ownership of an open handle. */
-static PyObject *fc_attach(FcChan *self, PyObject *args)
+static const fc_sig fc_sig_from_handle = {
+    "_from_handle", 2, 2, {"handle", "address"}};
+
+/* cls._from_handle(handle as int, address): a new object that owns an open
+ * handle of the core (the only way to make one: see fc_new). */
+static PyObject *fc_from_handle(PyTypeObject *cls, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *hobj, *address;
-    if (!PyArg_ParseTuple(args, "OU:_attach", &hobj, &address))
+    PyObject *a[2] = {NULL, NULL};
+    if (fc_args(&fc_sig_from_handle, args, nargs, kwnames, a) < 0)
         return NULL;
     if (!fc_bound) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink._chan: bind() was not called");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "shmlink._chan: bind() was not called");
         return NULL;
     }
-    if (self->ch != NULL || self->address != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "shmlink: handle already attached");
+    if (!PyUnicode_Check(a[1])) {
+        PyErr_SetString(PyExc_TypeError, "_from_handle: address must be a str");
         return NULL;
     }
-    void *h = PyLong_AsVoidPtr(hobj);
+    void *h = PyLong_AsVoidPtr(a[0]);
     if (h == NULL) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "shmlink: NULL channel handle");
         return NULL;
     }
+    allocfunc alloc = (allocfunc)PyType_GetSlot(cls, Py_tp_alloc);
+    FcChan *self = (FcChan *)alloc(cls, 0);
+    if (self == NULL)
+        return NULL;
     self->ch = h;
-    Py_INCREF(address);
-    self->address = address;
-    self->capacity = (Py_ssize_t)fc_core.capacity(self->ch);
-    self->max_message = (Py_ssize_t)fc_core.max_message(self->ch);
-    Py_RETURN_NONE;
+    self->address = Py_NewRef(a[1]);
+    self->capacity = (Py_ssize_t)fc_core.channel_capacity(self->ch);
+    self->max_message = (Py_ssize_t)fc_core.channel_max_message(self->ch);
+    self->pid = getpid();
+    self->forks = fc_forks;
+    return (PyObject *)self;
+}
+
+/* Raises TypeError: cls is made by its create/open class methods only. */
+static PyObject *fc_refuse(PyTypeObject *cls)
+{
+    PyObject *name = fc_type_name(cls);
+    if (name != NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "shmlink: use %U.create(address, ...) or %U.open(address) "
+                     "to make one",
+                     name, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
+static PyObject *fc_new(PyTypeObject *cls, PyObject *Py_UNUSED(args),
+                        PyObject *Py_UNUSED(kw))
+{
+    return fc_refuse(cls);
 }
 
 static PyObject *fc_close(FcChan *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->busy) {
-        self->close_pending = 1; /* the running call closes it (see top) */
+    if (self->busy && !fc_foreign(self)) {
+        /* The running call closes it (see top); end its wait now. */
+        self->close_pending = 1;
+        fc_core.channel_interrupt(self->ch);
         Py_RETURN_NONE;
     }
     fc_free_handle(self);
     Py_RETURN_NONE;
 }
 
+/* An object collected while open gets a ResourceWarning (shown under
+ * -X dev or -W default), as an unclosed file does; not in a forked child,
+ * where the handle is the parent's. */
+static void fc_finalize(PyObject *obj)
+{
+    FcChan *self = (FcChan *)obj;
+    if (self->ch == NULL || fc_foreign(self))
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PyErr_ResourceWarning(obj, 1, "unclosed %R", obj) < 0)
+        PyErr_WriteUnraisable(obj);
+    PyErr_Restore(type, value, tb);
+}
+
+/* Frees an object of one of this module's heap types. Its instances hold a
+ * reference to the type, dropped here (subtype_dealloc of a Python subclass
+ * leaves that to this base). */
+static void fc_free_object(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(obj);
+    Py_DECREF(tp);
+}
+
 static void fc_dealloc(FcChan *self)
 {
-    /* Last reference gone: a handle never closed is closed now (for a
-     * writer that marks end of stream, as close() would). */
+    /* (fc_finalize has run: Reader and Writer are Python subclasses, whose
+     * deallocation calls the finalizer they inherit.) Last reference gone:
+     * a handle never closed is closed now (for a writer that marks end of
+     * stream, as close() would). */
     fc_free_handle(self);
     Py_CLEAR(self->address);
     PyMem_Free(self->batch_buf);
     PyMem_Free(self->batch_lens);
-    /* A heap type: its instances hold a reference to it (dropped here, as
-     * subtype_dealloc of a Python subclass leaves that to this base). */
-    PyTypeObject *tp = Py_TYPE((PyObject *)self);
-    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    fc_free_object((PyObject *)self);
 }
 
 static PyObject *fc_get_closed(FcChan *self, void *Py_UNUSED(c))
@@ -847,10 +1127,7 @@ static PyObject *fc_get_closed(FcChan *self, void *Py_UNUSED(c))
 
 static PyObject *fc_get_address(FcChan *self, void *Py_UNUSED(c))
 {
-    if (self->address == NULL)
-        Py_RETURN_NONE;
-    Py_INCREF(self->address);
-    return self->address;
+    return Py_NewRef(self->address ? self->address : Py_None);
 }
 
 static PyObject *fc_get_capacity(FcChan *self, void *Py_UNUSED(c))
@@ -870,50 +1147,98 @@ static PyObject *fc_get_handle(FcChan *self, void *Py_UNUSED(c))
     return PyLong_FromVoidPtr(self->ch);
 }
 
+static PyObject *fc_get_foreign(FcChan *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(fc_foreign(self));
+}
+
+static PyObject *fc_get_pid(FcChan *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong((long)self->pid);
+}
+
 static PyGetSetDef fc_getset[] = {
     {"closed", (getter)fc_get_closed, NULL, "True once close() has run.", NULL},
-    {"address", (getter)fc_get_address, NULL, "Canonical address of the channel.", NULL},
+    {"address", (getter)fc_get_address, NULL,
+     "Canonical address of the channel.", NULL},
     {"capacity", (getter)fc_get_capacity, NULL, "Ring size in bytes.", NULL},
-    {"max_message", (getter)fc_get_max_message, NULL, "Largest message in bytes.", NULL},
-    {"_handle", (getter)fc_get_handle, NULL, "The shmlink_channel * as int (None if closed).",
+    {"max_message", (getter)fc_get_max_message, NULL,
+     "Largest message in bytes.", NULL},
+    {"_handle", (getter)fc_get_handle, NULL,
+     "The shmlink_channel * as int (None if closed).", NULL},
+    {"_foreign", (getter)fc_get_foreign, NULL,
+     "True in a forked child: the handle belongs to an ancestor process.",
+     NULL},
+    {"_pid", (getter)fc_get_pid, NULL, "The process that opened the handle.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define FC_COMMON_METHODS                                                                   \
-    {"_attach", (PyCFunction)fc_attach, METH_VARARGS, NULL},                                \
-        {"close", (PyCFunction)fc_close, METH_NOARGS, NULL}
+#define FC_FASTCALL(f)                                                         \
+    (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+
+#define FC_COMMON_METHODS                                                      \
+    {"_from_handle", FC_FASTCALL(fc_from_handle) | METH_CLASS,                 \
+     "_from_handle($cls, /, handle, address)\n--\n\n"},                        \
+        {"close", (PyCFunction)fc_close, METH_NOARGS,                          \
+         "close($self, /)\n--\n\n"},                                           \
+        {"_interrupts", (PyCFunction)fc_interrupts, METH_NOARGS,               \
+         "_interrupts($self, /)\n--\n\n"},                                     \
+        {"_interrupt", (PyCFunction)fc_interrupt, METH_NOARGS,                 \
+         "_interrupt($self, /)\n--\n\n"},                                      \
+    {                                                                          \
+        "_wait", FC_FASTCALL(fc_wait),                                         \
+            "_wait($self, /, need, timeout, since)\n--\n\n"                    \
+    }
 
 static PyMethodDef fc_reader_methods[] = {
     FC_COMMON_METHODS,
-    {"recv", (PyCFunction)(void (*)(void))fc_recv, METH_FASTCALL | METH_KEYWORDS,
-     "recv(timeout=None) -> bytes\n\nThe next message (a copy). Waits while the channel is "
-     "empty; EOFError at end of stream, PeerDeadError if the writer died, TimeoutError."},
-    {"recv_into", (PyCFunction)(void (*)(void))fc_recv_into, METH_FASTCALL | METH_KEYWORDS,
-     "recv_into(buffer, timeout=None) -> int\n\nCopies the next message into a writable "
-     "buffer and returns its length; ValueError (message kept) if it does not fit."},
-    {"recv_batch", (PyCFunction)(void (*)(void))fc_recv_batch, METH_FASTCALL | METH_KEYWORDS,
-     "recv_batch(n=1024, timeout=None) -> list[bytes]\n\nWaits for at least one message, "
-     "then returns up to n messages that are already in the channel."},
-    {"_peek", (PyCFunction)fc_peek, METH_O, NULL},
-    {"_release", (PyCFunction)fc_release, METH_NOARGS, NULL},
+    {"recv", FC_FASTCALL(fc_recv),
+     "recv($self, /, timeout=None)\n--\n\n"
+     "The next message as bytes (a copy).\n\n"
+     "Waits while the channel is empty, at most timeout seconds (None: no "
+     "limit;\n"
+     "0: no wait). EOFError at end of stream, PeerDeadError if the writer "
+     "died,\n"
+     "TimeoutError."},
+    {"recv_into", FC_FASTCALL(fc_recv_into),
+     "recv_into($self, /, buffer, timeout=None)\n--\n\n"
+     "Copy the next message into a writable buffer; returns its length.\n\n"
+     "ValueError (the message stays in the channel) if it does not fit."},
+    {"recv_batch", FC_FASTCALL(fc_recv_batch),
+     "recv_batch($self, /, n=1024, timeout=None)\n--\n\n"
+     "Wait for one message, then return up to n messages already in the "
+     "channel.\n\n"
+     "A batch holds at most about 256 KiB of messages (a single larger "
+     "message\n"
+     "comes alone)."},
+    {"_peek", FC_FASTCALL(fc_peek), "_peek($self, /, timeout=None)\n--\n\n"},
+    {"_release", (PyCFunction)fc_release, METH_NOARGS,
+     "_release($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef fc_writer_methods[] = {
     FC_COMMON_METHODS,
-    {"send", (PyCFunction)(void (*)(void))fc_send, METH_FASTCALL | METH_KEYWORDS,
-     "send(data, timeout=None)\n\nSends a bytes-like object as one message, waiting while the "
-     "channel is full. ValueError if it is larger than max_message."},
-    {"_send_repeat", (PyCFunction)fc_send_repeat, METH_VARARGS, NULL},
-    {"_reserve", (PyCFunction)fc_reserve, METH_VARARGS, NULL},
-    {"_commit", (PyCFunction)fc_commit, METH_O, NULL},
+    {"send", FC_FASTCALL(fc_send),
+     "send($self, /, data, timeout=None)\n--\n\n"
+     "Send a bytes-like object as one message.\n\n"
+     "Waits while the channel is full, at most timeout seconds (None: no "
+     "limit;\n"
+     "0: no wait), then TimeoutError. ValueError if it is larger than "
+     "max_message."},
+    {"_send_repeat", FC_FASTCALL(fc_send_repeat),
+     "_send_repeat($self, /, data, count)\n--\n\n"},
+    {"_reserve", FC_FASTCALL(fc_reserve),
+     "_reserve($self, /, size, timeout=None)\n--\n\n"},
+    {"_commit", FC_FASTCALL(fc_commit), "_commit($self, /, n)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot fc_reader_slots[] = {
     {Py_tp_doc, (void *)"C part of shmlink.Reader."},
-    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_new, (void *)fc_new},
+    {Py_tp_finalize, (void *)fc_finalize},
     {Py_tp_dealloc, (void *)fc_dealloc},
     {Py_tp_methods, fc_reader_methods},
     {Py_tp_getset, fc_getset},
@@ -924,7 +1249,8 @@ static PyType_Slot fc_reader_slots[] = {
 
 static PyType_Slot fc_writer_slots[] = {
     {Py_tp_doc, (void *)"C part of shmlink.Writer."},
-    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_new, (void *)fc_new},
+    {Py_tp_finalize, (void *)fc_finalize},
     {Py_tp_dealloc, (void *)fc_dealloc},
     {Py_tp_methods, fc_writer_methods},
     {Py_tp_getset, fc_getset},
@@ -932,58 +1258,237 @@ static PyType_Slot fc_writer_slots[] = {
 };
 
 static PyType_Spec fc_reader_spec = {
-    "shmlink._chan.ReaderBase", sizeof(FcChan), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, fc_reader_slots,
+    "shmlink._chan.ReaderBase",
+    sizeof(FcChan),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    fc_reader_slots,
 };
 
 static PyType_Spec fc_writer_spec = {
-    "shmlink._chan.WriterBase", sizeof(FcChan), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, fc_writer_slots,
+    "shmlink._chan.WriterBase",
+    sizeof(FcChan),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    fc_writer_slots,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Memory: the exporter of every zero-copy view                              */
+/* ------------------------------------------------------------------------ */
+
+/* Memory(address, size, readonly, owner): exports size bytes at address as
+ * a buffer, read-only when readonly (a writable buffer is refused, also
+ * through memoryview.obj), and keeps owner (what keeps the mapping alive)
+ * while it exists. `exports` counts the buffers handed out and not yet
+ * released, so a close can tell whether a view is still alive. */
+typedef struct {
+    PyObject_HEAD char *ptr;
+    Py_ssize_t size;
+    int readonly;
+    Py_ssize_t exports;
+    PyObject *owner;
+} FcMem;
+
+static const fc_sig fc_sig_memory = {
+    "Memory", 4, 4, {"address", "size", "readonly", "owner"}};
+
+static PyObject *fcm_make(PyObject *type, PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames)
+{
+    PyObject *a[4] = {NULL, NULL, NULL, NULL};
+    Py_ssize_t nargs = (Py_ssize_t)nargsf, size = 0;
+    if (fc_args(&fc_sig_memory, args, nargs, kwnames, a) < 0 ||
+        fc_int(a[1], "size", 0, &size) < 0)
+        return NULL;
+    void *ptr = PyLong_AsVoidPtr(a[0]);
+    if (ptr == NULL && PyErr_Occurred())
+        return NULL;
+    int readonly = PyObject_IsTrue(a[2]);
+    if (readonly < 0)
+        return NULL;
+    allocfunc alloc =
+        (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    FcMem *self = (FcMem *)alloc((PyTypeObject *)type, 0);
+    if (self == NULL)
+        return NULL;
+    self->ptr = ptr;
+    self->size = size;
+    self->readonly = readonly;
+    self->owner = Py_NewRef(a[3]);
+    return (PyObject *)self;
+}
+
+static PyObject *fcm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *items[4];
+    Py_ssize_t n = PyTuple_Size(args);
+    if ((kw != NULL && PyDict_Size(kw) != 0) || n > 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Memory() takes 4 positional arguments only");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        items[i] = PyTuple_GetItem(args, i);
+    return fcm_make((PyObject *)type, items, (size_t)n, NULL);
+}
+
+static int fcm_getbuffer(FcMem *self, Py_buffer *view, int flags)
+{
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->size,
+                          self->readonly, flags) < 0)
+        return -1; /* BufferError: a writable buffer of read-only memory */
+    self->exports++;
+    return 0;
+}
+
+static void fcm_releasebuffer(FcMem *self, Py_buffer *Py_UNUSED(view))
+{
+    self->exports--;
+}
+
+static int fcm_traverse(FcMem *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->owner);
+    Py_VISIT(Py_TYPE((PyObject *)self)); /* a heap type */
+    return 0;
+}
+
+static int fcm_clear(FcMem *self)
+{
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void fcm_dealloc(FcMem *self)
+{
+    PyObject_GC_UnTrack(self);
+    fcm_clear(self);
+    fc_free_object((PyObject *)self);
+}
+
+static PyObject *fcm_get_exports(FcMem *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(self->exports);
+}
+
+static PyObject *fcm_get_readonly(FcMem *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(self->readonly);
+}
+
+static PyGetSetDef fcm_getset[] = {
+    {"exports", (getter)fcm_get_exports, NULL,
+     "Buffers handed out and not released.", NULL},
+    {"readonly", (getter)fcm_get_readonly, NULL, "True if writes are refused.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot fc_memory_slots[] = {
+    {Py_tp_doc,
+     (void *)"Memory(address, size, readonly, owner)\n--\n\n"
+             "Exports shared memory as a buffer (read-only when readonly)."},
+    {Py_tp_new, (void *)fcm_new},
+    {Py_tp_dealloc, (void *)fcm_dealloc},
+    {Py_tp_traverse, (void *)fcm_traverse},
+    {Py_tp_clear, (void *)fcm_clear},
+    {Py_bf_getbuffer, (void *)fcm_getbuffer},
+    {Py_bf_releasebuffer, (void *)fcm_releasebuffer},
+    {Py_tp_getset, fcm_getset},
+    {0, NULL},
+};
+
+static PyType_Spec fc_memory_spec = {
+    "shmlink._chan.Memory",
+    sizeof(FcMem),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    fc_memory_slots,
 };
 
 /* ------------------------------------------------------------------------ */
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* bind(pointers, check): pointers is a tuple of the C core's function
- * addresses in the order of fc_core; check(rc, address) raises. */
-static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *args)
+static const fc_sig fc_sig_bind = {"bind", 2, 2, {"capi", "check"}};
+
+/* bind(capi, check): capi is the address (int) of the cffi module's
+ * shmlink_capi table; check(rc, address) raises the error for rc. */
+static PyObject *fc_bind(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                         Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *ptrs, *check;
-    if (!PyArg_ParseTuple(args, "O!O:bind", &PyTuple_Type, &ptrs, &check))
+    PyObject *a[2] = {NULL, NULL};
+    if (fc_args(&fc_sig_bind, args, nargs, kwnames, a) < 0)
         return NULL;
-    enum { N = sizeof(fc_core) / sizeof(void (*)(void)) };
-    if (PyTuple_Size(ptrs) != N) {
-        PyErr_Format(PyExc_ValueError, "bind: expected %d function pointers", (int)N);
+    const shmlink_capi *capi = PyLong_AsVoidPtr(a[0]);
+    if (capi == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "bind: NULL table");
         return NULL;
     }
-    void (*fns[N])(void);
-    for (Py_ssize_t i = 0; i < N; i++) {
-        void *p = PyLong_AsVoidPtr(PyTuple_GetItem(ptrs, i));
-        if (p == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "bind: NULL function pointer");
-            return NULL;
-        }
-        memcpy(&fns[i], &p, sizeof(p));
+    if (capi->version != SHMLINK_CAPI_VERSION ||
+        capi->size != sizeof(shmlink_capi)) {
+        PyErr_Format(PyExc_ImportError,
+                     "shmlink: the compiled modules do not match (table "
+                     "version %u, %zu bytes; "
+                     "expected version %d, %zu bytes): reinstall shmlink",
+                     capi->version, capi->size, SHMLINK_CAPI_VERSION,
+                     sizeof(shmlink_capi));
+        return NULL;
     }
-    memcpy(&fc_core, fns, sizeof(fc_core));
-    Py_INCREF(check);
+    if (!PyCallable_Check(a[1])) {
+        PyErr_SetString(PyExc_TypeError, "bind: check must be callable");
+        return NULL;
+    }
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main =
+        threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    Py_XDECREF(threading);
+    Py_XDECREF(main);
+    if (ident == NULL)
+        return NULL;
+    fc_main_thread = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred())
+        return NULL;
+    fc_core = *capi;
     PyObject *old = fc_check;
-    fc_check = check;
+    fc_check = Py_NewRef(a[1]);
     Py_XDECREF(old);
     fc_bound = 1;
     Py_RETURN_NONE;
 }
 
+/* refuse_new(cls, ...): a __new__ for the Python classes made only by their
+ * create/open class methods (shmlink.Segment). A C function, so help()
+ * shows no misleading signature for the class. */
+static PyObject *fc_refuse_new(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *Py_UNUSED(kwnames))
+{
+    if (nargs > 0 && PyType_Check(args[0]))
+        return fc_refuse((PyTypeObject *)args[0]);
+    PyErr_SetString(PyExc_TypeError, "shmlink: use create() or open()");
+    return NULL;
+}
+
 static PyMethodDef fc_module_methods[] = {
-    {"bind", fc_bind, METH_VARARGS, NULL},
+    {"bind", FC_FASTCALL(fc_bind), "bind($module, /, capi, check)\n--\n\n"},
+    {"refuse_new", FC_FASTCALL(fc_refuse_new), NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef fc_module = {
-    PyModuleDef_HEAD_INIT, "shmlink._chan", "Hot path of shmlink's Python channel classes.", -1,
-    fc_module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "shmlink._chan",
+    "Hot path of shmlink's Python channel classes.",
+    -1,
+    fc_module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 /* Adds a heap type made from spec to m as name. Returns 0 or -1. */
@@ -1001,11 +1506,17 @@ static int fc_add_type(PyObject *m, const char *name, PyType_Spec *spec)
 
 PyMODINIT_FUNC PyInit__chan(void)
 {
+    if (pthread_atfork(NULL, NULL, fc_after_fork_in_child) != 0) {
+        PyErr_SetString(PyExc_ImportError,
+                        "shmlink._chan: pthread_atfork failed");
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&fc_module);
     if (m == NULL)
         return NULL;
     if (fc_add_type(m, "ReaderBase", &fc_reader_spec) < 0 ||
-        fc_add_type(m, "WriterBase", &fc_writer_spec) < 0) {
+        fc_add_type(m, "WriterBase", &fc_writer_spec) < 0 ||
+        fc_add_type(m, "Memory", &fc_memory_spec) < 0) {
         Py_DECREF(m);
         return NULL;
     }

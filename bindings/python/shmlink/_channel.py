@@ -3,22 +3,23 @@
 The per-message methods (``send``, ``recv``, ``recv_into``, ``recv_batch``
 and iteration) are implemented in C by the base classes of the private
 extension ``shmlink._chan``; this module adds the constructors, the
-zero-copy context managers and the documentation. See docs/PROTOCOL.md for
-the layout and SPEC section 3 for the behaviour.
+zero-copy context managers, the asyncio methods (waiting: ``_aio``) and the
+documentation. See docs/PROTOCOL.md for the channel's layout and rules.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import pwd
 import sys
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from . import _chan
+from . import _aio, _chan
 from ._errors import check
-from ._segment import _decode, _parse, _parse_existing
+from ._segment import _decode, _parse, _parse_existing, stat
 from ._shmlink import ffi, lib
 
 if TYPE_CHECKING:
@@ -31,29 +32,12 @@ else:
 
 __all__ = ["PeekedMessage", "Reader", "Reservation", "Writer"]
 
-# The C core's functions, in the order _chan.c keeps them (struct fc_core).
-_chan.bind(
-    tuple(
-        int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-        for name in (
-            "shmlink_channel_close",
-            "shmlink_channel_capacity",
-            "shmlink_channel_max_message",
-            "shmlink_channel_send",
-            "shmlink_channel_reserve",
-            "shmlink_channel_commit",
-            "shmlink_channel_abort",
-            "shmlink_channel_recv",
-            "shmlink_channel_peek",
-            "shmlink_channel_release",
-            "shmlink_channel_recv_batch",
-        )
-    ),
-    check,
-)
+# The extension calls the core through the table this cffi module fills
+# (one declaration for both: _capi.h).
+_chan.bind(int(ffi.cast("uintptr_t", lib.shmlink_python_capi())), check)
 
 _DEFAULT_CAPACITY = 1 << 20
-_CAPACITY_MAX = 1 << 30
+_CAPACITY_MAX: int = lib.SHMLINK_MAX_CAPACITY
 
 
 def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
@@ -68,7 +52,8 @@ def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
     if not 1 <= capacity <= _CAPACITY_MAX:
         raise ValueError(
             f"shmlink: cannot create a channel at {address!r}: capacity must be within "
-            f"1..{_CAPACITY_MAX} bytes (rounded up to a power of two, at least 4096), "
+            f"1..{_CAPACITY_MAX} bytes (rounded up to a power of two, at least "
+            f"{lib.SHMLINK_MIN_CAPACITY}), "
             f"got {capacity}"
         )
     if isinstance(mode, bool) or not isinstance(mode, int):
@@ -88,15 +73,45 @@ def _create(address: str, capacity: int, mode: int, role: int) -> tuple[int, str
     return _handle(out[0])
 
 
-def _open(address: str, role: int) -> tuple[int, str]:
+def _open(address: str, role: int, any_owner: bool) -> tuple[int, str]:
     raw = _parse_existing(address)
     out = ffi.new("shmlink_channel **")
-    check(lib.shmlink_channel_open(raw, role, out), address)
+    flags = lib.SHMLINK_ANY_OWNER if any_owner else 0
+    rc = lib.shmlink_channel_open_flags(raw, role, flags, out)
+    if rc == -errno.EPERM:
+        raise PermissionError(errno.EPERM, _not_trusted(address), address)
+    check(rc, address)
     return _handle(out[0])
+
+
+def _not_trusted(address: str) -> str:
+    """Why open refused a channel of another owner (-EPERM)."""
+    try:
+        uid = stat(address).uid
+    except OSError:
+        owner = "another user"
+    else:
+        try:
+            owner = f"user {pwd.getpwuid(uid).pw_name!r} (uid {uid})"
+        except KeyError:
+            owner = f"uid {uid}"
+    return (
+        f"shmlink: channel {address!r} belongs to {owner}, neither you nor root; a channel of "
+        "another user could feed you forged messages or take yours. Pass any_owner=True to "
+        "open it anyway"
+    )
 
 
 def _handle(ch: Any) -> tuple[int, str]:
     return int(ffi.cast("uintptr_t", ch)), _decode(ffi.string(lib.shmlink_channel_address(ch)))
+
+
+def _in_use(exporter: _chan.Memory, held: int) -> bool:
+    """Whether anything but `held` references of ours uses the exporter: a
+    buffer taken from it not yet released, or an object that keeps the
+    exporter itself (numpy 2 keeps it as the base of an array)."""
+    # getrefcount counts its argument and this frame's parameter too.
+    return exporter.exports > 0 or sys.getrefcount(exporter) > held + 2
 
 
 class _Views:
@@ -107,48 +122,56 @@ class _Views:
 
     def __init__(self) -> None:
         self._active: Reservation | PeekedMessage | None = None
-        # Weak references (cffi buffers are not hashable: no WeakSet).
-        self._leaked: list[weakref.ref[Any]] = []
+        self._leaked: list[_chan.Memory] = []  # exporters of finished holders with live slices
 
     @staticmethod
-    def make(owner: Reader | Writer, address: int, size: int) -> tuple[Any, memoryview]:
-        # The destructor's default argument keeps the Reader/Writer (and so
-        # the mapping) alive as long as the exporter, i.e. as long as any view.
-        ptr = ffi.gc(ffi.cast("char *", address), lambda _p, _keep=owner: None)
-        exporter = ffi.buffer(ptr, size)
+    def make(
+        owner: Reader | Writer, address: int, size: int, readonly: bool
+    ) -> tuple[_chan.Memory, memoryview]:
+        # The exporter keeps the Reader/Writer (and so the mapping) alive as
+        # long as any view of it; a read-only one refuses writable buffers.
+        exporter = _chan.Memory(address, size, readonly, owner)
         return exporter, memoryview(exporter)
 
+    @staticmethod
+    def release(holder: Reservation | PeekedMessage) -> bool:
+        """Release the holder's own view; True if a slice of it is still alive."""
+        holder._view.release()
+        exporter = holder._exporter
+        return exporter is not None and _in_use(exporter, 2)  # held: holder and local
+
     def done(self, holder: Reservation | PeekedMessage) -> bool:
-        """Release the holder's views; True if a slice of them is still alive."""
+        """The holder is finished: release its view; True (and remembered for
+        close) if a slice of it is still alive."""
         if self._active is holder:
             self._active = None
-        for view in holder._views:
-            view.release()
-        exporter = holder._exporter
-        holder._exporter = None
-        # References now: this local and getrefcount's argument, plus one
-        # while a surviving slice's managed buffer still holds the exporter.
-        if sys.getrefcount(exporter) > 2:
-            self._leaked.append(weakref.ref(exporter))
-            return True
-        return False
+        leaked = self.release(holder)
+        exporter, holder._exporter = holder._exporter, None
+        if leaked and exporter is not None:
+            self._leaked.append(exporter)
+        return leaked
 
-    def check_close(self, address: str) -> None:
+    def check_close(self, owner: _End) -> None:
         active = self._active
         if active is not None:
             # An open reservation or peeked message: its views go now (the
             # reservation is dropped, the peeked message stays unconsumed).
             active._done = True
             self.done(active)
-            if isinstance(active, Reservation):
-                active._writer._commit(-1)  # abort
-        self._leaked = [ref for ref in self._leaked if ref() is not None]
-        alive = len(self._leaked)
+            if isinstance(active, Reservation) and not owner._foreign:
+                active._writer._commit(-1)  # abort (a forked child has no role to abort in)
+        alive = []
+        while self._leaked:
+            exporter = self._leaked.pop()  # this local is then our only reference
+            if _in_use(exporter, 1):
+                alive.append(exporter)
+            del exporter
+        self._leaked = alive
         if alive:
             raise BufferError(
-                f"shmlink: cannot close {address!r}: {alive} view(s) into the channel's ring "
-                "(slices of a peeked message or a reservation) are still alive; delete them "
-                "first"
+                f"shmlink: cannot close {owner.address!r}: {len(alive)} view(s) into the channel's "
+                "ring (slices of a peeked message or a reservation) are still alive; delete "
+                "them first"
             )
 
 
@@ -166,9 +189,14 @@ def _leave_block(finish: Callable[[], None], exc_type: type[BaseException] | Non
 _EndT = TypeVar("_EndT", bound="_End")
 
 if TYPE_CHECKING:
-    _EndBase = _chan._Base  # the C bases' common part (stub only)
+
+    class _EndBase(_chan._Base):  # the C bases' common part (stub only)
+        # Slots of each subclass (a C base allows no slots here).
+        _views: _Views
+        _waiting: _aio.Waiter | None
+
 else:
-    _EndBase = object
+    _EndBase = object  # no class annotations at run time: help() would list them
 
 
 class _End(_EndBase):
@@ -176,18 +204,38 @@ class _End(_EndBase):
     core handle, the close guard against live views, ``with`` and repr."""
 
     __slots__ = ()
-    _views: _Views  # a slot of each subclass (a C base allows no slots here)
 
     @classmethod
     def _make(cls: type[_EndT], handle: int, address: str) -> _EndT:
-        self = cls.__new__(cls)
+        self = cls._from_handle(handle, address)
         self._views = _Views()
-        self._attach(handle, address)
+        self._waiting = None
         return self
 
     def _close_views(self) -> None:
         if not self.closed:
-            self._views.check_close(self.address)
+            self._views.check_close(self)
+
+    def _waiter(self) -> _aio.Waiter:
+        """The thread that runs this end's waits for asyncio (see _aio)."""
+        waiter = self._waiting
+        if waiter is None:
+            waiter = self._waiting = _aio.Waiter()
+        return waiter
+
+    def _close_end(self) -> None:
+        """close() of Writer and Reader: views, the waiting thread, the handle."""
+        self._close_views()
+        super().close()  # ends an await in progress: its wait is interrupted
+        waiter, self._waiting = self._waiting, None
+        if waiter is not None:
+            waiter.stop()
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"shmlink: cannot pickle a {type(self).__name__}: a channel role belongs to the "
+            "process that opened it; send the address and open the channel there"
+        )
 
     def __enter__(self: _EndT) -> _EndT:
         return self
@@ -208,10 +256,15 @@ class _End(_EndBase):
 class Writer(_End, _chan.WriterBase):
     """The writing end of a channel (one live writer per channel).
 
+    Make one with ``Writer.create(address, capacity=1 << 20, mode=0o600)``
+    or ``Writer.open(address, *, any_owner=False)``.
+
     ``send`` copies a bytes-like object in as one message, waiting while the
-    channel is full; ``reserve`` hands out room in the ring to fill in place.
-    ``close`` marks the end of the stream: the reader gets every message sent
-    before it, then EOFError. Use one Writer from one thread at a time.
+    channel is full (``await w.asend(data)`` in asyncio); ``reserve`` hands
+    out room in the ring to fill in place. ``close`` marks the end of the
+    stream: the reader gets every message sent before it, then EOFError.
+    Use one Writer from one thread (or task) at a time, in the process that
+    opened it: in a forked child it raises ChildProcessError.
 
     Errors: ValueError (message larger than ``max_message``, bad argument,
     closed writer), TimeoutError, PeerDeadError (the reader died or closed
@@ -219,11 +272,7 @@ class Writer(_End, _chan.WriterBase):
     writer), FileNotFoundError / FileExistsError / PermissionError.
     """
 
-    __slots__ = ("_views",)
-    _views: _Views
-
-    def __init__(self) -> None:
-        raise TypeError("use Writer.create(address, capacity) or Writer.open(address)")
+    __slots__ = ("_views", "_waiting")
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
@@ -236,14 +285,17 @@ class Writer(_End, _chan.WriterBase):
         return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER))
 
     @classmethod
-    def open(cls, address: str) -> Writer:
+    def open(cls, address: str, *, any_owner: bool = False) -> Writer:
         """Become the writer of an existing channel (after a dead writer, the
         stream continues after its last committed message).
 
         Raises BusyError if a live process is the writer, ProtocolError if
-        the segment is not a shmlink channel, FileNotFoundError.
+        the segment is not a shmlink channel, FileNotFoundError, and
+        PermissionError for a channel that belongs to another user (not
+        root): its owner could read what you send or feed your reader
+        forged messages. ``any_owner=True`` opens it anyway.
         """
-        return cls._make(*_open(address, lib.SHMLINK_WRITER))
+        return cls._make(*_open(address, lib.SHMLINK_WRITER, any_owner))
 
     if TYPE_CHECKING:
 
@@ -265,19 +317,38 @@ class Writer(_End, _chan.WriterBase):
         if isinstance(size, bool) or not isinstance(size, int):
             raise TypeError(f"shmlink: reserve size must be an int, not {type(size).__name__}")
         ptr = self._reserve(size, timeout)
-        exporter, view = _Views.make(self, ptr, size)
+        exporter, view = _Views.make(self, ptr, size, readonly=False)
         res = Reservation(self, exporter, view, size)
         self._views._active = res
         return res
 
+    async def asend(self, data: Buffer, timeout: float | None = None) -> None:
+        """``send`` for asyncio: waits for room without blocking the loop.
+
+        Cancelling the task ends the wait at once; nothing is sent then.
+        """
+        until = None if timeout is None else _aio.deadline(timeout)
+        need = -1
+        while True:
+            try:
+                self.send(data, 0)
+                return
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            if need < 0:
+                need = memoryview(data).nbytes
+            await _aio.ready(self, need, until)
+
     def close(self) -> None:
         """Mark the end of the stream and release the writer role. Idempotent.
 
-        An uncommitted reservation is dropped. Raises BufferError (and stays
-        open) while a view into the ring is still alive.
+        An uncommitted reservation is dropped; an ``asend`` waiting meanwhile
+        raises ValueError. Raises BufferError (and stays open) while a view
+        into the ring is still alive. In a forked child it only unmaps: the
+        parent stays the writer.
         """
-        self._close_views()
-        super().close()
+        self._close_end()
 
 
 class Reservation:
@@ -288,13 +359,12 @@ class Reservation:
     :meth:`abort` was called inside it; an exception aborts it.
     """
 
-    __slots__ = ("_done", "_exporter", "_size", "_view", "_views", "_writer")
+    __slots__ = ("_done", "_exporter", "_size", "_view", "_writer")
 
-    def __init__(self, writer: Writer, exporter: Any, view: memoryview, size: int) -> None:
+    def __init__(self, writer: Writer, exporter: _chan.Memory, view: memoryview, size: int) -> None:
         self._writer = writer
-        self._exporter = exporter
+        self._exporter: _chan.Memory | None = exporter
         self._view = view
-        self._views = (view,)
         self._size = size
         self._done = False
 
@@ -313,8 +383,16 @@ class Reservation:
     def _finish(self, n: int) -> None:
         if self._done:
             raise ValueError("shmlink: the reservation was committed or aborted already")
+        views = self._writer._views
+        if n >= 0 and views.release(self):
+            # Checked before publishing: the reservation stays open, so a
+            # retry after the slice is gone publishes it once.
+            raise BufferError(
+                "shmlink: a view (slice) of the reservation is still alive, so nothing was "
+                "published: delete it, then call commit() again (or abort())"
+            )
         self._done = True
-        leaked = self._writer._views.done(self)
+        leaked = views.done(self)
         self._writer._commit(n)
         if leaked:
             raise BufferError(
@@ -357,31 +435,36 @@ class Reservation:
 class Reader(_End, _chan.ReaderBase):
     """The reading end of a channel (one live reader per channel).
 
+    Make one with ``Reader.open(address, *, any_owner=False)`` or
+    ``Reader.create(address, capacity=1 << 20, mode=0o600)``.
+
     ``recv`` returns the next message as bytes (a copy), ``recv_into``
     copies it into a buffer, ``recv_batch`` takes many at once, ``peek``
     looks at one in place; iterating yields messages until the end of the
-    stream. Use one Reader from one thread at a time.
+    stream. In asyncio: ``await r.arecv()``, ``await r.arecv_batch(n)``,
+    ``async for msg in r``. Use one Reader from one thread (or task) at a
+    time, in the process that opened it: in a forked child it raises
+    ChildProcessError.
 
     Errors: EOFError (end of stream), TimeoutError, PeerDeadError (the
     writer died; every committed message was delivered first), ValueError,
     ProtocolError, BusyError (another live reader), FileNotFoundError etc.
     """
 
-    __slots__ = ("_views",)
-    _views: _Views
-
-    def __init__(self) -> None:
-        raise TypeError("use Reader.open(address) or Reader.create(address, capacity)")
+    __slots__ = ("_views", "_waiting")
 
     @classmethod
-    def open(cls, address: str) -> Reader:
+    def open(cls, address: str, *, any_owner: bool = False) -> Reader:
         """Become the reader of an existing channel (after a dead reader,
         at the first message it did not consume).
 
         Raises BusyError if a live process is the reader, ProtocolError if
-        the segment is not a shmlink channel, FileNotFoundError.
+        the segment is not a shmlink channel, FileNotFoundError, and
+        PermissionError for a channel that belongs to another user (not
+        root): its owner could feed you forged messages or read yours.
+        ``any_owner=True`` opens it anyway.
         """
-        return cls._make(*_open(address, lib.SHMLINK_READER))
+        return cls._make(*_open(address, lib.SHMLINK_READER, any_owner))
 
     @classmethod
     def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Reader:
@@ -416,19 +499,60 @@ class Reader(_End, _chan.ReaderBase):
         message; leaving the block consumes it (also on an exception).
         """
         ptr, size = self._peek(timeout)
-        exporter, view = _Views.make(self, ptr, size)
-        msg = PeekedMessage(self, exporter, view.toreadonly(), view)
+        exporter, view = _Views.make(self, ptr, size, readonly=True)
+        msg = PeekedMessage(self, exporter, view)
         self._views._active = msg
         return msg
+
+    async def arecv(self, timeout: float | None = None) -> bytes:
+        """``recv`` for asyncio: waits without blocking the event loop.
+
+        A message already there is taken at once, on the loop's thread.
+        Cancelling the task ends the wait at once and leaves the message in
+        the channel; ``close()`` meanwhile ends it with ValueError.
+        """
+        until = None if timeout is None else _aio.deadline(timeout)
+        while True:
+            try:
+                return self.recv(0)
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            await _aio.ready(self, 0, until)
+
+    async def arecv_batch(self, n: int = 1024, timeout: float | None = None) -> list[bytes]:
+        """``recv_batch`` for asyncio (see :meth:`arecv`)."""
+        until = None if timeout is None else _aio.deadline(timeout)
+        while True:
+            try:
+                return self.recv_batch(n, 0)
+            except TimeoutError:
+                if until is not None and _aio.left(until) == 0:
+                    raise
+            await _aio.ready(self, 0, until)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """``async for msg in r``: messages until the end of the stream."""
+        try:
+            try:
+                return self.recv(0)  # a message is there: no second coroutine
+            except TimeoutError:
+                return await self.arecv()
+        except EOFError:
+            raise StopAsyncIteration from None
 
     def close(self) -> None:
         """Release the reader role and unmap. Idempotent.
 
-        Unconsumed messages stay in the channel for a later reader. Raises
-        BufferError (and stays open) while a view into the ring is alive.
+        Unconsumed messages stay in the channel for a later reader; an
+        ``arecv`` waiting meanwhile raises ValueError. Raises BufferError
+        (and stays open) while a view into the ring is alive. In a forked
+        child it only unmaps: the parent stays the reader.
         """
-        self._close_views()
-        super().close()
+        self._close_end()
 
 
 class PeekedMessage:
@@ -438,14 +562,13 @@ class PeekedMessage:
     :meth:`release`) consumes the message, after which the view is unusable.
     """
 
-    __slots__ = ("_done", "_exporter", "_reader", "_size", "_view", "_views")
+    __slots__ = ("_done", "_exporter", "_reader", "_size", "_view")
 
-    def __init__(self, reader: Reader, exporter: Any, view: memoryview, raw: memoryview) -> None:
+    def __init__(self, reader: Reader, exporter: _chan.Memory, view: memoryview) -> None:
         self._reader = reader
-        self._exporter = exporter
+        self._exporter: _chan.Memory | None = exporter
         self._view = view
-        self._views = (view, raw)
-        self._size = len(raw)
+        self._size = len(view)
         self._done = False
 
     @property

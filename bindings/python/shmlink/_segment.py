@@ -7,10 +7,12 @@ import enum
 import errno
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import _chan
 from ._errors import check
 from ._shmlink import ffi, lib
 
@@ -111,16 +113,43 @@ def _stat_record(st: Any) -> SegmentStat:
     )
 
 
-class Segment:
+if TYPE_CHECKING:
+
+    class _Fields:  # the slots' types, for the type checker only
+        _address: str
+        _backend: Backend
+        _baseline: int
+        _exporter: _chan.Memory | None  # exports the mapping; None once closed
+        _handle: Any  # shmlink_segment *; None once closed
+        _pid: int  # the process that mapped it
+        _readonly: bool
+        _release: Any  # ffi.gc-owned data pointer whose destructor closes the handle
+        _size: int
+        _unlink: bool  # unlink_on_close
+
+else:
+    _Fields = object  # no class annotations at run time: help() would list them
+
+
+class Segment(_Fields):
     """A mapping of a shared memory segment (POSIX or System V).
 
-    Make one with :meth:`create` or :meth:`open`. ``buf`` is a memoryview
-    over the mapping (zero copy; read-only when opened read-only); each
-    access returns a fresh view. :meth:`close` unmaps and raises
-    :class:`BufferError` while any view of ``buf`` (or a slice of one, or a
-    numpy array over one) is still alive, so no view ever outlives the
-    mapping. A segment that is garbage-collected without close is unmapped
-    once its last view is gone.
+    Make one with ``Segment.create(address, size, mode=0o600, *,
+    unlink_on_close=False)`` or ``Segment.open(address, readonly=False)``.
+    ``buf`` is a memoryview over the mapping (zero copy; read-only when
+    opened read-only, down to the object it exports); each access returns a
+    fresh view. :meth:`close` unmaps and raises :class:`BufferError` while
+    any view of ``buf`` (or a slice of one, or a numpy array over one) is
+    still alive, so no view ever outlives the mapping.
+
+    Like ``multiprocessing.shared_memory.SharedMemory``: a segment pickles
+    by address (unpickling opens it again, read-only if this one is); one
+    collected without :meth:`close` gives a :class:`ResourceWarning` (shown
+    under ``python -X dev``) and is unmapped once its last view is gone; and
+    ``unlink_on_close=True`` at create removes the name when the creating
+    process closes it (or when it is collected unclosed), for a segment that
+    lives as long as its creator. The name is never removed behind the
+    creator's back otherwise: there is no resource tracker.
 
     After :meth:`close`, ``address``, ``size``, ``readonly`` and ``backend``
     still answer (they are facts recorded at open), while ``buf``,
@@ -135,25 +164,22 @@ class Segment:
         "_baseline",
         "_exporter",
         "_handle",
+        "_pid",
         "_readonly",
         "_release",
         "_size",
+        "_unlink",
     )
-    _address: str
-    _backend: Backend
-    _baseline: int
-    _exporter: Any  # cffi buffer over the mapping; None once closed
-    _handle: Any  # shmlink_segment *; None once closed
-    _readonly: bool
-    _release: Any  # ffi.gc-owned data pointer whose destructor closes the handle
-    _size: int
-
-    def __init__(self) -> None:
-        raise TypeError("use Segment.create(address, size) or Segment.open(address)")
+    if not TYPE_CHECKING:
+        # Segment(...) is refused (TypeError naming create and open); a C
+        # function, so that help() shows no signature for the class.
+        __new__ = staticmethod(_chan.refuse_new)
 
     @classmethod
-    def _from_handle(cls, handle: Any) -> Segment:
-        self = object.__new__(cls)
+    def _from_handle(cls, handle: Any, unlink_on_close: bool = False) -> Segment:
+        self: Segment = object.__new__(cls)
+        self._pid = os.getpid()  # the process that mapped it
+        self._unlink = unlink_on_close
         size = int(lib.shmlink_segment_size(handle))
         data = ffi.cast("char *", lib.shmlink_segment_data(handle))
         # The handle is closed when `owner` dies: by release() in close(), or
@@ -162,18 +188,24 @@ class Segment:
         owner = ffi.gc(data, lambda _p, h=handle: lib.shmlink_segment_close(h))
         self._handle = handle
         self._release = owner
-        self._exporter = ffi.buffer(owner, size)
         self._size = size
         self._readonly = bool(lib.shmlink_segment_readonly(handle))
+        # A read-only segment exports read-only memory: no writable buffer
+        # can be had from it (the mapping is PROT_READ: a write would fault).
+        address = int(ffi.cast("uintptr_t", data))
+        self._exporter = _chan.Memory(address, size, self._readonly, owner)
         self._address = _decode(ffi.string(lib.shmlink_segment_address(handle)))
         self._backend = Backend.SYSV if self._address.startswith("sysv") else Backend.POSIX
         # References to the exporter held by this object alone; every live
-        # memoryview (and everything sharing its buffer) adds one.
-        self._baseline = self._exporter_refs()
+        # memoryview (and whatever shares its buffer, or keeps the exporter
+        # itself, as numpy 2 does for ndarray(buffer=...)) adds one.
+        self._baseline = sys.getrefcount(self._exporter)
         return self
 
     @classmethod
-    def create(cls, address: str, size: int, mode: int = 0o600) -> Segment:
+    def create(
+        cls, address: str, size: int, mode: int = 0o600, *, unlink_on_close: bool = False
+    ) -> Segment:
         """Create a new segment of ``size`` bytes (> 0) and map it read-write.
 
         The memory reads zero. ``mode`` (0..0o777) is applied exactly. Raises
@@ -181,6 +213,11 @@ class Segment:
         and ValueError for a malformed address, size or mode (before any
         system call). ``"sysv:private"`` makes a private System V segment
         whose :attr:`address` then reads ``"sysv-id:N"``.
+
+        ``unlink_on_close=True``: :meth:`close` in this process (or the
+        garbage collector, if it is never closed) also removes the name, as
+        :meth:`remove` would; mappings of other processes stay valid. A
+        forked child closing its inherited copy removes nothing.
         """
         raw, kind = _parse(address)
         if kind == lib.SHMLINK_ADDR_SYSV_ID:
@@ -202,7 +239,7 @@ class Segment:
             )
         out = ffi.new("shmlink_segment **")
         check(lib.shmlink_segment_create(raw, size, mode, out), address)
-        return cls._from_handle(out[0])
+        return cls._from_handle(out[0], unlink_on_close=bool(unlink_on_close))
 
     @classmethod
     def open(cls, address: str, readonly: bool = False) -> Segment:
@@ -219,20 +256,12 @@ class Segment:
 
     # -- views ---------------------------------------------------------------
 
-    def _exporter_refs(self) -> int:
-        return sys.getrefcount(self._exporter)
-
     @property
     def buf(self) -> memoryview:
-        """A memoryview over the whole mapping (read-only if opened read-only).
-
-        Its ``.obj`` is the private exporter of the mapping: do not write
-        through it on a read-only segment (the mapping is PROT_READ).
-        """
+        """A memoryview over the whole mapping (read-only if opened read-only)."""
         if self._exporter is None:
             raise ValueError(f"shmlink: segment {self._address!r} is closed")
-        view = memoryview(self._exporter)
-        return view.toreadonly() if self._readonly else view
+        return memoryview(self._exporter)
 
     @property
     def size(self) -> int:
@@ -285,17 +314,42 @@ class Segment:
         """
         if self._exporter is None:
             return
-        extra = self._exporter_refs() - self._baseline
+        extra = sys.getrefcount(self._exporter) - self._baseline
         if extra > 0:
             raise BufferError(
                 f"shmlink: cannot close {self._address!r}: {extra} view(s) of its buffer "
                 "still exist (memoryviews, slices or arrays over seg.buf); delete or "
                 "release them first"
             )
+        self._unlink_if_asked()
         release, self._release = self._release, None
         self._exporter = None
         self._handle = None
         ffi.release(release)  # runs shmlink_segment_close now
+
+    def _unlink_if_asked(self) -> None:
+        if self._unlink and self._pid == os.getpid():
+            self._unlink = False
+            # Gone already (removed by hand, or a newer segment took the
+            # name, which is left alone): nothing to do.
+            rc = lib.shmlink_segment_remove(self._handle)
+            if rc != -errno.ENOENT:
+                check(rc, self._address)
+
+    def __del__(self) -> None:
+        # Collected without close(): the mapping goes with its last view
+        # (see _from_handle); warn as an unclosed file does, and remove the
+        # name if asked to. Not in a forked child: the segment is the parent's.
+        if getattr(self, "_exporter", None) is None or self._pid != os.getpid():
+            return
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+        with contextlib.suppress(OSError):
+            self._unlink_if_asked()
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
+        # By address, as multiprocessing.shared_memory does by name: the
+        # receiving process maps the segment again (never unlink_on_close).
+        return (_reopen, (self._address, self._readonly))
 
     def __enter__(self) -> Segment:
         return self
@@ -321,6 +375,11 @@ class Segment:
     def __repr__(self) -> str:
         state = "closed" if self._exporter is None else ("read-only" if self._readonly else "open")
         return f"<shmlink.Segment {self._address!r} size={self._size} {state}>"
+
+
+def _reopen(address: str, readonly: bool) -> Segment:
+    """Unpickles a Segment: opens the address again (see Segment.__reduce__)."""
+    return Segment.open(address, readonly=readonly)
 
 
 def remove(address: str) -> None:
