@@ -2,8 +2,8 @@
 # Style checks that CI enforces: every C source follows .clang-format
 # (clang-format --dry-run -Werror; the generated Go amalgamation and the
 # cffi declarations in _cdef.h, which are not plain C, excepted)
-# and every shell script passes shellcheck. Installs clang-format and
-# shellcheck from Debian's packages when they are missing (as root).
+# and every shell script passes shellcheck. Installs both tools from
+# Debian's packages when they are missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -33,7 +33,7 @@ ENTRY_KEYS = {
 CHANNEL_KEYS = {
     "version", "capacity", "max_message", "used", "fill_percent",
     "messages_sent", "messages_received", "writer", "reader", "closed",
-    "reader_gone", "stale",
+    "reader_gone", "stale", "fanout", "readers",
 }
 # Smallest segment that can hold a channel: 512-byte header + 4096-byte ring.
 MIN_CHANNEL_SIZE = 512 + 4096
@@ -415,6 +415,8 @@ def test_live_channel(shm, backend):
     assert e["backend"] == backend
     c = e["channel"]
     assert set(c) == CHANNEL_KEYS
+    assert c["fanout"] == "one"
+    assert c["readers"] is None
     assert c["version"] >= 1
     assert c["capacity"] == 65536
     assert c["max_message"] >= 65536 // 4
