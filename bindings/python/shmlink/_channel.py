@@ -66,11 +66,64 @@ def _check_create_args(address: str, capacity: int, mode: int) -> bytes:
     return raw
 
 
-def _create(address: str, capacity: int, mode: int, role: int) -> tuple[int, str]:
+_FANOUTS = {"broadcast": lib.SHMLINK_BROADCAST, "queue": lib.SHMLINK_QUEUE}
+_FANOUT_NAMES = {0: None, int(lib.SHMLINK_BROADCAST): "broadcast", int(lib.SHMLINK_QUEUE): "queue"}
+
+
+def _fanout(address: str, readers: int, mode: str | None) -> int:
+    """The shmlink_fanout value for readers= and mode=, checked."""
+    if isinstance(readers, bool) or not isinstance(readers, int):
+        raise TypeError(f"shmlink: readers must be an int, not {type(readers).__name__}")
+    top = int(lib.SHMLINK_MAX_READERS)
+    if not 1 <= readers <= top:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: readers must be within 1..{top}, "
+            f"got {readers}"
+        )
+    if mode is None:
+        if readers > 1:
+            raise ValueError(
+                f"shmlink: cannot create a channel at {address!r} for {readers} readers without "
+                "mode='broadcast' (every reader gets every message) or mode='queue' (each "
+                "message goes to one reader)"
+            )
+        return int(lib.SHMLINK_ONE)
+    if mode not in _FANOUTS:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: mode must be 'broadcast' or "
+            f"'queue', got {mode!r}"
+        )
+    return int(_FANOUTS[mode])
+
+
+def _create(
+    address: str,
+    capacity: int,
+    mode: int,
+    role: int,
+    readers: int = 1,
+    fanout: str | None = None,
+) -> tuple[int, str]:
     raw = _check_create_args(address, capacity, mode)
+    kind = _fanout(address, readers, fanout)
     out = ffi.new("shmlink_channel **")
-    check(lib.shmlink_channel_create(raw, capacity, mode, role, out), address)
+    if kind == lib.SHMLINK_ONE:
+        check(lib.shmlink_channel_create(raw, capacity, mode, role, out), address)
+    else:
+        cfg = ffi.new(
+            "shmlink_channel_config *",
+            {"capacity": capacity, "mode": mode, "readers": readers, "writers": 1, "fanout": kind},
+        )
+        check(lib.shmlink_channel_create_config(raw, cfg, role, out), address)
     return _handle(out[0])
+
+
+def _fanout_of(handle: int) -> tuple[str | None, int]:
+    """(mode, slot) of an open channel: mode None for a 1:1 channel."""
+    fanout = ffi.new("shmlink_fanout *")
+    slot = ffi.new("unsigned *")
+    lib.shmlink_channel_fanout_of(ffi.cast("shmlink_channel *", handle), fanout, slot)
+    return _FANOUT_NAMES.get(int(fanout[0])), int(slot[0])
 
 
 def _open(address: str, role: int, any_owner: bool) -> tuple[int, str]:
@@ -275,14 +328,36 @@ class Writer(_End, _chan.WriterBase):
     __slots__ = ("_views", "_waiting")
 
     @classmethod
-    def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Writer:
+    def create(
+        cls,
+        address: str,
+        capacity: int = _DEFAULT_CAPACITY,
+        mode: int = 0o600,
+        *,
+        readers: int = 1,
+        fanout: str | None = None,
+    ) -> Writer:
         """Create a new channel segment at ``address`` and be its writer.
 
         ``capacity`` is the ring size in bytes (rounded up to a power of two,
         at least 4096, at most 1 GiB); the largest message is ``max_message``
-        (capacity/2 - 8). Raises FileExistsError if the address is taken.
+        (at least capacity/4). ``mode`` is the permission bits. Raises
+        FileExistsError if the address is taken.
+
+        ``readers=N`` (up to 64) with ``fanout="broadcast"`` makes a channel
+        whose every reader gets every message committed after it joined (the
+        writer waits for the slowest live reader); with ``fanout="queue"``
+        each message goes to one reader (a work queue: a peeked message not
+        released when its reader dies goes to another). Readers join with
+        :meth:`Reader.open` (BusyError when all N slots are held) and leave
+        with ``close``. One copy of each message is in the ring whatever N is.
         """
-        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER))
+        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER, readers, fanout))
+
+    @property
+    def fanout(self) -> str | None:
+        """``"broadcast"`` or ``"queue"`` for a fan-out channel, else None."""
+        return _fanout_of(self._handle)[0] if self._handle is not None else None
 
     @classmethod
     def open(cls, address: str, *, any_owner: bool = False) -> Writer:
@@ -467,10 +542,30 @@ class Reader(_End, _chan.ReaderBase):
         return cls._make(*_open(address, lib.SHMLINK_READER, any_owner))
 
     @classmethod
-    def create(cls, address: str, capacity: int = _DEFAULT_CAPACITY, mode: int = 0o600) -> Reader:
+    def create(
+        cls,
+        address: str,
+        capacity: int = _DEFAULT_CAPACITY,
+        mode: int = 0o600,
+        *,
+        readers: int = 1,
+        fanout: str | None = None,
+    ) -> Reader:
         """Create a new channel segment at ``address`` and be its reader
-        (a writer opens it later with :meth:`Writer.open`)."""
-        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_READER))
+        (a writer opens it later with :meth:`Writer.open`). ``readers`` and
+        ``fanout`` as for :meth:`Writer.create`; the creating reader takes
+        reader slot 0."""
+        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_READER, readers, fanout))
+
+    @property
+    def fanout(self) -> str | None:
+        """``"broadcast"`` or ``"queue"`` for a fan-out channel, else None."""
+        return _fanout_of(self._handle)[0] if self._handle is not None else None
+
+    @property
+    def slot(self) -> int:
+        """The reader slot this reader holds in a fan-out channel (0 otherwise)."""
+        return _fanout_of(self._handle)[1] if self._handle is not None else 0
 
     if TYPE_CHECKING:
 
