@@ -16,7 +16,7 @@ import sys
 import time
 
 import shmlink
-from crossfmt import Checker, Mismatch
+from crossfmt import HEADER, HEADER_SIZE, Checker, Mismatch
 
 
 def emit(**kw) -> None:
@@ -53,6 +53,12 @@ def main() -> int:
         "--delay", type=float, default=0.0, help="sleep per message for --delay-count messages"
     )
     ap.add_argument("--delay-count", type=int, default=0)
+    ap.add_argument(
+        "--queue",
+        action="store_true",
+        help="a work-queue reader: sequence numbers rise with gaps (other readers took "
+        "the rest); each is checked and the list is reported (messages >= 16 bytes)",
+    )
     args = ap.parse_args()
 
     try:
@@ -78,6 +84,20 @@ def main() -> int:
 
     chk = Checker(args.expect_start)
     check = chk.check
+    seqs: list[int] = []
+    if args.queue:
+        plain_check = chk.check
+
+        def check(m) -> None:  # type: ignore[no-redef]
+            if len(m) < HEADER_SIZE:
+                raise Mismatch(f"queue reader: a {len(m)}-byte message carries no sequence number")
+            s = HEADER.unpack_from(m)[0]
+            if seqs and s <= seqs[-1]:
+                raise Mismatch(f"queue reader: sequence {s} after {seqs[-1]}")
+            chk.expect = s
+            plain_check(m)
+            seqs.append(s)
+
     end = None
     error = None
     t0 = time.monotonic()
@@ -90,7 +110,7 @@ def main() -> int:
         if chk.count <= args.delay_count:
             time.sleep(args.delay)
         if chk.count == args.stop_after:
-            emit(event="consumed", count=chk.count, next_seq=chk.expect)
+            emit(event="consumed", count=chk.count, next_seq=chk.expect, seqs=seqs)
             while True:
                 time.sleep(3600)
 
@@ -161,6 +181,7 @@ def main() -> int:
         elapsed_s=round(elapsed, 4),
         msgs_per_s=round(chk.count / elapsed) if elapsed > 0 else None,
         **chk.report(),
+        **({"seqs": seqs} if args.queue else {}),
     )
     return 0 if ok else 1
 

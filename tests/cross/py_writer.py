@@ -47,11 +47,16 @@ def main() -> int:
     ap.add_argument(
         "--no-close", action="store_true", help="exit without closing (no end of stream)"
     )
+    ap.add_argument("--readers", type=int, default=1, help="reader slots for --create")
+    ap.add_argument("--fanout", choices=["broadcast", "queue"], help="with --readers")
+    ap.add_argument("--wait-file", help="before the first message, wait until this file exists")
     args = ap.parse_args()
 
     try:
         if args.create:
-            w = shmlink.Writer.create(args.addr, capacity=args.capacity)
+            w = shmlink.Writer.create(
+                args.addr, capacity=args.capacity, readers=args.readers, fanout=args.fanout
+            )
         else:
             w = shmlink.Writer.open(args.addr)
     except shmlink.BusyError as e:
@@ -90,6 +95,11 @@ def main() -> int:
             oversize = f"ValueError: {e}"
         except OSError as e:
             oversize = f"{type(e).__name__}: {e}"
+
+    if args.wait_file:
+        emit(event="waiting", count=0)
+        while not os.path.exists(args.wait_file):
+            time.sleep(0.02)
 
     end = None
     error = None

@@ -78,6 +78,8 @@ func main() {
 	waitFile := flag.String("wait-file", "", "after -wait-after messages wait until this file exists")
 	waitAfter := flag.Int64("wait-after", 0, "see -wait-file")
 	noClose := flag.Bool("no-close", false, "exit without closing (no end of stream)")
+	readers := flag.Int("readers", 1, "reader slots for -create (with -fanout)")
+	fanout := flag.String("fanout", "", "broadcast or queue, for -create with -readers")
 	flag.Parse()
 	if *addr == "" || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "gowriter: -addr is required and no arguments are taken")
@@ -105,7 +107,21 @@ func main() {
 	var w *shmlink.Writer
 	var err error
 	if *create {
-		w, err = shmlink.CreateWriter(*addr, *capacity)
+		opts := []shmlink.Option{}
+		if *readers != 1 || *fanout != "" {
+			opts = append(opts, shmlink.Readers(*readers))
+		}
+		switch *fanout {
+		case "broadcast":
+			opts = append(opts, shmlink.Broadcast())
+		case "queue":
+			opts = append(opts, shmlink.Queue())
+		case "":
+		default:
+			fmt.Fprintln(os.Stderr, "gowriter: -fanout must be broadcast or queue")
+			os.Exit(2)
+		}
+		w, err = shmlink.CreateWriter(*addr, *capacity, opts...)
 	} else {
 		w, err = shmlink.OpenWriter(*addr)
 	}
