@@ -1,5 +1,5 @@
 """Go and Python talking through shmlink channels and segments, as separate
-processes, in both directions and on both backends (SPEC §3-5, issue 6).
+processes, in both directions and on both backends.
 
 Every peer prints a final JSON result line; the checks here compare what the
 writer says it committed with what the reader verified byte for byte (see

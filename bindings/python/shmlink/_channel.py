@@ -1,4 +1,5 @@
-"""Channels: a single-writer, single-reader message queue in a shared segment.
+"""Channels: a message queue in a shared segment (one writer; one reader, or
+up to 64 in broadcast or work-queue mode).
 
 The per-message methods (``send``, ``recv``, ``recv_into``, ``recv_batch``
 and iteration) are implemented in C by the base classes of the private

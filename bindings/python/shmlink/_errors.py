@@ -22,7 +22,7 @@ class BusyError(OSError):
 
 
 # errno -> exception class for the codes Python would not map the way the
-# SPEC wants; everything else goes through OSError(errno, ...) so Python
+# package documents (README, the classes' docstrings); everything else goes through OSError(errno, ...) so Python
 # itself picks FileExistsError, FileNotFoundError, PermissionError,
 # TimeoutError, InterruptedError, ...
 _OWN: dict[int, type[OSError]] = {
