@@ -22,9 +22,9 @@ class BusyError(OSError):
 
 
 # errno -> exception class for the codes Python would not map the way the
-# package documents (README, the classes' docstrings); everything else goes through OSError(errno, ...) so Python
-# itself picks FileExistsError, FileNotFoundError, PermissionError,
-# TimeoutError, InterruptedError, ...
+# package documents (README, the classes' docstrings); everything else
+# goes through OSError(errno, ...) so Python itself picks FileExistsError,
+# FileNotFoundError, PermissionError, TimeoutError, InterruptedError, ...
 _OWN: dict[int, type[OSError]] = {
     _errno.EPIPE: PeerDeadError,
     _errno.EPROTO: ProtocolError,
