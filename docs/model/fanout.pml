@@ -28,6 +28,15 @@
  *   LEAVE=0      1: a reader may close at any time between calls (broadcast:
  *                leave; queue: close while holding a peek, an orphan)
  *   BROKEN_...   deliberately wrong variants (README.md lists them).
+ *
+ * F5 (found by this model; README.md): the shared reader_sleep loses
+ * wake-ups (-DTIMEOUTS=0 -DCRASHES=0 gives "invalid end state"):
+ *   R3 reader_sleep = 1; re-check: nothing, closed = 0 (about to sleep).
+ *   W  commit 3; closed = 1; unlock; wake: load 1, exchange 1 -> 0.
+ *   R2 reader_sleep = 1; re-check: closed = 1 -> ENODATA (leaves its 1).
+ *   W  FUTEX_WAKE(all): nobody in FUTEX_WAIT yet.
+ *   R3 FUTEX_WAIT(&reader_sleep, 1): the word is R2's 1 -> asleep; only
+ *      the 100 ms slice wakes it.
  */
 
 #ifndef CAP
@@ -602,14 +611,20 @@ inline q_adopt()
 proctype reader(byte me)
 {
     byte s, wpc, h, p, e, o, v, tmp, res;
-    bit announced, scan;
+    bit announced, scan, own;
 
 end_start:
     r_claim();
     STEP(wpc = wpos);                           /* fan_start_role: load write_pos */
     STEP(owner[s] = me);
     STEP(rgone[s] = 0);
-    STEP(tmp = state[s]; assert(tmp == 0));     /* (no earlier holder here) */
+    STEP(tmp = state[s]);                       /* a dead reader's slot? */
+    if
+    :: tmp == 2 -> own = 1                      /* its peek: ours to check first */
+    :: tmp == 1 -> STEP(state[s] = 0)           /* its take: done or never */
+    :: else -> skip
+    fi;
+    tmp = 0;
     STEP(sleepf[WS] = 0);                       /* chan_wake_always(writer_sleep) */
     STEP(infutex[WS] = 0);
     do
@@ -621,6 +636,23 @@ end_start:
         fi;
         do
         :: true ->
+            if
+            :: own ->                           /* q_adopt: our slot's orphan */
+                own = 0;
+                STEP(p = pos[s]; e = qend[s]);
+                STEP(h = head);
+                if
+                :: p >= h -> STEP(state[s] = 0); res = NO
+                :: else ->
+                    STEP(v = ring[p % CAP]; assert(v == MSGAT(p) && e == p + 1));
+                    delivered[v]++;
+                    STEP(assert(ring[p % CAP] == v); state[s] = 0; acked[v]++);
+                    res = YES
+                fi;
+                h = 0; p = 0; e = 0;
+                if :: res == YES -> v = 0; wake_writer(); break :: else -> skip fi
+            :: else -> skip
+            fi;
             if
             :: scan -> q_adopt(); if :: res == YES -> break :: else -> skip fi
             :: else -> skip
