@@ -70,6 +70,17 @@ checks=(
     "broken-start-wake-if-flag|reject:infutex|$M|-DRESTART_R=0 -DBROKEN_START_WAKE_IF_FLAG|-O0 -DSAFETY|-m10000 -w24"
     "broken-no-end-check|reject:rec%4|$M|-DCORRUPT=1 -DRESTART=0 -DCRASHES=0 -DBROKEN_NO_END_CHECK|-O0 -DSAFETY|-m10000 -w24"
 )
+# fanout.pml (docs/model/README.md, "fanout.pml"). fanout-no-timeout
+# expects a reject: it is flaw F5 (a lost wake-up on the shared
+# reader_sleep word) and must turn into a pass when the protocol is fixed.
+F=docs/model/fanout.pml
+checks+=(
+    "fanout-broadcast|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-no-timeout-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-broken-min-ignores-slots|reject:ring\\[|$F|-DBROKEN_MIN_IGNORES_SLOTS|-O0 -DSAFETY|-m100000 -w24"
+    "fanout-broken-peek-state-after-cas|reject:acked|$F|-DQUEUE -DPEEK=1 -DNMSG=2 -DBROKEN_PEEK_STATE_AFTER_CAS|-O0 -DSAFETY|-m100000 -w24"
+)
 if [ "$full" = 1 ]; then
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
 fi
