@@ -6,7 +6,7 @@
 # a check of a deliberately broken variant passes when pan REJECTS it with
 # the error the variant is there to show. Installs spin (apt-get) if it is
 # not on PATH.
-#   scripts/test-model.sh            the CI set (about a minute on 2 cores)
+#   scripts/test-model.sh            the CI set (about 2.5 minutes on 2 cores)
 #   scripts/test-model.sh --full     also the largest configuration (both
 #                                    roles restarted, every application
 #                                    choice; ~35 million states, ~2.5 GB,
