@@ -56,9 +56,13 @@ def test_go_writer_queue_to_four_python_readers(names, peers, backend):
         "-capacity", "65536", "-count", str(N), "-pattern", "fixed:64",
     )  # fmt: skip
     w.event("ready")
+    # The victim takes its 500 first (alone, so the others cannot drain the
+    # queue before it), then stops; the others join and it is killed.
     victim = peers.py("py_reader", "--addr", addr, "--queue", "--stop-after", "500")
-    others = [peers.py("py_reader", "--addr", addr, "--queue") for _ in range(3)]
     taken = victim.event("consumed", timeout=120)["seqs"]
+    others = [peers.py("py_reader", "--addr", addr, "--queue", "--ready") for _ in range(3)]
+    for r in others:
+        r.event("ready")  # joined: the writer always has a live reader
     victim.kill()
     wres = w.ok(timeout=180)
     assert wres["count"] == N
