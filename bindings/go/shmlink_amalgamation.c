@@ -977,6 +977,16 @@ static inline void chan_wake_always(uint32_t *word, int n)
     (void)shmlink__futex_wake(word, n);
 }
 
+/* The liveness cache of a role or slot: a holder found alive at time at
+ * (0: not cached) under owner word owner is trusted for 100 ms while the
+ * word stays the same and non-zero (a word of 0 is a slot between two
+ * holders, which must be asked again). */
+static inline int chan_alive_fresh(uint64_t o, uint64_t owner, uint64_t at,
+                                   uint64_t now)
+{
+    return o != 0 && o == owner && at != 0 && now - at < CHAN_LIVENESS_NS;
+}
+
 /* Does a live process hold the peer's role (section 6)? o: the peer's
  * owner word as just loaded. Version 2 asks the kernel whether the peer's
  * role lock is held; version 1 reads /proc (section 6.5). A peer found
@@ -987,8 +997,7 @@ static inline void chan_wake_always(uint32_t *word, int n)
 static int chan_peer_alive(shmlink_channel *ch, uint64_t o)
 {
     uint64_t now = shmlink__now_ns();
-    if (o != 0 && o == ch->peer_owner && ch->peer_checked_ns != 0 &&
-        now - ch->peer_checked_ns < CHAN_LIVENESS_NS)
+    if (chan_alive_fresh(o, ch->peer_owner, ch->peer_checked_ns, now))
         return 1;
     int alive;
     if (ch->version == CHAN_VERSION_2) {
@@ -1067,16 +1076,14 @@ static inline void chan_publish_rp(shmlink_channel *ch, uint64_t count)
 /* ------------------------------------------------------------------------ */
 
 /* Is reader slot s held by a live process? o: its owner word as just
- * loaded. As chan_peer_alive, per slot: a slot found held is trusted for
- * 100 ms for the same owner word; "free" is never cached; a lock that
- * cannot be tested counts as held. */
+ * loaded. As chan_peer_alive, per slot (chan_alive_fresh); "free" is never
+ * cached; a lock that cannot be tested counts as held. */
 static int fan_slot_alive(shmlink_channel *ch, unsigned s, uint64_t o)
 {
     if (shmlink__lock_mine(&ch->locks, s))
         return 1;
     uint64_t now = shmlink__now_ns();
-    if (o == ch->slot_owner[s] && ch->slot_alive_ns[s] != 0 &&
-        now - ch->slot_alive_ns[s] < CHAN_LIVENESS_NS)
+    if (chan_alive_fresh(o, ch->slot_owner[s], ch->slot_alive_ns[s], now))
         return 1;
     int alive = shmlink__lock_held(&ch->locks, s) != 0;
     ch->slot_owner[s] = o;
