@@ -231,12 +231,18 @@ typedef enum shmlink_fanout {
 
 /* Largest number of reader slots of a fan-out channel. */
 #define SHMLINK_MAX_READERS 64u
+/* Largest number of writer slots of a many-writers channel. */
+#define SHMLINK_MAX_WRITERS 64u
 
 typedef struct shmlink_channel_config {
     size_t capacity;  /* ring bytes, as shmlink_channel_create */
     unsigned mode;    /* permission bits */
     unsigned readers; /* reader slots: 1..64 (1 with SHMLINK_ONE) */
-    unsigned writers; /* 1 for now (many writers: a later feature) */
+    unsigned writers; /* writer slots: 1..64. More than 1 makes a many-writers
+                         channel: each writer has a ring of its own of
+                         capacity bytes, the reader(s) take every committed
+                         message exactly once, each writer's in its order
+                         (docs/PROTOCOL.md 13.4). Not with SHMLINK_BROADCAST. */
     shmlink_fanout fanout;
 } shmlink_channel_config;
 
@@ -261,11 +267,26 @@ typedef struct shmlink_channel_config {
  * gets -EPIPE only when it needs room and no reader slot is held while
  * some reader has left or died (as for a 1:1 channel).
  *
+ * Many writers (writers > 1, with SHMLINK_ONE or SHMLINK_QUEUE): writers
+ * join with shmlink_channel_open (each takes the first free writer slot,
+ * -EBUSY when all are held by live processes; a creating writer takes
+ * slot 0) and each has a ring of its own, so a writer that dies between
+ * reserve and commit holds nobody back. The reader(s) get every committed
+ * message exactly once, each writer's messages in that writer's order,
+ * visiting the writers' rings in turn. A reader gets -EPIPE / -ENODATA
+ * only once every ring is drained and no writer slot is held: -EPIPE if
+ * the last holder of some slot died, -ENODATA if the last holder of every
+ * slot closed it; while some slot was never held it keeps waiting (so
+ * writers = N producers that each close give end of stream after the
+ * last). shmlink_channel_source tells which writer slot a message came
+ * from.
+ *
  * Everything else (timeouts, zero copy, batches, interrupt and wait,
  * restart of a dead writer) works as for a 1:1 channel.
  * Returns 0 and sets *out, or the errors of shmlink_channel_create;
  * -EINVAL for a bad cfg (readers out of 1..64, readers != 1 with
- * SHMLINK_ONE, writers != 1, unknown fanout). */
+ * SHMLINK_ONE, writers out of 1..64, writers != 1 with SHMLINK_BROADCAST,
+ * unknown fanout). */
 SHMLINK_EXTERN int
 shmlink_channel_create_config(const char *address,
                               const shmlink_channel_config *cfg,
@@ -459,12 +480,21 @@ SHMLINK_EXTERN int shmlink_channel_slots_get(const shmlink_channel *ch,
                                              shmlink_slot_info *slots,
                                              size_t max);
 
-/* The fan-out of an open channel and, for a reader of a fan-out channel,
- * the reader slot it holds (*slot; the writer and 1:1 handles get 0).
+/* The fan-out of an open channel and the slot the handle holds (*slot: a
+ * reader's reader slot, a writer's writer slot; 0 for 1:1 handles).
  * Returns the number of reader slots, or -EINVAL. */
 SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,
                                              shmlink_fanout *fanout,
                                              unsigned *slot);
+
+/* The number of writer slots of an open channel (1 unless it was made
+ * with writers > 1), or -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_writers(const shmlink_channel *ch);
+
+/* Reader: the writer slot the message last returned by recv, peek or
+ * recv_batch came from (always 0 with one writer; a batch comes from one
+ * writer), or -EINVAL. */
+SHMLINK_EXTERN int shmlink_channel_source(const shmlink_channel *ch);
 
 #ifdef __cplusplus
 }

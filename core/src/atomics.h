@@ -64,6 +64,11 @@
 #define shm_exchange32(p, v)                                                   \
     __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
 
+/* Atomic increment of a 32-bit word written by several processes (the
+ * readers' wake generation, docs/PROTOCOL.md 13.1). */
+#define shm_fetch_add32(p, v)                                                  \
+    __atomic_fetch_add((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+
 /* Single-writer counter increment: only the role holder writes the field, so
  * a relaxed load + store is enough (no locked instruction on the hot path);
  * readers of the statistics see either value. */

@@ -25,7 +25,14 @@ static void test_config(void)
     ASSERT_ERR(shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &ch),
                -EINVAL);
     cfg.readers = 2;
+    cfg.writers = 0;
+    ASSERT_ERR(shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &ch),
+               -EINVAL);
+    cfg.writers = 65;
+    ASSERT_ERR(shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &ch),
+               -EINVAL);
     cfg.writers = 2;
+    cfg.fanout = SHMLINK_BROADCAST; /* broadcast has one writer */
     ASSERT_ERR(shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &ch),
                -EINVAL);
     cfg.writers = 1;
@@ -151,7 +158,7 @@ static void test_format(shmlink_backend be)
 }
 
 /* A version-2 channel with a feature bit this implementation does not know
- * (WRITERS, bit 2) is refused, as BROADCAST | QUEUE together is. */
+ * (bit 3) is refused, as BROADCAST | QUEUE together is. */
 static void test_unknown_bits(shmlink_backend be)
 {
     char addr[SHMLINK_ADDRESS_MAX];
@@ -160,7 +167,7 @@ static void test_unknown_bits(shmlink_backend be)
     shmlink_segment *seg;
     ASSERT_OK(shmlink_segment_open(addr, 0, &seg));
     uint8_t *b = shmlink_segment_data(seg);
-    uint32_t flags = 2 | 4, both = 3, ok = 2;
+    uint32_t flags = 2 | 8, both = 3, ok = 2;
     memcpy(b + 32, &flags, 4);
     shmlink_channel *r;
     ASSERT_ERR(shmlink_channel_open(addr, SHMLINK_READER, &r), -EPROTO);
