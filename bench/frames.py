@@ -104,7 +104,9 @@ def main() -> int:
     go_bin = args.go_bin
     if not go_bin:
         go_bin = f"/tmp/shmlink-goframes-{os.getpid()}"
-        subprocess.run(["go", "build", "-o", go_bin, "./tests/cross/goframes"], cwd=ROOT, check=True)
+        subprocess.run(
+            ["go", "build", "-o", go_bin, "./tests/cross/goframes"], cwd=ROOT, check=True
+        )
     runs: dict[int, list[dict[str, float]]] = {s: [] for s in SIZES}
     tag = 0
     for rep in range(args.reps):
