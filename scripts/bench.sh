@@ -2,6 +2,8 @@
 # The one benchmark command: shmlink beside its peers, one table, one chart.
 #   scripts/bench.sh            quick smoke run (~2 min), results in bench/results/quick.*
 #   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
+# --full also measures typed frames, Go -> Python, 64 B against 4 MiB
+# (bench/frames.py; bench/results/frames-full.{md,json}).
 # Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
@@ -33,8 +35,15 @@ if ! { cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2
 fi
 
 mode=(--quick)
+full=0
 for a in "$@"; do
     case "$a" in --quick|--full) mode=() ;; esac
+    if [[ "$a" == --full ]]; then full=1; fi
 done
-exec "$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
+"$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
     --c-build "$out/cmake" "$@"
+if [[ "$full" == 1 ]]; then
+    go build -o "$out/goframes" ./tests/cross/goframes
+    "$venv/bin/python" bench/frames.py --reps 5 --go-bin "$out/goframes" \
+        --out bench/results/frames-full
+fi

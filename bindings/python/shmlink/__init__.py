@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from ._channel import PeekedMessage, Reader, Reservation, Writer
 from ._errors import BusyError, PeerDeadError, ProtocolError
+from ._frames import FrameError, FrameReservation, PeekedFrame
 from ._segment import Backend, Segment, SegmentStat, remove, stat, sysv_key
 from ._shmlink import lib as _lib
 
 __all__ = [
     "Backend",
     "BusyError",
+    "FrameError",
+    "FrameReservation",
+    "PeekedFrame",
     "PeekedMessage",
     "PeerDeadError",
     "ProtocolError",

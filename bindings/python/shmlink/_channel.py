@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from . import _aio, _chan
+from . import _aio, _chan, _frames
 from ._errors import check
 from ._segment import _decode, _parse, _parse_existing, stat
 from ._shmlink import ffi, lib
@@ -26,6 +26,8 @@ from ._shmlink import ffi, lib
 if TYPE_CHECKING:
     from array import array
     from mmap import mmap
+
+    import numpy.typing as npt
 
     Buffer = Union[bytes, bytearray, memoryview, array[Any], mmap]
 else:
@@ -168,6 +170,9 @@ def _in_use(exporter: _chan.Memory, held: int) -> bool:
     return exporter.exports > 0 or sys.getrefcount(exporter) > held + 2
 
 
+_Frame = Union[_frames.PeekedFrame, _frames.FrameReservation]
+
+
 class _Views:
     """Zero-copy views handed out by peek/reserve, so close() can refuse to
     unmap memory that a view (or a slice of one) still points into."""
@@ -175,7 +180,7 @@ class _Views:
     __slots__ = ("_active", "_leaked")
 
     def __init__(self) -> None:
-        self._active: Reservation | PeekedMessage | None = None
+        self._active: Reservation | PeekedMessage | _Frame | None = None
         self._leaked: list[_chan.Memory] = []  # exporters of finished holders with live slices
 
     @staticmethod
@@ -207,7 +212,14 @@ class _Views:
 
     def check_close(self, owner: _End) -> None:
         active = self._active
-        if active is not None:
+        if isinstance(active, (_frames.PeekedFrame, _frames.FrameReservation)):
+            # A frame's array is cut off the ring (it reads zeros from now
+            # on); a peeked frame stays unconsumed, a reserved one is dropped.
+            self._active = None
+            active._drop()
+            if isinstance(active, _frames.FrameReservation) and not owner._foreign:
+                active._writer._commit(-1)
+        elif active is not None:
             # An open reservation or peeked message: its views go now (the
             # reservation is dropped, the peeked message stays unconsumed).
             active._done = True
@@ -416,6 +428,47 @@ class Writer(_End, _chan.WriterBase):
                 need = memoryview(data).nbytes
             await _aio.ready(self, need, until)
 
+    def send_array(self, arr: Any, timeout: float | None = None) -> None:
+        """Send a numpy array (or anything ``numpy.asarray`` takes) as one
+        typed frame: its dtype and shape travel with it (docs/PROTOCOL.md,
+        section 14), the data is copied in once, in C order.
+
+        Dtypes: bool, (u)int8..64, float16/32/64, complex64/128, either byte
+        order; others raise FrameError. Needs numpy (ModuleNotFoundError
+        otherwise). Waits for room as ``send`` does.
+        """
+        self._frame_check("send_array")
+        _frames.send_array(self, arr, timeout)
+
+    def reserve_frame(
+        self, dtype: Any, shape: int | tuple[int, ...], timeout: float | None = None
+    ) -> _frames.FrameReservation:
+        """Reserve a typed frame of ``dtype`` and ``shape`` in the ring, zero copy.
+
+        ``with w.reserve_frame("<f4", (480, 640)) as a: a[...] = ...`` hands
+        out a writable numpy array in the ring and publishes the frame when
+        the block ends normally (nothing if it raised). The array is cut off
+        the ring at commit: kept past it, its writes reach nobody. Needs
+        numpy. The frame's data starts on a 64-byte boundary.
+        """
+        self._frame_check("reserve_frame")
+        res = _frames.FrameReservation(self, dtype, shape, timeout)
+        self._views._active = res
+        return res
+
+    def _frame_check(self, op: str) -> None:
+        _frames.numpy_or_error()
+        if self._views._active is not None:
+            raise ValueError(
+                f"shmlink: {op} on {self.address!r}: a reservation is open (commit or abort it "
+                "first)"
+            )
+
+    def _frame_done(self, res: _frames.FrameReservation, n: int) -> None:
+        if self._views._active is res:
+            self._views._active = None
+        self._commit(n)
+
     def close(self) -> None:
         """Mark the end of the stream and release the writer role. Idempotent.
 
@@ -599,6 +652,42 @@ class Reader(_End, _chan.ReaderBase):
         msg = PeekedMessage(self, exporter, view)
         self._views._active = msg
         return msg
+
+    def peek_frame(self, timeout: float | None = None) -> _frames.PeekedFrame:
+        """Wait for the next message and look at it as a typed frame, zero copy.
+
+        ``with r.peek_frame() as a: ...`` gives a read-only numpy array of the
+        frame's dtype and shape viewing the ring; leaving the block consumes
+        the message (also on an exception). An array (or view of it) kept
+        past that is cut off the ring and reads zeros, never later messages.
+
+        A message that is not a valid frame (docs/PROTOCOL.md, section 14)
+        raises FrameError and is consumed. Needs numpy (ModuleNotFoundError
+        otherwise).
+        """
+        _frames.numpy_or_error()
+        ptr, size = self._peek(timeout)
+        try:
+            frame = _frames.PeekedFrame(self, ptr, size)
+        except BaseException:
+            # A corrupt frame is consumed, so the stream goes on (as is a
+            # frame whose array could not be made: MemoryError; the core
+            # has no way to hand a peeked message back).
+            self._release()
+            raise
+        self._views._active = frame
+        return frame
+
+    def recv_array(self, timeout: float | None = None) -> npt.NDArray[Any]:
+        """The next frame as a numpy array of its own (one copy); FrameError
+        (the message consumed) if it is not a valid frame."""
+        with self.peek_frame(timeout) as view:
+            return view.copy()
+
+    def _frame_done(self, frame: _frames.PeekedFrame) -> None:
+        if self._views._active is frame:
+            self._views._active = None
+        self._release()
 
     async def arecv(self, timeout: float | None = None) -> bytes:
         """``recv`` for asyncio: waits without blocking the event loop.
