@@ -67,7 +67,7 @@ COUNTS = {
              1 << 20: (3_000, 1_000)},
 }
 REPS = {"quick": 1, "full": 5}
-STRACE_FRACTION = 10  # the strace runs move count/10 and 2*count/10 messages
+STRACE_FRACTION = 10  # stream: the strace runs move count/10 and 2*count/10 messages
 
 # (key, label, program, wait mode); pairs: (iceoryx2 key, shmlink key)
 TRANSPORTS = [
@@ -245,7 +245,9 @@ def markdown(doc):
             "inside the shmlink core, both processes. syscalls (strace): every system call "
             "of both processes under `strace -f -c`, (calls of a 2N run − calls of an N run) "
             "÷ N, with the three most frequent; strace slows each call, so a waiting side "
-            "sleeps more often than in the timed runs. – : not counted."]
+            "sleeps more often than in the timed runs (N: a tenth of the stream count, the "
+            "whole round-trip count). ¹ the 2N run made fewer calls than the N run: "
+            "start-up and teardown vary more than the per-message count. – : not counted."]
     errs = [c for c in doc["cells"] if "error" in c]
     if errs:
         out += ["", "Errors:"]
@@ -266,6 +268,8 @@ def _sys(c):
         return "–"
     if "error" in s:
         return "error"
+    if s["per_msg"] < 0:
+        return "≈ 0 ¹"
     top = ", ".join(f"{n} {v:.2g}" for n, v in s["top"])
     return f"{s['per_msg']:.3g} ({top})" if top else f"{s['per_msg']:.3g}"
 
@@ -338,7 +342,8 @@ def main(argv=None):
                 key = (tr[0], kind, size)
                 if key in errors:
                     continue
-                n = max(20, COUNTS[a.mode][size][0 if kind == "stream" else 1] // STRACE_FRACTION)
+                c = COUNTS[a.mode][size][0 if kind == "stream" else 1]
+                n = max(20, c // STRACE_FRACTION if kind == "stream" else c)
                 try:
                     one = strace_calls(argv_of(tr, kind, size, n, bins), a.timeout, tmpdir)
                     two = strace_calls(argv_of(tr, kind, size, 2 * n, bins), a.timeout, tmpdir)
@@ -347,7 +352,8 @@ def main(argv=None):
                     diff = {k: (two.get(k, 0) - one.get(k, 0)) / moved for k in two}
                     per = sum(two.values()) - sum(one.values())
                     top = sorted(diff.items(), key=lambda kv: -kv[1])[:3]
-                    straced[key] = {"per_msg": per / moved, "n": n,
+                    straced[key] = {"per_msg": per / moved, "n": n, "calls_n": sum(one.values()),
+                                    "calls_2n": sum(two.values()),
                                     "top": [(k, v) for k, v in top if v > 0]}
                     print(f"[strace] {tr[1]:48s} {kind:6s} {size_text(size):>6s} "
                           f"{per / moved:.3g} system calls per message", flush=True)
