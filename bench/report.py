@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-REFERENCE = {"py": "shmlink_py", "c": "shmlink_c"}
+REFERENCE = {"py": "shmlink_py", "c": "shmlink_c", "go": "shmlink_gogo"}
 TARGETS = [  # (numerator, denominator, size, target, text)
     ("shmlink_gopy", "mpqueue", 64, 10, "Go→Py recv vs multiprocessing.Queue"),
     ("shmlink_gopy_batch", "mpqueue", 64, 40, "Go→Py recv_batch vs multiprocessing.Queue"),
@@ -74,8 +74,9 @@ def markdown(doc):
                "shmlink p50, against shmlink Py→Py recv for Python rows and shmlink C→C for C "
                "rows (> 1 means shmlink is faster). MB = 10⁶ bytes.")
     out.append("")
-    out.append("| size | transport | msgs/s | MB/s | p50 µs | p99 µs | ×shmlink thr. | ×shmlink p50 |")
-    out.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| size | transport | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | ×shmlink thr. "
+               "| ×shmlink p50 | faults/msg | futex/msg |")
+    out.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     order = [t["key"] for t in doc["transports"]]
     labels = {t["key"]: t["label"] for t in doc["transports"]}
     groups = {t["key"]: t["group"] for t in doc["transports"]}
@@ -102,6 +103,7 @@ def markdown(doc):
                 mb = f"{s['bytes_per_s'] / 1e6:,.1f}"
                 rt = "ref" if key == ref else _ratio(rs.get("msgs_per_s"), s["msgs_per_s"])
             na = _na(lat)
+            p999 = "–"
             if na:
                 p50 = p99 = na
                 rl50 = "–"
@@ -112,14 +114,24 @@ def markdown(doc):
                 p50 = (f"{lat['p50_ns'] / 1e3:.1f} [{lat['p50_ns_min'] / 1e3:.1f}–"
                        f"{lat['p50_ns_max'] / 1e3:.1f}]")
                 p99 = f"{lat['p99_ns'] / 1e3:.1f}"
+                if lat.get("p999_ns") is not None:
+                    p999 = f"{lat['p999_ns'] / 1e3:.1f}"
                 rl50 = "ref" if key == ref else _ratio(lat["p50_ns"], rl.get("p50_ns"))
             out.append(f"| {size_text(size)} | {labels[key]} | {thr} | {mb} | {p50} | {p99} "
-                       f"| {rt} | {rl50} |")
+                       f"| {p999} | {rt} | {rl50} | {_pair(s, lat, 'minflt_per_msg')} "
+                       f"| {_pair(s, lat, 'futex_calls_per_msg')} |")
     out.append("")
     out.append("Batch rows (recv_batch, get_many) have no latency of their own: a round trip "
-               "carries one message.")
+               "carries one message; neither have the Go→Go rows (streams only). "
+               "faults/msg: minor page faults (getrusage) of both processes over their whole "
+               "loops, warm-up included, per message, as stream / round trip. futex/msg: futex "
+               "system calls per message (stream / round trip) of both processes, counted "
+               "inside the shmlink core — C rows only (bench/c); bench/native/anchor.py counts "
+               "every system call with strace.")
     out.append("")
     out.extend(targets_table(idx))
+    out.append("")
+    out.extend(latency_targets_table(idx))
     if notes:
         out.append("")
         out.append("Not measured:")
@@ -150,6 +162,55 @@ def targets_table(idx):
     return out
 
 
+def _fmt_count(x):
+    if x is None:
+        return "–"
+    return f"{x:.3g}" if x >= 0.001 or x == 0 else f"{x:.1e}"
+
+
+def _pair(s, lat, field):
+    """stream / round-trip value of a per-message count, "–" where absent."""
+    a = None if not s or _na(s) else s.get(field)
+    b = None if not lat or _na(lat) else lat.get(field)
+    if a is None and b is None:
+        return "–"
+    return f"{_fmt_count(a)} / {_fmt_count(b)}"
+
+
+def _run_ratios(c, num, den):
+    """Per-run ratios of two fields of one cell's runs (same process run)."""
+    return [r[num] / r[den] for r in c.get("runs", []) if r.get(num) and r.get(den)]
+
+
+def latency_targets_table(idx):
+    """Round-trip targets (lines): the spinning round trip against the raw
+    cache-line round trip between the same two processes (8 B, ratio taken
+    within each C run, then the median), and the default settings' 1 MiB
+    round trip against a Unix socket's (ratio of the p50 medians)."""
+    out = ["| goal (round trip) | measured | target | |", "|---|---:|---:|---|"]
+    c = idx.get(("shmlink_c", "latency", 8))
+    v = _run_ratios(c, "spin_p50_ns", "cacheline_p50_ns") if c and not _na(c) else []
+    text = "shmlink C→C spinning p50 ÷ raw cache-line ping-pong p50 (8 B)"
+    if v:
+        v.sort()
+        r = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+        sp = sorted(x["spin_p50_ns"] for x in c["runs"])[len(c["runs"]) // 2]
+        cl = sorted(x["cacheline_p50_ns"] for x in c["runs"])[len(c["runs"]) // 2]
+        out.append(f"| {text} | {r:.2f}× ({sp:.0f} ns ÷ {cl:.0f} ns) | ≤ 2× | "
+                   f"{'met' if r <= 2 else 'missed'} |")
+    else:
+        out.append(f"| {text} | not measured | ≤ 2× | – |")
+    a, b = idx.get(("shmlink_c", "latency", 1 << 20)), idx.get(("unix_c", "latency", 1 << 20))
+    text = "shmlink C→C default p50 ÷ Unix socket C→C p50 (1 MiB)"
+    if a and b and not _na(a) and not _na(b):
+        r = a["p50_ns"] / b["p50_ns"]
+        out.append(f"| {text} | {r:.2f}× ({a['p50_ns'] / 1e3:.0f} µs ÷ {b['p50_ns'] / 1e3:.0f} µs) "
+                   f"| ≤ 1× | {'met' if r <= 1 else 'missed'} |")
+    else:
+        out.append(f"| {text} | not measured | ≤ 1× | – |")
+    return out
+
+
 def summary(doc):
     """The README's benchmark tables: medians only, one row per transport."""
     idx = _index(doc)
@@ -167,14 +228,18 @@ def summary(doc):
         cells = [idx.get((key, "latency", size)) for size in sizes]
         if all(c is None for c in cells):
             continue  # batch rows: a round trip carries one message
-        row = [_na(c) or f"{c['p50_ns'] / 1e3:.1f}" for c in cells]
+        row = [_na(c) or (f"{c['p50_ns'] / 1e3:.1f}" + (
+            f" / {c['p99_ns'] / 1e3:.1f} / {c['p999_ns'] / 1e3:.1f}"
+            if c.get("p999_ns") is not None else "")) for c in cells]
         lat.append(f"| {t['label']} | " + " | ".join(row) + " |")
     out = ["Streaming throughput, messages per second (writer process → reader process):", ""]
     out += thr
-    out += ["", "Round-trip latency p50, µs (ping → pong):", ""]
+    out += ["", "Round-trip latency p50 / p99 / p99.9, µs (ping → pong):", ""]
     out += lat
     out += ["", "Targets for Go → Python, 64 B messages, as ratios of throughput:", ""]
     out += targets_table(idx)
+    out += ["", "Round-trip targets:", ""]
+    out += latency_targets_table(idx)
     return "\n".join(out) + "\n"
 
 
@@ -182,7 +247,8 @@ def write_csv(doc, path):
     cols = ["transport", "label", "group", "kind", "size", "count", "reps",
             "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "bytes_per_s",
             "bytes_per_s_min", "bytes_per_s_max", "p50_ns", "p50_ns_min", "p50_ns_max",
-            "p99_ns", "p99_ns_min", "p99_ns_max", "error", "unavailable"]
+            "p99_ns", "p99_ns_min", "p99_ns_max", "p999_ns", "p999_ns_min", "p999_ns_max",
+            "minflt_per_msg", "futex_calls_per_msg", "error", "unavailable"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()

@@ -225,6 +225,14 @@ def run_cell(tr, kind, size, count, warmup, ctx, tmpdir, timeout):
             result = json.load(f)
         if not result.get("ok"):
             raise RuntimeError(result.get("error"))
+        # Minor page faults per message: every worker's own count (its whole
+        # loop, warm-up included), summed, when all of them report one.
+        faults = []
+        for out in outs:
+            with open(out) as f:
+                faults.append(json.load(f).get("minflt"))
+        if "minflt_per_msg" not in result and faults and None not in faults:
+            result["minflt_per_msg"] = sum(faults) / (warmup + count)
         return result
     finally:
         for _n, p in procs:
@@ -260,14 +268,30 @@ def summarize(kind, runs):
     if kind == "stream":
         rates = [r["messages"] / (r["ns"] / 1e9) for r in runs]
         bps = [r["bytes"] / (r["ns"] / 1e9) for r in runs]
-        return {"msgs_per_s": _median(rates), "msgs_per_s_min": min(rates),
-                "msgs_per_s_max": max(rates), "bytes_per_s": _median(bps),
-                "bytes_per_s_min": min(bps), "bytes_per_s_max": max(bps), "reps": len(runs)}
+        return _per_msg({"msgs_per_s": _median(rates), "msgs_per_s_min": min(rates),
+                         "msgs_per_s_max": max(rates), "bytes_per_s": _median(bps),
+                         "bytes_per_s_min": min(bps), "bytes_per_s_max": max(bps),
+                         "reps": len(runs)}, runs)
     p50 = [r["p50_ns"] for r in runs]
     p99 = [r["p99_ns"] for r in runs]
-    return {"p50_ns": _median(p50), "p50_ns_min": min(p50), "p50_ns_max": max(p50),
-            "p99_ns": _median(p99), "p99_ns_min": min(p99), "p99_ns_max": max(p99),
-            "reps": len(runs)}
+    out = {"p50_ns": _median(p50), "p50_ns_min": min(p50), "p50_ns_max": max(p50),
+           "p99_ns": _median(p99), "p99_ns_min": min(p99), "p99_ns_max": max(p99),
+           "reps": len(runs)}
+    p999 = [r["p999_ns"] for r in runs if r.get("p999_ns") is not None]
+    if len(p999) == len(runs):
+        out.update(p999_ns=_median(p999), p999_ns_min=min(p999), p999_ns_max=max(p999))
+    return _per_msg(out, runs)
+
+
+def _per_msg(out, runs):
+    """Medians of the per-message counts the runs carry: minor page faults
+    (both processes) and system calls (the C rows: futex calls counted in
+    the core, both processes)."""
+    for f in ("minflt_per_msg", "futex_calls_per_msg"):
+        v = [r[f] for r in runs if r.get(f) is not None]
+        if len(v) == len(runs):
+            out[f] = _median(v)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -288,6 +312,8 @@ def build_transports(ctx, args):
         all_tr = cbench.transports(args.c_build) + all_tr
     except ImportError:
         pass
+    from peers import gogo
+    all_tr += gogo.transports(args.go_bin)
     if args.only:
         keys = set(args.only.split(","))
         unknown = keys - {t.key for t in all_tr}
@@ -408,7 +434,8 @@ def _short(kind, r):
     if kind == "stream":
         s = r["ns"] / 1e9
         return f"{r['messages'] / s:12,.0f} msg/s {r['bytes'] / s / 1e6:10,.1f} MB/s"
-    return f"p50 {r['p50_ns'] / 1e3:8.1f} us  p99 {r['p99_ns'] / 1e3:8.1f} us"
+    p999 = f"  p99.9 {r['p999_ns'] / 1e3:8.1f} us" if r.get("p999_ns") is not None else ""
+    return f"p50 {r['p50_ns'] / 1e3:8.1f} us  p99 {r['p99_ns'] / 1e3:8.1f} us{p999}"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 # Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
-# builds the Go program and the C benchmark into build-bench/ (Release).
+# builds the Go program and the C benchmark into build-bench/ (Release), and
+# with cargo the native anchor (bench/native, iceoryx2) into build-bench/native.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,16 +35,39 @@ if ! { cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2
     echo "bench: C benchmark did not build (C rows will be n/a); see $out/cmake.log" >&2
 fi
 
+# The native anchor: iceoryx2's Rust crate (bench/native, Cargo.lock pins
+# the version) beside shmlink C→C; run by bench/native/anchor.py after the
+# main table.
+native=""
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "bench: cargo not found; the native anchor (iceoryx2, Rust) is skipped" >&2
+elif ! CARGO_TARGET_DIR="$out/native" cargo build --release --locked \
+        --manifest-path bench/native/Cargo.toml >"$out/native-build.log" 2>&1; then
+    echo "bench: the native anchor (bench/native) did not build; it is skipped" \
+        "(see $out/native-build.log)" >&2
+else
+    native="$out/native/release/shmlink-native-bench"
+fi
+
 mode=(--quick)
+anchor_mode=--quick
 full=0
 for a in "$@"; do
-    case "$a" in --quick|--full) mode=() ;; esac
-    if [[ "$a" == --full ]]; then full=1; fi
+    case "$a" in
+        --quick) mode=() ;;
+        --full) mode=(); anchor_mode=--full; full=1 ;;
+    esac
 done
+rc=0
 "$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
-    --c-build "$out/cmake" "$@"
+    --c-build "$out/cmake" "$@" || rc=$?
+if [ -n "$native" ]; then
+    "$venv/bin/python" bench/native/anchor.py "$anchor_mode" \
+        --c-bin "$out/cmake/bench/bench_channel" --rust-bin "$native" || rc=$?
+fi
 if [[ "$full" == 1 ]]; then
     go build -o "$out/goframes" ./tests/cross/goframes
     "$venv/bin/python" bench/frames.py --reps 5 --go-bin "$out/goframes" \
-        --out bench/results/frames-full
+        --out bench/results/frames-full || rc=$?
 fi
+exit "$rc"

@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,10 +107,20 @@ static void pin(int cpu)
 struct shared {
     uint64_t futex_calls;
     uint64_t count;
+    uint64_t minflt; /* the child's minor page faults over its loop */
     volatile uint64_t line[16] __attribute__((aligned(64)));
 };
 
 static struct shared *sh;
+
+/* Minor page faults of this process so far (getrusage). */
+static uint64_t minflt_now(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_minflt;
+}
 
 static void child_wait(pid_t pid)
 {
@@ -283,11 +294,13 @@ static void fd_link(enum tkind k, int fds[2])
 
 struct tput {
     double msg_s, bytes_s;
-    double sys_per_msg; /* futex calls per message, both processes; < 0: not
-                           counted */
-    uint64_t messages;  /* timed messages */
-    uint64_t warmup;    /* untimed messages before them */
-    uint64_t ns;        /* reader's time for the timed messages */
+    double sys_per_msg;    /* futex calls per message, both processes; < 0: not
+                              counted */
+    double minflt_per_msg; /* minor page faults per message, both processes,
+                              over their whole loops (warm-up included) */
+    uint64_t messages;     /* timed messages */
+    uint64_t warmup;       /* untimed messages before them */
+    uint64_t ns;           /* reader's time for the timed messages */
 };
 
 /* One-way stream, writer process -> reader process. count > 0: the writer
@@ -295,10 +308,10 @@ struct tput {
  * receipt of message warmup - 1 to that of the last). count == 0: the
  * writer sends for `seconds`, the reader times everything after the first
  * `warmup` messages. warmup >= 1. */
-static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
-                          uint64_t count, double seconds)
+static struct tput stream_mode(enum tkind k, int mode, size_t size,
+                               uint64_t warmup, uint64_t count, double seconds)
 {
-    struct ep rx = {k, RX_DEFAULT, NULL, -1}, tx = rx;
+    struct ep rx = {k, mode, NULL, -1}, tx = rx;
     char addr[64] = "";
     int fds[2], rc;
     if (warmup < 1)
@@ -323,12 +336,13 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
         if (k == T_SHMLINK) {
             if ((rc = shmlink_channel_open(addr, SHMLINK_WRITER, &tx.ch)) < 0)
                 die("open writer", rc);
+            set_spin_mode(&tx);
         } else {
             close(rx.fd);
         }
         uint8_t *buf = balloc(size);
         memset(buf, 0x5a, size);
-        uint64_t f0 = shmlink__wait_syscalls(), n = 0;
+        uint64_t f0 = shmlink__wait_syscalls(), m0 = minflt_now(), n = 0;
         if (count) {
             for (; n < warmup + count; n++) {
                 stamp(buf, size, n);
@@ -344,6 +358,7 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
             }
         }
         sh->futex_calls = shmlink__wait_syscalls() - f0;
+        sh->minflt = minflt_now() - m0;
         sh->count = n;
         ep_close(&tx);
         _exit(0);
@@ -351,8 +366,10 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
     pin(1);
     if (k != T_SHMLINK)
         close(tx.fd);
+    set_spin_mode(&rx);
     uint8_t *buf = balloc(size);
-    uint64_t f0 = shmlink__wait_syscalls(), n = 0, t0 = 0, t1 = 0;
+    uint64_t f0 = shmlink__wait_syscalls(), m0 = minflt_now(), n = 0, t0 = 0,
+             t1 = 0;
     while (ep_recv(&rx, buf, size)) {
         check(buf, size, n);
         if (++n == warmup)
@@ -363,6 +380,7 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
     if (!count)
         t1 = now_ns();
     uint64_t calls = shmlink__wait_syscalls() - f0;
+    uint64_t faults = minflt_now() - m0;
     child_wait(pid);
     if (k == T_SHMLINK) {
         shmlink_channel_close(rx.ch);
@@ -386,7 +404,14 @@ static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
     t.bytes_s = t.msg_s * (double)size;
     t.sys_per_msg =
         k == T_SHMLINK ? (double)(calls + sh->futex_calls) / (double)n : -1;
+    t.minflt_per_msg = (double)(faults + sh->minflt) / (double)n;
     return t;
+}
+
+static struct tput stream(enum tkind k, size_t size, uint64_t warmup,
+                          uint64_t count, double seconds)
+{
+    return stream_mode(k, RX_DEFAULT, size, warmup, count, seconds);
 }
 
 /* memcpy bandwidth (bytes/s), one core. region == size: the same two
@@ -425,14 +450,19 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct lat {
-    double p50_ns, p99_ns, min_ns, max_ns, mean_ns;
+    double p50_ns, p99_ns, p999_ns, min_ns, max_ns, mean_ns;
     uint64_t round_trips, warmup;
+    double sys_per_msg;    /* futex calls per round trip, both processes
+                              (shmlink; < 0: not counted) */
+    double minflt_per_msg; /* minor page faults per round trip, both
+                              processes, warm-up included */
 };
 
-/* Nearest-rank percentile of an ascending array (as bench/peers/common.py). */
+/* Nearest-rank percentile of an ascending array (as bench/peers/common.py),
+ * q in per mille. */
 static uint64_t pct(const uint64_t *v, size_t n, unsigned q)
 {
-    size_t k = (q * n + 99) / 100;
+    size_t k = (q * n + 999) / 1000;
     return v[k ? k - 1 : 0];
 }
 
@@ -442,13 +472,16 @@ static struct lat summarize(uint64_t *v, size_t n, uint64_t warmup)
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += (double)v[i];
-    struct lat l = {(double)pct(v, n, 50),
-                    (double)pct(v, n, 99),
+    struct lat l = {(double)pct(v, n, 500),
+                    (double)pct(v, n, 990),
+                    (double)pct(v, n, 999),
                     (double)v[0],
                     (double)v[n - 1],
                     sum / (double)n,
                     n,
-                    warmup};
+                    warmup,
+                    -1,
+                    -1};
     return l;
 }
 
@@ -494,10 +527,13 @@ static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup,
         set_spin_mode(&cin);
         set_spin_mode(&cout);
         uint8_t *buf = balloc(size);
+        uint64_t f0 = shmlink__wait_syscalls(), m0 = minflt_now();
         for (uint64_t i = 0; ep_recv(&cin, buf, size); i++) {
             check(buf, size, i);
             ep_send(&cout, buf, size);
         }
+        sh->futex_calls = shmlink__wait_syscalls() - f0;
+        sh->minflt = minflt_now() - m0;
         ep_close(&cin);
         ep_close(&cout);
         _exit(0);
@@ -516,6 +552,9 @@ static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup,
         exit(1);
     }
     memset(buf, 0, size);
+    sh->futex_calls = 0;
+    sh->minflt = 0;
+    uint64_t f0 = shmlink__wait_syscalls(), m0 = minflt_now();
     for (uint64_t i = 0; i < warmup + iters; i++) {
         stamp(buf, size, i);
         uint64_t t0 = now_ns();
@@ -529,6 +568,7 @@ static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup,
         if (i >= warmup)
             v[i - warmup] = t;
     }
+    uint64_t calls = shmlink__wait_syscalls() - f0, faults = minflt_now() - m0;
     ep_close(&out); /* the echo process sees the end of the stream */
     child_wait(pid);
     ep_close(&in);
@@ -539,6 +579,10 @@ static struct lat rtt(enum tkind k, int mode, size_t size, uint64_t warmup,
     free(buf);
     struct lat l = summarize(v, iters, warmup);
     free(v);
+    double trips = (double)(warmup + iters);
+    if (k == T_SHMLINK)
+        l.sys_per_msg = (double)(calls + sh->futex_calls) / trips;
+    l.minflt_per_msg = (double)(faults + sh->minflt) / trips;
     return l;
 }
 
@@ -709,6 +753,12 @@ static void jlat_fields(const struct lat *l)
     printf(", ");
     jnum("p99_ns", l->p99_ns, 1);
     printf(", ");
+    jnum("p999_ns", l->p999_ns, 1);
+    printf(", ");
+    jnum("futex_calls_per_msg", l->sys_per_msg, l->sys_per_msg >= 0);
+    printf(", ");
+    jnum("minflt_per_msg", l->minflt_per_msg, l->minflt_per_msg >= 0);
+    printf(", ");
     jnum("min_ns", l->min_ns, 1);
     printf(", ");
     jnum("max_ns", l->max_ns, 1);
@@ -806,6 +856,8 @@ static void json_mode(void)
             printf(", \"p50_ns\": null, \"p99_ns\": null, ");
             jnum("futex_calls_per_msg", t->sys_per_msg, t->sys_per_msg >= 0);
             printf(", ");
+            jnum("minflt_per_msg", t->minflt_per_msg, 1);
+            printf(", ");
             jnum("calibration_msgs_per_s", calib[i][k], !have_counts);
             if (k == T_SHMLINK)
                 printf(", \"ring_bytes\": %zu", chan_cap(sizes[i]));
@@ -853,6 +905,79 @@ static void json_mode(void)
            "every handle "
            "(every wait is a futex sleep)\"\n}\n");
     fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --cell: one measurement, one JSON object (bench/native/anchor.py)         */
+/* ------------------------------------------------------------------------ */
+
+/* One shmlink cell of any size: "stream" (count messages timed after a
+ * warm-up of a tenth) or "rtt" (count round trips after the same warm-up),
+ * receive mode spin, default or sleep. */
+static int cell_mode(const char *kind, const char *size_s, const char *count_s,
+                     const char *mode_s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long size = strtoull(size_s, &end, 10);
+    if (errno || end == size_s || *end || *size_s == '-' || size < 16 ||
+        size > (2u << 20)) {
+        fprintf(stderr,
+                "bench_channel: --cell SIZE must be 16 .. 2097152 bytes, got "
+                "'%s'\n",
+                size_s);
+        return 2;
+    }
+    errno = 0;
+    unsigned long long count = strtoull(count_s, &end, 10);
+    if (errno || end == count_s || *end || *count_s == '-' || count < 10 ||
+        count > 1000000000ull) {
+        fprintf(stderr,
+                "bench_channel: --cell COUNT must be 10 .. 1e9, got '%s'\n",
+                count_s);
+        return 2;
+    }
+    int mode = -1;
+    for (int m = 0; m < 3; m++)
+        if (strcmp(mode_s, rx_name[m]) == 0)
+            mode = m;
+    if (mode < 0) {
+        fprintf(stderr,
+                "bench_channel: --cell MODE must be spin, default or sleep, "
+                "got '%s'\n",
+                mode_s);
+        return 2;
+    }
+    uint64_t w = warm_of(count);
+    if (strcmp(kind, "stream") == 0) {
+        struct tput t = stream_mode(T_SHMLINK, mode, size, w, count, 0);
+        printf("{\"ok\": true, \"kind\": \"stream\", \"transport\": "
+               "\"shmlink\", \"wait\": \"%s\", \"size\": %llu, "
+               "\"messages\": %llu, \"warmup\": %llu, \"ns\": %llu, "
+               "\"bytes\": %llu, ",
+               rx_name[mode], size, (unsigned long long)t.messages,
+               (unsigned long long)t.warmup, (unsigned long long)t.ns,
+               (unsigned long long)(t.messages * size));
+        jnum("futex_calls_per_msg", t.sys_per_msg, t.sys_per_msg >= 0);
+        printf(", ");
+        jnum("minflt_per_msg", t.minflt_per_msg, 1);
+    } else if (strcmp(kind, "rtt") == 0) {
+        struct lat l = rtt(T_SHMLINK, mode, size, w, count);
+        printf("{\"ok\": true, \"kind\": \"rtt\", \"transport\": "
+               "\"shmlink\", \"wait\": \"%s\", \"size\": %llu, "
+               "\"samples\": %llu, ",
+               rx_name[mode], size, (unsigned long long)l.round_trips);
+        jlat_fields(&l);
+    } else {
+        fprintf(stderr,
+                "bench_channel: --cell KIND must be stream or rtt, got '%s'\n",
+                kind);
+        return 2;
+    }
+    printf(", \"ring_bytes\": %zu, \"default_spin_ns\": %lld}\n",
+           chan_cap(size), (long long)shmlink__spin_ns());
+    fflush(stdout);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -992,52 +1117,78 @@ static void fanout_mode(int reps)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bench_channel [--json [--counts N,N,N,N,N]] [SECONDS]\n"
-            "       bench_channel --help\n"
-            "\n"
-            "C-to-C benchmark of the shmlink channel beside a pipe and a Unix "
-            "socket\n"
-            "(throughput and round-trip latency for 8 B, 64 B, 1 KiB, 64 KiB "
-            "and 1 MiB\n"
-            "messages), with memcpy bandwidth, a cache-line ping-pong and "
-            "futex calls\n"
-            "per message for reference.\n"
-            "\n"
-            "  SECONDS   time per throughput cell (default 0.5); with --json "
-            "it sets the\n"
-            "            per-size message counts (the slowest transport runs "
-            "about this\n"
-            "            long) and scales the round-trip counts\n"
-            "  --json    print one JSON document instead of the tables: per "
-            "transport\n"
-            "            (shmlink, pipe, unix), kind (throughput, latency) and "
-            "size:\n"
-            "            count, warmup, msgs_per_s, bytes_per_s, p50_ns, "
-            "p99_ns (null\n"
-            "            where not measured); plus memcpy, cacheline_rtt and\n"
-            "            shmlink_rtt_modes. Progress goes to stderr. Used by "
-            "bench/run.py\n"
-            "            (bench/peers/cbench.py) for the C-to-C rows.\n"
-            "  --counts  with --json: messages per throughput cell for 8 B, 64 "
-            "B, 1 KiB,\n"
-            "            64 KiB and 1 MiB (instead of calibrating; e.g. an "
-            "earlier run's\n"
-            "            counts, so repetitions move the same messages)\n"
-            "  --help    this text\n"
-            "\n"
-            "       bench_channel --fanout [--reps N] [SECONDS]\n"
-            "\n"
-            "Fan-out channels: 1 writer -> 4 readers (broadcast and queue) "
-            "at 64 B and\n"
-            "64 KiB, broadcast to 2 readers at 64 KiB, and the 1:1 channel "
-            "beside them;\n"
-            "cells interleaved, N repetitions (default 5), medians.\n");
+    fprintf(
+        f,
+        "usage: bench_channel [--json [--counts N,N,N,N,N]] [SECONDS]\n"
+        "       bench_channel --help\n"
+        "\n"
+        "C-to-C benchmark of the shmlink channel beside a pipe and a Unix "
+        "socket\n"
+        "(throughput and round-trip latency for 8 B, 64 B, 1 KiB, 64 KiB "
+        "and 1 MiB\n"
+        "messages), with memcpy bandwidth, a cache-line ping-pong and "
+        "futex calls\n"
+        "per message for reference.\n"
+        "\n"
+        "  SECONDS   time per throughput cell (default 0.5); with --json "
+        "it sets the\n"
+        "            per-size message counts (the slowest transport runs "
+        "about this\n"
+        "            long) and scales the round-trip counts\n"
+        "  --json    print one JSON document instead of the tables: per "
+        "transport\n"
+        "            (shmlink, pipe, unix), kind (throughput, latency) and "
+        "size:\n"
+        "            count, warmup, msgs_per_s, bytes_per_s, p50_ns, "
+        "p99_ns (null\n"
+        "            where not measured); plus memcpy, cacheline_rtt and\n"
+        "            shmlink_rtt_modes. Progress goes to stderr. Used by "
+        "bench/run.py\n"
+        "            (bench/peers/cbench.py) for the C-to-C rows.\n"
+        "  --counts  with --json: messages per throughput cell for 8 B, 64 "
+        "B, 1 KiB,\n"
+        "            64 KiB and 1 MiB (instead of calibrating; e.g. an "
+        "earlier run's\n"
+        "            counts, so repetitions move the same messages)\n"
+        "  --help    this text\n"
+        "\n"
+        "       bench_channel --fanout [--reps N] [SECONDS]\n"
+        "\n"
+        "Fan-out channels: 1 writer -> 4 readers (broadcast and queue) "
+        "at 64 B and\n"
+        "64 KiB, broadcast to 2 readers at 64 KiB, and the 1:1 channel "
+        "beside them;\n"
+        "cells interleaved, N repetitions (default 5), medians.\n"
+        "\n"
+        "       bench_channel --cell stream|rtt SIZE COUNT spin|default|sleep\n"
+        "\n"
+        "One shmlink cell of any SIZE (16 B .. 2 MiB) as one JSON object: "
+        "a stream of\n"
+        "COUNT messages or COUNT round trips, after a warm-up of a tenth; "
+        "the receiver\n"
+        "polls (spin), spins then sleeps (default) or only sleeps "
+        "(sleep). Used by\n"
+        "bench/native/anchor.py beside iceoryx2.\n");
 }
 
 int main(int argc, char **argv)
 {
     int json = 0, have_seconds = 0, fanout = 0, reps = 5;
+    if (argc >= 2 && strcmp(argv[1], "--cell") == 0) {
+        if (argc != 6) {
+            fprintf(stderr, "bench_channel: --cell wants KIND SIZE COUNT MODE "
+                            "(see --help)\n");
+            return 2;
+        }
+        sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sh == MAP_FAILED) {
+            perror("bench: mmap");
+            return 1;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        return cell_mode(argv[2], argv[3], argv[4], argv[5]);
+    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--fanout") == 0) {
             fanout = 1;

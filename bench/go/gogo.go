@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	shmlink "github.com/shmlink/shmlink/bindings/go"
@@ -120,6 +121,27 @@ func gogoCell(self, dir string, t gogoTransport, size, count, rep int) (float64,
 	if t.inProcess {
 		return gogoChan(size, count)
 	}
+	res, err := gogoProcCell(self, dir, t, size, count, 0, rep)
+	if err != nil {
+		return 0, err
+	}
+	return float64(res.messages) / res.elapsed.Seconds(), nil
+}
+
+type gogoResult struct {
+	elapsed  time.Duration
+	messages int   // messages timed
+	minflt   int64 // minor page faults: the reader's loop and the writer process
+}
+
+// gogoProcCell runs one cell in two processes: warm+count messages (warm
+// 0: count, the first one untimed), the reader times the rest.
+func gogoProcCell(self, dir string, t gogoTransport, size, count, warm, rep int) (gogoResult, error) {
+	var res gogoResult
+	total, first := count, 0
+	if warm > 0 {
+		total, first = warm+count, warm-1
+	}
 	addr := fmt.Sprintf("posix:/shmlink-bench-gogo-%d-%d-%s-%d", os.Getpid(), rep, t.key, size)
 	sock := filepath.Join(dir, fmt.Sprintf("%s-%d-%d.sock", t.key, size, rep))
 	var r *shmlink.Reader
@@ -128,38 +150,90 @@ func gogoCell(self, dir string, t gogoTransport, size, count, rep int) (float64,
 	switch t.key {
 	case "unix", "unix-buf":
 		if ln, err = net.Listen("unix", sock); err != nil {
-			return 0, err
+			return res, err
 		}
 		defer func() { _ = ln.Close() }()
 	default:
 		if r, err = shmlink.CreateReader(addr, gogoCapacity); err != nil {
-			return 0, err
+			return res, err
 		}
 		defer func() { _ = r.Close(); _ = shmlink.Remove(addr) }()
 	}
 	cmd := exec.Command(self, "gogo-writer", "-transport", t.key, "-addr", addr, "-sock", sock,
-		"-size", strconv.Itoa(size), "-count", strconv.Itoa(count))
+		"-size", strconv.Itoa(size), "-count", strconv.Itoa(total))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return res, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var el time.Duration
+	f0 := minflt()
 	if r != nil {
-		el, err = gogoReadShm(ctx, t.key, r, size, count)
+		res.elapsed, res.messages, err = gogoReadShm(ctx, t.key, r, size, total, first)
 	} else {
-		el, err = gogoReadSocket(ln, t.key == "unix-buf", size, count)
+		res.elapsed, res.messages, err = gogoReadSocket(ln, t.key == "unix-buf", size, total, first)
 	}
+	res.minflt = minflt() - f0
 	werr := cmd.Wait()
 	if err != nil {
 		_ = cmd.Process.Kill()
-		return 0, err
+		return res, err
 	}
 	if werr != nil {
-		return 0, fmt.Errorf("writer: %w", werr)
+		return res, fmt.Errorf("writer: %w", werr)
 	}
-	return float64(count) / el.Seconds(), nil
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.minflt += ru.Minflt
+	}
+	return res, nil
+}
+
+// runGoGoCell is one cell for bench/run.py (the Go→Go rows): writes
+// {"ok": true, "ns", "messages", "bytes", "minflt"} or the error to -out.
+func runGoGoCell(args []string) error {
+	fl := flag.NewFlagSet("gogo-cell", flag.ExitOnError)
+	key := fl.String("transport", "shm", "shm, shm-batch, shm-iter, unix or unix-buf")
+	size := fl.Int("size", 64, "message size in bytes (>= 8)")
+	warm := fl.Int("warmup", 1, "untimed messages first (>= 1)")
+	count := fl.Int("count", 1000, "timed messages")
+	out := fl.String("out", "", "result file (JSON)")
+	_ = fl.Parse(args)
+	if *out == "" {
+		return errors.New("gogo-cell: -out is required")
+	}
+	var t *gogoTransport
+	for i := range gogoTransports {
+		if gogoTransports[i].key == *key && !gogoTransports[i].inProcess {
+			t = &gogoTransports[i]
+		}
+	}
+	var err error
+	var res gogoResult
+	switch {
+	case t == nil:
+		err = fmt.Errorf("unknown transport %q", *key)
+	case *size < 8 || *size > gogoCapacity/4 || *warm < 1 || *count < 1:
+		err = fmt.Errorf("want 8 <= size <= %d, warmup >= 1, count >= 1", gogoCapacity/4)
+	default:
+		self, e := os.Executable()
+		if e != nil {
+			err = e
+			break
+		}
+		dir, e := os.MkdirTemp("", "shmlink-bench-gogo-")
+		if e != nil {
+			err = e
+			break
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		res, err = gogoProcCell(self, dir, *t, *size, *count, *warm, 0)
+	}
+	if err != nil {
+		_ = writeResult(*out, map[string]any{"ok": false, "error": err.Error()})
+		return err
+	}
+	return writeResult(*out, map[string]any{"ok": true, "ns": res.elapsed.Nanoseconds(),
+		"messages": res.messages, "bytes": res.messages * *size, "minflt": res.minflt})
 }
 
 func checkSeq(msg []byte, size int, seq uint64) error {
@@ -172,7 +246,10 @@ func checkSeq(msg []byte, size int, seq uint64) error {
 	return nil
 }
 
-func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count int) (time.Duration, error) {
+// The readers time from the receipt of message first (0 without a
+// warm-up, warm-1 with one) to the last: they return the elapsed time and
+// the number of messages it covers (count-1-first).
+func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count, first int) (time.Duration, int, error) {
 	var start time.Time
 	seq := uint64(0)
 	switch key {
@@ -181,13 +258,13 @@ func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count
 		for ; seq < uint64(count); seq++ {
 			n, err := r.Recv(buf)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
-			if seq == 0 {
+			if seq == uint64(first) {
 				start = time.Now()
 			}
 			if err := checkSeq(buf[:n], size, seq); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	case "shm-batch":
@@ -196,15 +273,15 @@ func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count
 		for seq < uint64(count) {
 			k, err := r.RecvBatch(buf, sizes)
 			if err != nil {
-				return 0, err
-			}
-			if seq == 0 {
-				start = time.Now()
+				return 0, 0, err
 			}
 			off := 0
 			for _, n := range sizes[:k] {
 				if err := checkSeq(buf[off:off+n], size, seq); err != nil {
-					return 0, err
+					return 0, 0, err
+				}
+				if seq == uint64(first) {
+					start = time.Now()
 				}
 				off += n
 				seq++
@@ -213,13 +290,13 @@ func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count
 	case "shm-iter":
 		for msg, err := range r.Messages(ctx) {
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
-			if seq == 0 {
+			if seq == uint64(first) {
 				start = time.Now()
 			}
 			if err := checkSeq(msg, size, seq); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			if seq++; seq == uint64(count) {
 				break
@@ -227,16 +304,16 @@ func gogoReadShm(ctx context.Context, key string, r *shmlink.Reader, size, count
 		}
 	}
 	if seq != uint64(count) {
-		return 0, fmt.Errorf("%d messages, want %d", seq, count)
+		return 0, 0, fmt.Errorf("%d messages, want %d", seq, count)
 	}
-	// The first message is not timed (it includes the writer's start).
-	return time.Since(start) * time.Duration(count) / time.Duration(max(count-1, 1)), nil
+	// Message first is not timed (it includes the writer's start).
+	return time.Since(start), count - 1 - first, nil
 }
 
-func gogoReadSocket(ln net.Listener, buffered bool, size, count int) (time.Duration, error) {
+func gogoReadSocket(ln net.Listener, buffered bool, size, count, first int) (time.Duration, int, error) {
 	c, err := ln.Accept()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { _ = c.Close() }()
 	var rd io.Reader = c
@@ -248,23 +325,23 @@ func gogoReadSocket(ln net.Listener, buffered bool, size, count int) (time.Durat
 	buf := make([]byte, size)
 	for seq := uint64(0); seq < uint64(count); seq++ {
 		if _, err := io.ReadFull(rd, hdr); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		n := int(binary.LittleEndian.Uint32(hdr))
 		if n != size {
-			return 0, fmt.Errorf("message %d: length %d", seq, n)
+			return 0, 0, fmt.Errorf("message %d: length %d", seq, n)
 		}
 		if _, err := io.ReadFull(rd, buf); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if seq == 0 {
+		if seq == uint64(first) {
 			start = time.Now()
 		}
 		if err := checkSeq(buf, size, seq); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return time.Since(start) * time.Duration(count) / time.Duration(max(count-1, 1)), nil
+	return time.Since(start), count - 1 - first, nil
 }
 
 // gogoChan: a writer goroutine hands a new []byte per message to the

@@ -11,7 +11,8 @@
 //	shmlink-bench-go ping -send A -recv B -capacity K -size N -warmup W -count C -out F
 //	    creates channel B (reader) and opens A (writer), then W+C round trips:
 //	    send a stamped message on A, wait for it to come back on B, check it;
-//	    writes p50/p99 of the last C round trips (ns) as JSON to F.
+//	    writes p50/p99/p99.9 of the last C round trips (ns) and its minor
+//	    page faults (getrusage, whole loop) as JSON to F.
 //
 // Both write {"ok": true, ...} or {"ok": false, "error": ...} to F.
 //
@@ -21,6 +22,10 @@
 //	    (a write per message, and bufio on both ends) and an in-process Go
 //	    channel; prints a Markdown table of medians, ratios and spreads
 //	    (see gogo.go).
+//	shmlink-bench-go gogo-cell -transport shm|unix|... -size N -warmup W -count C -out F
+//	    one Go → Go cell of the above for bench/run.py (the Go→Go rows):
+//	    W+C messages, the last C timed; writes ns, messages, bytes and the
+//	    minor page faults (reader loop + writer process) to F.
 package main
 
 import (
@@ -32,6 +37,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	shmlink "github.com/shmlink/shmlink/bindings/go"
@@ -53,10 +59,13 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "gogo", "gogo-writer":
+	case "gogo", "gogo-writer", "gogo-cell":
 		run := runGoGo
-		if os.Args[1] == "gogo-writer" {
+		switch os.Args[1] {
+		case "gogo-writer":
 			run = gogoWriter
+		case "gogo-cell":
+			run = runGoGoCell
 		}
 		if err := run(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "shmlink-bench-go %s: %v\n", os.Args[1], err)
@@ -134,6 +143,15 @@ func openWriter(addr string) (*shmlink.Writer, error) {
 	}
 }
 
+// minflt is this process's minor page faults so far (getrusage).
+func minflt() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt
+}
+
 func stamp(buf []byte, seq uint64) {
 	binary.LittleEndian.PutUint64(buf, seq)
 	if len(buf) >= 16 {
@@ -166,6 +184,7 @@ func streamWriter(p params) (map[string]any, error) {
 	for i := range batch {
 		batch[i] = make([]byte, p.size)
 	}
+	f0 := minflt()
 	start := time.Now()
 	for i := uint64(0); i < total; {
 		if p.batch <= 1 {
@@ -191,7 +210,7 @@ func streamWriter(p params) (map[string]any, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return map[string]any{"writer_ns": elapsed.Nanoseconds()}, nil
+	return map[string]any{"writer_ns": elapsed.Nanoseconds(), "minflt": minflt() - f0}, nil
 }
 
 func ping(p params) (res map[string]any, err error) {
@@ -209,6 +228,7 @@ func ping(p params) (res map[string]any, err error) {
 	in := make([]byte, p.size)
 	samples := make([]int64, 0, p.count)
 	total := uint64(p.warmup + p.count)
+	f0 := minflt()
 	for i := uint64(0); i < total; i++ {
 		stamp(buf, i)
 		t0 := time.Now()
@@ -227,22 +247,23 @@ func ping(p params) (res map[string]any, err error) {
 			samples = append(samples, dt.Nanoseconds())
 		}
 	}
+	faults := minflt() - f0
 	sort.Slice(samples, func(a, b int) bool { return samples[a] < samples[b] })
 	var sum int64
 	for _, s := range samples {
 		sum += s
 	}
 	return map[string]any{
-		"p50_ns": percentile(samples, 50), "p99_ns": percentile(samples, 99),
-		"min_ns": samples[0], "max_ns": samples[len(samples)-1],
+		"p50_ns": percentile(samples, 500), "p99_ns": percentile(samples, 990),
+		"p999_ns": percentile(samples, 999), "minflt": faults, "min_ns": samples[0], "max_ns": samples[len(samples)-1],
 		"mean_ns": float64(sum) / float64(len(samples)), "samples": len(samples),
 	}, nil
 }
 
 // percentile is the nearest-rank percentile of ascending values (same rule
-// as bench/peers/common.py).
+// as bench/peers/common.py); q is in per mille.
 func percentile(sorted []int64, q int) int64 {
-	k := (q*len(sorted)+99)/100 - 1
+	k := (q*len(sorted)+999)/1000 - 1
 	if k < 0 {
 		k = 0
 	}

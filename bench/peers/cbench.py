@@ -146,6 +146,7 @@ class _Runs:
                      msgs_per_s=c["msgs_per_s"], bytes_per_s=c["bytes_per_s"])
             if c["transport"] == "shmlink":
                 r["futex_calls_per_msg"] = c.get("futex_calls_per_msg")
+                r["minflt_per_msg"] = c.get("minflt_per_msg")
                 r["ring_bytes"] = c.get("ring_bytes")
                 for m in d.get("memcpy", []):
                     if m["size"] == size:
@@ -153,8 +154,11 @@ class _Runs:
                         r["memcpy_ring_bytes_per_s"] = m["ring_bytes_per_s"]
         else:
             r.update({k: c[k] for k in ("p50_ns", "p99_ns", "min_ns", "max_ns", "mean_ns")})
+            r["p999_ns"] = c.get("p999_ns")
             r["samples"] = c["count"]
             if c["transport"] == "shmlink":
+                r["futex_calls_per_msg"] = c.get("futex_calls_per_msg")
+                r["minflt_per_msg"] = c.get("minflt_per_msg")
                 r["ring_bytes"] = c.get("ring_bytes")
                 for m in d.get("shmlink_rtt_modes", []):
                     if m["size"] == size and m["mode"] != "default":

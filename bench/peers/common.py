@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import struct
 import sys
 import time
@@ -44,10 +45,11 @@ def check(msg, size: int, seq: int) -> None:
 
 
 def percentile(sorted_values, q: float):
-    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    """Nearest-rank percentile of an ascending list (q in 0..100, steps of 0.1)."""
     if not sorted_values:
         raise ValueError("no samples")
-    k = max(0, min(len(sorted_values) - 1, int(-(-q * len(sorted_values) // 100)) - 1))
+    per_mille = round(q * 10)  # integer arithmetic: 99.9 is exactly 999/1000
+    k = max(0, min(len(sorted_values) - 1, -(-per_mille * len(sorted_values) // 1000) - 1))
     return sorted_values[k]
 
 
@@ -153,7 +155,7 @@ def ping(end, size: int, warmup: int, count: int) -> dict:
             append(t1 - t0)
     samples.sort()
     return {"p50_ns": percentile(samples, 50), "p99_ns": percentile(samples, 99),
-            "min_ns": samples[0], "max_ns": samples[-1],
+            "p999_ns": percentile(samples, 99.9), "min_ns": samples[0], "max_ns": samples[-1],
             "mean_ns": sum(samples) / len(samples), "samples": len(samples)}
 
 
@@ -182,7 +184,10 @@ def worker_main(loop: str, end, size: int, warmup: int, count: int,
     try:
         end.open()
         try:
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             result = LOOPS[loop](end, size, warmup, count)
+            # minor page faults of this process over its whole loop
+            result["minflt"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
         finally:
             end.close()
         result["ok"] = True
