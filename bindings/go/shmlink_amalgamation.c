@@ -9,7 +9,7 @@
  *
  *     go generate ./bindings/go
  *
- * Sources, in order: address.c, channel.c, error.c, guard.c, lock.c, posix.c, proc.c, segment.c, sysv.c, wait.c
+ * Sources, in order: address.c, call.c, channel.c, error.c, guard.c, lock.c, posix.c, proc.c, segment.c, sysv.c, wait.c
  */
 
 /* ======== core/src/address.c ======== */
@@ -273,6 +273,661 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
     return 0;
 }
 
+/* ======== core/src/call.c ======== */
+#line 1 "../../core/src/call.c"
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+/*
+ * Calls (docs/PROTOCOL.md 13.5): a server's request channel is a work
+ * queue with a writer slot per client; each client reads its replies from
+ * a reply channel of its own, written by the server's workers. Everything
+ * here is built on the public channel API and a few internal accessors
+ * (channel_internal.h).
+ */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmlink.h"
+
+/* ======== core/src/channel_internal.h ======== */
+#line 1 "../../core/src/channel_internal.h"
+/* Channel functions for tests and benchmarks (not part of the public API). */
+#ifndef SHMLINK_CHANNEL_INTERNAL_H
+#define SHMLINK_CHANNEL_INTERNAL_H
+
+#include "shmlink.h"
+
+/* Like shmlink_channel_open, but on a segment the caller has open
+ * (read-write) and keeps: closing the channel leaves the segment open.
+ * Lets two handles in one process share one mapping, which is what
+ * ThreadSanitizer needs to see both sides' accesses as the same memory
+ * (two mappings of one object are different addresses to it). Returns the
+ * codes of shmlink_channel_open; -EINVAL for a read-only segment. */
+int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
+                            shmlink_channel **out);
+
+/* Sets how long this handle spins before it sleeps (ns, 0 = sleep at
+ * once), overriding SHMLINK_SPIN_NS; the benchmark measures both modes. */
+void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
+
+/* Calls (docs/PROTOCOL.md 13.5). */
+
+/* Reader: never report end of stream (-ENODATA, -EPIPE): wait instead. A
+ * server's request channel and a client's reply channel use it. */
+void shmlink__channel_set_no_eos(shmlink_channel *ch);
+
+/* Writer of a channel with slots: stores the reply channel of its writer
+ * slot (id, then kind, seq_cst). Returns 0 or -EINVAL. */
+int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
+
+/* Reader of a channel with slots: the reply channel of writer slot w and
+ * the slot's owner word. Returns 0 or -EINVAL. */
+int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
+                              uint32_t *kind, uint32_t *id, uint64_t *owner);
+
+/* Writer of a fan-out channel: 1 if some reader slot is held by a live
+ * process, 0 if none is and some slot's last holder left or died, 2 if no
+ * reader ever came. Touches no state of the handle, so it may run beside
+ * the writer's own calls in another thread. */
+int shmlink__channel_readers_state(const shmlink_channel *ch);
+
+/* The permission bits of the channel's segment, or -errno. */
+int shmlink__channel_mode(const shmlink_channel *ch);
+
+#endif /* SHMLINK_CHANNEL_INTERNAL_H */
+#line 24 "../../core/src/call.c"
+
+/* ======== core/src/wait.h ======== */
+#line 1 "../../core/src/wait.h"
+/* Futex waits and wakes on shared memory, time, and spin settings. */
+#ifndef SHMLINK_WAIT_H
+#define SHMLINK_WAIT_H
+
+#include <stdint.h>
+
+/* Longest single futex sleep (docs/PROTOCOL.md, 5): 100 ms. */
+#define SHMLINK__WAIT_SLICE_NS 100000000LL
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t shmlink__now_ns(void);
+
+/* FUTEX_WAIT (shared, not private) on word while it holds expected, for at
+ * most timeout_ns (> 0). Returns 0 when woken or when the word did not hold
+ * expected, -ETIMEDOUT, -EINTR (a signal handler ran), or another -errno. */
+int shmlink__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* FUTEX_WAKE (shared) of up to n waiters on word. Returns the number woken
+ * or -errno. */
+int shmlink__futex_wake(uint32_t *word, int n);
+
+/* Number of futex system calls this process made so far (all handles);
+ * the benchmark uses it to count system calls per message. */
+uint64_t shmlink__wait_syscalls(void);
+
+/* How long a side spins before it sleeps, in ns: SHMLINK_SPIN_NS from the
+ * environment (read once; 0 disables spinning), default 50000. */
+int64_t shmlink__spin_ns(void);
+
+#endif /* SHMLINK_WAIT_H */
+#line 25 "../../core/src/call.c"
+
+#define CALL_HDR         SHMLINK_CALL_HEADER
+#define CALL_KIND_POSIX  1u
+#define CALL_KIND_SYSV   2u
+#define CALL_NAME_MAX    250         /* POSIX name bytes, so that ".r63" fits */
+#define CALL_SLICE_NS    100000000ll /* server liveness check period */
+#define CALL_DEF_CLIENTS 8u
+
+/* The 16-byte headers: request call_id, flags, reserved; reply call_id,
+ * status, reserved (little-endian, as every field of the protocol). */
+static void call_put_hdr(uint8_t *p, uint64_t id, uint32_t word)
+{
+    uint32_t zero = 0;
+    memcpy(p, &id, 8);
+    memcpy(p + 8, &word, 4);
+    memcpy(p + 12, &zero, 4);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct call_reply {
+    shmlink_channel *ch; /* our writer handle of that client's reply channel */
+    uint64_t owner;      /* the client slot's owner word when opened */
+} call_reply;
+
+struct shmlink_server {
+    shmlink_channel *req;           /* queue reader of the request channel */
+    char name[SHMLINK_ADDRESS_MAX]; /* canonical address */
+    int posix;
+    unsigned nclients;
+    call_reply *replies; /* per client slot */
+    int active;          /* a request is current (peeked) */
+    unsigned src;        /* its client slot */
+    uint64_t call_id;
+    int reserved; /* a reply is reserved in replies[src].ch */
+    uint8_t *hdr; /* its call header */
+};
+
+static int srv_new(shmlink_channel *req, shmlink_server **out)
+{
+    shmlink_fanout fo;
+    unsigned slot;
+    if (shmlink_channel_fanout_of(req, &fo, &slot) < 0 || fo != SHMLINK_QUEUE) {
+        shmlink_channel_close(req);
+        return -EPROTO;
+    }
+    shmlink_server *srv = calloc(1, sizeof(*srv));
+    int nw = shmlink_channel_writers(req);
+    if (srv)
+        srv->replies = calloc((size_t)nw, sizeof(call_reply));
+    if (!srv || !srv->replies) {
+        free(srv);
+        shmlink_channel_close(req);
+        return -ENOMEM;
+    }
+    srv->req = req;
+    srv->nclients = (unsigned)nw;
+    snprintf(srv->name, sizeof(srv->name), "%s", shmlink_channel_address(req));
+    srv->posix = strncmp(srv->name, "posix:", 6) == 0;
+    shmlink__channel_set_no_eos(req);
+    *out = srv;
+    return 0;
+}
+
+static int call_name_ok(const char *address)
+{
+    shmlink_address a;
+    int rc = shmlink_address_parse(address, &a);
+    if (rc < 0)
+        return rc;
+    if (a.backend == SHMLINK_BACKEND_POSIX && strlen(a.name) > CALL_NAME_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_server_create(const char *address,
+                                         const shmlink_server_config *cfg,
+                                         shmlink_server **out)
+{
+    if (!out || !cfg)
+        return -EINVAL;
+    *out = NULL;
+    int rc = call_name_ok(address);
+    if (rc < 0)
+        return rc;
+    shmlink_channel_config cc = {cfg->capacity, cfg->mode ? cfg->mode : 0600,
+                                 cfg->workers ? cfg->workers : 1,
+                                 cfg->clients ? cfg->clients : CALL_DEF_CLIENTS,
+                                 SHMLINK_QUEUE};
+    shmlink_channel *req;
+    rc = shmlink_channel_create_config(address, &cc, SHMLINK_READER, &req);
+    if (rc < 0)
+        return rc;
+    rc = srv_new(req, out);
+    if (rc < 0)
+        (void)shmlink_remove(address);
+    return rc;
+}
+
+SHMLINK_EXTERN int shmlink_server_open(const char *address,
+                                       shmlink_server **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    shmlink_channel *req;
+    int rc = shmlink_channel_open(address, SHMLINK_READER, &req);
+    return rc < 0 ? rc : srv_new(req, out);
+}
+
+SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
+                                       shmlink_request *req, int64_t timeout_ns)
+{
+    if (!srv || !req || srv->active)
+        return -EINVAL;
+    uint64_t deadline = UINT64_MAX;
+    if (timeout_ns > 0)
+        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    for (;;) {
+        int64_t t = timeout_ns;
+        if (timeout_ns > 0) {
+            uint64_t now = shmlink__now_ns();
+            t = now >= deadline ? 0 : (int64_t)(deadline - now);
+        }
+        const void *p;
+        size_t n;
+        int rc = shmlink_channel_peek(srv->req, &p, &n, t);
+        if (rc < 0)
+            return rc;
+        const uint8_t *b = p;
+        uint32_t flags = 0, rsv = 0;
+        if (n >= CALL_HDR) {
+            memcpy(&flags, b + 8, 4);
+            memcpy(&rsv, b + 12, 4);
+        }
+        if (n < CALL_HDR || flags != 0 || rsv != 0) {
+            (void)shmlink_channel_release(srv->req); /* malformed: drop */
+            continue;
+        }
+        srv->active = 1;
+        srv->src = (unsigned)shmlink_channel_source(srv->req);
+        memcpy(&srv->call_id, b, 8);
+        req->data = b + CALL_HDR;
+        req->len = n - CALL_HDR;
+        req->call_id = srv->call_id;
+        req->client = srv->src;
+        return 0;
+    }
+}
+
+/* Closes our writer handle of client slot w's reply channel; a System V
+ * reply channel whose reader is gone is removed (its name is an id that
+ * no new client reuses). */
+static void srv_forget(shmlink_server *srv, unsigned w, int reader_gone)
+{
+    call_reply *r = &srv->replies[w];
+    if (!r->ch)
+        return;
+    if (reader_gone && !srv->posix) {
+        char addr[SHMLINK_ADDRESS_MAX];
+        snprintf(addr, sizeof(addr), "%s", shmlink_channel_address(r->ch));
+        (void)shmlink_remove(addr);
+    }
+    shmlink_channel_close(r->ch);
+    r->ch = NULL;
+}
+
+/* Our writer handle of the current request's reply channel, opened (again)
+ * when the client slot has a new holder. 0 or an error. */
+static int srv_reply_handle(shmlink_server *srv, shmlink_channel **out)
+{
+    uint32_t kind, id;
+    uint64_t owner;
+    int rc = shmlink__channel_reply_of(srv->req, srv->src, &kind, &id, &owner);
+    if (rc < 0)
+        return rc;
+    call_reply *r = &srv->replies[srv->src];
+    if (r->ch && r->owner == owner) {
+        *out = r->ch;
+        return 0;
+    }
+    srv_forget(srv, srv->src, 0);
+    char addr[SHMLINK_ADDRESS_MAX + 8];
+    if (kind == CALL_KIND_POSIX && srv->posix)
+        snprintf(addr, sizeof(addr), "%s.r%u", srv->name, srv->src);
+    else if (kind == CALL_KIND_SYSV && !srv->posix)
+        snprintf(addr, sizeof(addr), "sysv-id:%u", id);
+    else
+        return -ENOENT; /* no reply channel (yet), or a corrupt kind */
+    rc = shmlink_channel_open(addr, SHMLINK_WRITER, &r->ch);
+    if (rc < 0) {
+        r->ch = NULL;
+        return rc;
+    }
+    r->owner = owner;
+    *out = r->ch;
+    return 0;
+}
+
+/* Ends the current request (the acknowledgement of its peek). */
+static void srv_finish(shmlink_server *srv)
+{
+    (void)shmlink_channel_release(srv->req);
+    srv->active = 0;
+    srv->reserved = 0;
+}
+
+/* Whether a reply error ends the request (the reply cannot be delivered)
+ * or leaves it current (the caller may retry or drop). */
+static int srv_fatal(int rc)
+{
+    return rc != -EMSGSIZE && rc != -ETIMEDOUT && rc != -ECANCELED &&
+           rc != -EINTR && rc != -EINVAL;
+}
+
+SHMLINK_EXTERN int shmlink_server_reserve(shmlink_server *srv, size_t len,
+                                          void **ptr, int64_t timeout_ns)
+{
+    if (!srv || !ptr || !srv->active || srv->reserved)
+        return -EINVAL;
+    if (len > shmlink_server_max_message(srv))
+        return -EMSGSIZE;
+    shmlink_channel *ch;
+    int rc = srv_reply_handle(srv, &ch);
+    void *p = NULL;
+    if (rc == 0)
+        rc = shmlink_channel_reserve(ch, len + CALL_HDR, &p, timeout_ns);
+    if (rc < 0) {
+        if (rc == -EPIPE || rc == -EPROTO)
+            srv_forget(srv, srv->src, rc == -EPIPE);
+        if (srv_fatal(rc))
+            srv_finish(srv);
+        return rc;
+    }
+    srv->reserved = 1;
+    srv->hdr = p;
+    *ptr = (uint8_t *)p + CALL_HDR;
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_server_commit(shmlink_server *srv, size_t len,
+                                         int status)
+{
+    if (!srv || !srv->active || !srv->reserved)
+        return -EINVAL;
+    call_put_hdr(srv->hdr, srv->call_id, (uint32_t)status);
+    int rc = shmlink_channel_commit(srv->replies[srv->src].ch, len + CALL_HDR);
+    if (rc == -EINVAL)
+        return rc; /* len beyond the reservation: still reserved */
+    if (rc < 0)
+        srv_forget(srv, srv->src, 0);
+    srv_finish(srv);
+    return rc;
+}
+
+SHMLINK_EXTERN int shmlink_server_reply(shmlink_server *srv, const void *data,
+                                        size_t len, int status,
+                                        int64_t timeout_ns)
+{
+    if (!srv || (len > 0 && !data) || !srv->active || srv->reserved)
+        return -EINVAL;
+    void *p;
+    int rc = shmlink_server_reserve(srv, len, &p, timeout_ns);
+    if (rc < 0)
+        return rc;
+    if (len)
+        memcpy(p, data, len);
+    return shmlink_server_commit(srv, len, status);
+}
+
+SHMLINK_EXTERN int shmlink_server_drop(shmlink_server *srv)
+{
+    if (!srv || !srv->active)
+        return -EINVAL;
+    if (srv->reserved)
+        (void)shmlink_channel_abort(srv->replies[srv->src].ch);
+    srv_finish(srv);
+    return 0;
+}
+
+SHMLINK_EXTERN int shmlink_server_interrupt(shmlink_server *srv)
+{
+    if (!srv)
+        return -EINVAL;
+    return shmlink_channel_interrupt(srv->req);
+}
+
+SHMLINK_EXTERN size_t shmlink_server_max_message(const shmlink_server *srv)
+{
+    return srv ? shmlink_channel_max_message(srv->req) - CALL_HDR : 0;
+}
+
+SHMLINK_EXTERN void shmlink_server_close(shmlink_server *srv)
+{
+    if (!srv)
+        return;
+    for (unsigned w = 0; w < srv->nclients; w++)
+        srv_forget(srv, w, 0);
+    /* A current request stays unreleased: another worker serves it. */
+    shmlink_channel_close(srv->req);
+    free(srv->replies);
+    free(srv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct shmlink_client {
+    shmlink_channel *req;   /* writer of the request channel */
+    shmlink_channel *reply; /* reader of our reply channel */
+    char reply_addr[SHMLINK_ADDRESS_MAX + 8];
+    unsigned slot;
+    uint64_t next_id;
+};
+
+static uint64_t call_random(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+            ((uint64_t)getpid() << 16);
+    }
+    return v;
+}
+
+SHMLINK_EXTERN int shmlink_client_open(const char *address,
+                                       shmlink_client **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    int rc = call_name_ok(address);
+    if (rc < 0)
+        return rc;
+    shmlink_client *cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return -ENOMEM;
+    rc = shmlink_channel_open(address, SHMLINK_WRITER, &cl->req);
+    if (rc < 0) {
+        free(cl);
+        return rc;
+    }
+    shmlink_fanout fo;
+    int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
+    int mode = shmlink__channel_mode(cl->req);
+    if (fo != SHMLINK_QUEUE || workers < 1) {
+        rc = -EPROTO;
+        goto fail;
+    }
+    if (mode < 0) {
+        rc = mode;
+        goto fail;
+    }
+    const char *name = shmlink_channel_address(cl->req);
+    int posix = strncmp(name, "posix:", 6) == 0;
+    if (posix) {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s.r%u", name,
+                 cl->slot);
+        /* A dead client of our slot may have left its reply channel: the
+         * slot's lock is ours, so no live client uses that name. */
+        (void)shmlink_remove(cl->reply_addr);
+    } else {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
+    }
+    shmlink_channel_config cc = {shmlink_channel_capacity(cl->req),
+                                 (unsigned)mode | 0600, 1, (unsigned)workers,
+                                 SHMLINK_ONE};
+    rc = shmlink_channel_create_config(cl->reply_addr, &cc, SHMLINK_READER,
+                                       &cl->reply);
+    if (rc < 0)
+        goto fail;
+    snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s",
+             shmlink_channel_address(cl->reply));
+    shmlink__channel_set_no_eos(cl->reply);
+    uint32_t id = 0;
+    if (!posix) {
+        shmlink_address a;
+        rc = shmlink_address_parse(cl->reply_addr, &a);
+        if (rc < 0 || a.kind != SHMLINK_ADDR_SYSV_ID) {
+            rc = rc < 0 ? rc : -EPROTO;
+            goto fail;
+        }
+        id = (uint32_t)a.id;
+    }
+    rc = shmlink__channel_set_reply(
+        cl->req, posix ? CALL_KIND_POSIX : CALL_KIND_SYSV, id);
+    if (rc < 0)
+        goto fail;
+    cl->next_id = call_random();
+    *out = cl;
+    return 0;
+fail:
+    if (cl->reply) {
+        (void)shmlink_remove(cl->reply_addr);
+        shmlink_channel_close(cl->reply);
+    }
+    shmlink_channel_close(cl->req);
+    free(cl);
+    return rc;
+}
+
+SHMLINK_EXTERN int shmlink_client_send(shmlink_client *cl, const void *data,
+                                       size_t len, uint64_t *call_id,
+                                       int64_t timeout_ns)
+{
+    if (!cl || !call_id || (len > 0 && !data))
+        return -EINVAL;
+    if (len > shmlink_client_max_message(cl))
+        return -EMSGSIZE;
+    void *p;
+    int rc = shmlink_channel_reserve(cl->req, len + CALL_HDR, &p, timeout_ns);
+    if (rc < 0)
+        return rc;
+    uint64_t id = cl->next_id++;
+    call_put_hdr(p, id, 0);
+    if (len)
+        memcpy((uint8_t *)p + CALL_HDR, data, len);
+    rc = shmlink_channel_commit(cl->req, len + CALL_HDR);
+    if (rc == 0)
+        *call_id = id;
+    return rc;
+}
+
+SHMLINK_EXTERN int shmlink_client_recv(shmlink_client *cl, uint64_t *call_id,
+                                       int *status, void *buf, size_t cap,
+                                       size_t *len, int64_t timeout_ns)
+{
+    if (!cl || !call_id || !status || !len || (cap > 0 && !buf))
+        return -EINVAL;
+    uint64_t since = shmlink_channel_interrupts(cl->reply);
+    uint64_t deadline = UINT64_MAX;
+    if (timeout_ns > 0)
+        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    for (;;) {
+        /* Wait in slices, looking at the server's workers between them:
+         * the reply channel's own end of stream is not used (13.5). */
+        int64_t t = CALL_SLICE_NS;
+        if (timeout_ns == 0) {
+            t = 0;
+        } else if (timeout_ns > 0) {
+            uint64_t now = shmlink__now_ns();
+            uint64_t left = now >= deadline ? 0 : deadline - now;
+            if (left < (uint64_t)t)
+                t = (int64_t)left;
+        }
+        int rc = shmlink_channel_wait(cl->reply, 0, t, since);
+        if (rc == -ETIMEDOUT) {
+            if (shmlink__channel_readers_state(cl->req) == 0)
+                return -EPIPE;
+            if (timeout_ns >= 0 && shmlink__now_ns() >= deadline)
+                return -ETIMEDOUT;
+            if (timeout_ns == 0)
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        const void *p;
+        size_t n;
+        rc = shmlink_channel_peek(cl->reply, &p, &n, 0);
+        if (rc == -ETIMEDOUT)
+            continue;
+        if (rc < 0)
+            return rc;
+        const uint8_t *b = p;
+        if (n < CALL_HDR) {
+            (void)shmlink_channel_release(cl->reply); /* malformed: drop */
+            continue;
+        }
+        uint32_t st;
+        memcpy(call_id, b, 8);
+        memcpy(&st, b + 8, 4);
+        *status = (int)st;
+        *len = n - CALL_HDR;
+        if (n - CALL_HDR > cap)
+            return -EMSGSIZE; /* still peeked: the next recv gets it */
+        if (n > CALL_HDR)
+            memcpy(buf, b + CALL_HDR, n - CALL_HDR);
+        (void)shmlink_channel_release(cl->reply);
+        return 0;
+    }
+}
+
+SHMLINK_EXTERN int shmlink_client_call(shmlink_client *cl, const void *req,
+                                       size_t len, void *resp, size_t cap,
+                                       size_t *resp_len, int *status,
+                                       int64_t timeout_ns)
+{
+    if (!cl || !resp_len || !status)
+        return -EINVAL;
+    uint64_t deadline = UINT64_MAX;
+    if (timeout_ns > 0)
+        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    uint64_t id;
+    int rc = shmlink_client_send(cl, req, len, &id, timeout_ns);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int64_t t = timeout_ns;
+        if (timeout_ns > 0) {
+            uint64_t now = shmlink__now_ns();
+            t = now >= deadline ? 0 : (int64_t)(deadline - now);
+        }
+        uint64_t got;
+        rc = shmlink_client_recv(cl, &got, status, resp, cap, resp_len, t);
+        if (rc == -EMSGSIZE && got != id) {
+            /* Too large and not ours (still peeked): drop it. */
+            (void)shmlink_channel_release(cl->reply);
+            continue;
+        }
+        if (rc < 0 || got == id)
+            return rc;
+    }
+}
+
+SHMLINK_EXTERN int shmlink_client_interrupt(shmlink_client *cl)
+{
+    if (!cl)
+        return -EINVAL;
+    (void)shmlink_channel_interrupt(cl->req);
+    (void)shmlink_channel_interrupt(cl->reply);
+    return 0;
+}
+
+SHMLINK_EXTERN size_t shmlink_client_max_message(const shmlink_client *cl)
+{
+    return cl ? shmlink_channel_max_message(cl->req) - CALL_HDR : 0;
+}
+
+SHMLINK_EXTERN unsigned shmlink_client_slot(const shmlink_client *cl)
+{
+    return cl ? cl->slot : 0;
+}
+
+SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
+{
+    if (!cl)
+        return;
+    (void)shmlink_remove(cl->reply_addr);
+    shmlink_channel_close(cl->reply);
+    shmlink_channel_close(cl->req);
+    free(cl);
+}
+
 /* ======== core/src/channel.c ======== */
 #line 1 "../../core/src/channel.c"
 #ifndef _GNU_SOURCE
@@ -366,6 +1021,11 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
 #define shm_exchange32(p, v)                                                   \
     __atomic_exchange_n((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
 
+/* Atomic increment of a 32-bit word written by several processes (the
+ * readers' wake generation, docs/PROTOCOL.md 13.1). */
+#define shm_fetch_add32(p, v)                                                  \
+    __atomic_fetch_add((uint32_t *)(p), (uint32_t)(v), __ATOMIC_SEQ_CST)
+
 /* Single-writer counter increment: only the role holder writes the field, so
  * a relaxed load + store is enough (no locked instruction on the hot path);
  * readers of the statistics see either value. */
@@ -394,30 +1054,7 @@ static inline void shm_cpu_relax(void)
 
 #endif /* SHMLINK_ATOMICS_H */
 #line 24 "../../core/src/channel.c"
-
-/* ======== core/src/channel_internal.h ======== */
-#line 1 "../../core/src/channel_internal.h"
-/* Channel functions for tests and benchmarks (not part of the public API). */
-#ifndef SHMLINK_CHANNEL_INTERNAL_H
-#define SHMLINK_CHANNEL_INTERNAL_H
-
-#include "shmlink.h"
-
-/* Like shmlink_channel_open, but on a segment the caller has open
- * (read-write) and keeps: closing the channel leaves the segment open.
- * Lets two handles in one process share one mapping, which is what
- * ThreadSanitizer needs to see both sides' accesses as the same memory
- * (two mappings of one object are different addresses to it). Returns the
- * codes of shmlink_channel_open; -EINVAL for a read-only segment. */
-int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
-                            shmlink_channel **out);
-
-/* Sets how long this handle spins before it sleeps (ns, 0 = sleep at
- * once), overriding SHMLINK_SPIN_NS; the benchmark measures both modes. */
-void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
-
-#endif /* SHMLINK_CHANNEL_INTERNAL_H */
-#line 25 "../../core/src/channel.c"
+/* #include "channel_internal.h": already inlined above */
 
 /* ======== core/src/guard.h ======== */
 #line 1 "../../core/src/guard.h"
@@ -620,40 +1257,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 
 #endif /* SHMLINK_PROC_H */
 #line 28 "../../core/src/channel.c"
-
-/* ======== core/src/wait.h ======== */
-#line 1 "../../core/src/wait.h"
-/* Futex waits and wakes on shared memory, time, and spin settings. */
-#ifndef SHMLINK_WAIT_H
-#define SHMLINK_WAIT_H
-
-#include <stdint.h>
-
-/* Longest single futex sleep (docs/PROTOCOL.md, 5): 100 ms. */
-#define SHMLINK__WAIT_SLICE_NS 100000000LL
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t shmlink__now_ns(void);
-
-/* FUTEX_WAIT (shared, not private) on word while it holds expected, for at
- * most timeout_ns (> 0). Returns 0 when woken or when the word did not hold
- * expected, -ETIMEDOUT, -EINTR (a signal handler ran), or another -errno. */
-int shmlink__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
-
-/* FUTEX_WAKE (shared) of up to n waiters on word. Returns the number woken
- * or -errno. */
-int shmlink__futex_wake(uint32_t *word, int n);
-
-/* Number of futex system calls this process made so far (all handles);
- * the benchmark uses it to count system calls per message. */
-uint64_t shmlink__wait_syscalls(void);
-
-/* How long a side spins before it sleeps, in ns: SHMLINK_SPIN_NS from the
- * environment (read once; 0 disables spinning), default 50000. */
-int64_t shmlink__spin_ns(void);
-
-#endif /* SHMLINK_WAIT_H */
-#line 29 "../../core/src/channel.c"
+/* #include "wait.h": already inlined above */
 
 /* ------------------------------------------------------------------------ */
 /* Layout (section 1)                                                        */
@@ -664,18 +1268,19 @@ int64_t shmlink__spin_ns(void);
 #define CHAN_VERSION_2   2u /* roles by kernel locks (section 6) */
 #define CHAN_VERSION     CHAN_VERSION_2 /* what create writes */
 /* Feature bits of flags (section 13.1). A version-2 implementation that
- * does not know a bit refuses the channel (-EPROTO, section 9): this one
- * serves BROADCAST and QUEUE, not yet WRITERS. */
+ * does not know a bit refuses the channel (-EPROTO, section 9). */
 #define CHAN_FLAG_BROADCAST 0x1u
 #define CHAN_FLAG_QUEUE     0x2u
 #define CHAN_FLAG_WRITERS   0x4u
-#define CHAN_KNOWN_FLAGS    (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)
-#define CHAN_MIN_CAPACITY   4096ull
-#define CHAN_MAX_CAPACITY   (1ull << 30)
-#define CHAN_ALIGN          8u
-#define CHAN_REC_HDR        8u
-#define CHAN_KIND_MSG       0x3147534Du /* "MSG1" little-endian */
-#define CHAN_KIND_PAD       0x31444150u /* "PAD1" little-endian */
+#define CHAN_KNOWN_FLAGS                                                       \
+    (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE | CHAN_FLAG_WRITERS)
+#define CHAN_MAX_SLOTS    (SHMLINK_MAX_READERS + SHMLINK_MAX_WRITERS)
+#define CHAN_MIN_CAPACITY 4096ull
+#define CHAN_MAX_CAPACITY (1ull << 30)
+#define CHAN_ALIGN        8u
+#define CHAN_REC_HDR      8u
+#define CHAN_KIND_MSG     0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD     0x31444150u /* "PAD1" little-endian */
 
 static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
 
@@ -699,7 +1304,8 @@ enum {
     CHAN_OFF_WRITER_SLEEP = 404,
     CHAN_OFF_LOCK_KIND = 408,
     CHAN_OFF_LOCK_ID = 412,
-    /* fan-out (section 13.1) */
+    CHAN_OFF_READER_WAKE = 416, /* slot layout: the readers' futex word */
+    /* fan-out and fan-in (section 13.1) */
     CHAN_OFF_READERS = 40,
     CHAN_OFF_WRITERS = 44
 };
@@ -714,8 +1320,8 @@ enum {
     CHAN_RS_OWNER = 0,
     CHAN_RS_POS = 8,
     CHAN_RS_END = 16,
-    CHAN_RS_STATE = 24,
-    CHAN_RS_RING = 28,
+    CHAN_RS_STATE = 24, /* queue: bits 0-7 the state, 8-15 the ring */
+    CHAN_RS_RING = 28,  /* unused (zero) */
     CHAN_RS_RECEIVED = 32,
     CHAN_RS_GONE = 40,
     /* writer slot: what the writer writes on the first line, what
@@ -724,13 +1330,20 @@ enum {
     CHAN_WS_WRITE_POS = 8,
     CHAN_WS_SENT = 16,
     CHAN_WS_CLOSED = 24,
+    CHAN_WS_REPLY_KIND = 40,
+    CHAN_WS_REPLY_ID = 44,
     CHAN_WS_SLEEP = 64,
     CHAN_WS_HEAD = 72
 };
-/* Queue reader slot states (section 13.3). */
-#define CHAN_Q_IDLE   0u
-#define CHAN_Q_TAKING 1u
-#define CHAN_Q_PEEK   2u
+/* Queue reader slot states (section 13.3): the state word holds the state
+ * in bits 0-7 and the ring it refers to in bits 8-15 (13.4), so that one
+ * load gives both. */
+#define CHAN_Q_IDLE        0u
+#define CHAN_Q_TAKING      1u
+#define CHAN_Q_PEEK        2u
+#define CHAN_Q_ST(v)       ((v)&0xffu)
+#define CHAN_Q_RING(v)     ((v) >> 8)
+#define CHAN_Q_MAKE(st, w) ((st) | ((uint32_t)(w) << 8))
 
 /* Role slots of the lock set of a 1:1 channel (section 6). */
 #define CHAN_SLOT(role) ((role) == SHMLINK_WRITER ? 0 : 1)
@@ -753,7 +1366,7 @@ static inline uint64_t chan_align8(uint64_t n)
     return (n + (CHAN_ALIGN - 1)) & ~(uint64_t)(CHAN_ALIGN - 1);
 }
 
-/* Header size of a fan-out channel with r reader and w writer slots. */
+/* Header size of a channel with slots: r reader and w writer slots. */
 static inline uint64_t chan_fan_header(uint32_t r, uint32_t w)
 {
     uint64_t n = CHAN_SLOT_BASE + (uint64_t)CHAN_SLOT_SIZE * (r + w);
@@ -764,9 +1377,11 @@ static inline uint64_t chan_fan_header(uint32_t r, uint32_t w)
 typedef struct chan_geom {
     uint64_t cap;
     uint32_t version;
+    uint32_t flags;   /* feature bits; 0: the 1:1 layout, else slots */
     uint32_t fan;     /* 0, CHAN_FLAG_BROADCAST or CHAN_FLAG_QUEUE */
     uint32_t readers; /* R: 1 for a 1:1 channel */
-    uint64_t hdr;     /* header size: where the ring starts */
+    uint32_t writers; /* W: 1 without CHAN_FLAG_WRITERS */
+    uint64_t hdr;     /* header size: where ring 0 starts */
 } chan_geom;
 
 /* ------------------------------------------------------------------------ */
@@ -786,6 +1401,7 @@ struct shmlink_channel {
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
     int broken;             /* the segment was truncated under us */
+    int no_eos;             /* reader: wait instead of -ENODATA / -EPIPE */
     shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
     unsigned long fork_gen; /* shmlink__fork_generation at open */
     uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
@@ -794,10 +1410,16 @@ struct shmlink_channel {
      * the slots of a fan-out one (section 13.1). */
     uint64_t *pos_word;     /* write_pos, read_pos or the reader slot's pos */
     uint64_t *count_word;   /* messages_sent / messages_received */
-    uint64_t *peer_pos;     /* reader: write_pos */
+    uint64_t *peer_pos;     /* reader: write_pos (of its current ring) */
+    uint64_t *peer_rp;      /* writer of one reader: read_pos or the head
+                               of its ring (13.4) */
     uint64_t *my_owner_w;   /* our owner word */
     uint32_t *my_sleep;     /* the futex word we sleep on */
     uint32_t *peer_sleep;   /* the word we wake after publishing */
+    uint32_t *peer_gen;     /* slot layout, waking readers: the generation
+                               word to bump and wake (13.1); NULL else */
+    uint32_t *my_gen;       /* slot-layout reader: the generation word it
+                               sleeps on; NULL else */
     uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
     uint64_t *peer_owner_w; /* reader: the writer's owner word */
     int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
@@ -824,16 +1446,26 @@ struct shmlink_channel {
     uint64_t peer_owner; /* owner word last checked */
     uint64_t peer_checked_ns;
 
-    /* fan-out (section 13); fan == 0 for a 1:1 channel */
-    uint32_t fan;      /* CHAN_FLAG_BROADCAST or CHAN_FLAG_QUEUE */
+    /* fan-out and fan-in (section 13); flags == 0 for a 1:1 channel */
+    uint32_t flags;    /* feature bits: the slot layout when not 0 */
+    uint32_t fan;      /* CHAN_FLAG_BROADCAST, CHAN_FLAG_QUEUE or 0 */
     unsigned nreaders; /* R */
-    uint8_t *wslot;    /* the writer slot */
+    unsigned nwriters; /* W */
+    uint8_t *ring0;    /* ring 0 (rings follow each other) */
+    uint8_t *wslot;    /* the writer slot (a reader's: of its current ring) */
+    unsigned cur;      /* writer: its writer slot; reader: current ring */
+    unsigned src;      /* reader: ring of the last message delivered */
     /* writer: reader slots found dead, by owner word (section 13.2) */
     uint64_t dead_bits;
     uint64_t dead_owner[SHMLINK_MAX_READERS];
-    /* liveness cache per reader slot (writer; queue readers' orphans) */
-    uint64_t slot_owner[SHMLINK_MAX_READERS];
-    uint64_t slot_alive_ns[SHMLINK_MAX_READERS];
+    /* liveness cache per lock slot (writer: reader slots; readers: the
+     * slots of orphans and of writers) */
+    uint64_t slot_owner[CHAN_MAX_SLOTS];
+    uint64_t slot_alive_ns[CHAN_MAX_SLOTS];
+    /* reader of several rings: private position and cached write position
+     * per ring (the current ring's are rp and wp_cache) */
+    uint64_t *ring_rp;
+    uint64_t *ring_wp;
     /* queue reader (section 13.3) */
     unsigned q_slot;    /* slot of the peeked message (ours or adopted) */
     int q_own_orphan;   /* our slot held an unreleased peek at open */
@@ -848,6 +1480,45 @@ struct shmlink_channel {
 static inline uint8_t *chan_rslot(const shmlink_channel *ch, unsigned s)
 {
     return ch->base + CHAN_SLOT_BASE + (size_t)CHAN_SLOT_SIZE * s;
+}
+
+/* Writer slot w (lock slot R + w). */
+static inline uint8_t *chan_wslot_at(const shmlink_channel *ch, unsigned w)
+{
+    return chan_rslot(ch, ch->nreaders + w);
+}
+
+/* Points the words of ring ch->cur: the ring, its writer slot and, for a
+ * reader, the ring's write_pos and the writer's sleep word; a reader of a
+ * many-writers channel without QUEUE publishes its position in the
+ * ring's head, a writer reads it there (13.4). */
+static void chan_bind_ring(shmlink_channel *ch)
+{
+    uint8_t *ws = chan_wslot_at(ch, ch->cur);
+    ch->wslot = ws;
+    ch->ring = ch->ring0 + (size_t)ch->cap * ch->cur;
+    if (ch->role == SHMLINK_WRITER) {
+        ch->peer_rp = CHAN_F64(ws, CHAN_WS_HEAD);
+        return;
+    }
+    ch->peer_pos = CHAN_F64(ws, CHAN_WS_WRITE_POS);
+    ch->peer_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
+    if (ch->fan == 0)
+        ch->pos_word = CHAN_F64(ws, CHAN_WS_HEAD);
+}
+
+/* Reader of several rings: makes ring w the current one, keeping the
+ * private positions of the one it leaves. */
+static inline void chan_use_ring(shmlink_channel *ch, unsigned w)
+{
+    if (w == ch->cur)
+        return;
+    ch->ring_rp[ch->cur] = ch->rp;
+    ch->ring_wp[ch->cur] = ch->wp_cache;
+    ch->cur = w;
+    ch->rp = ch->ring_rp[w];
+    ch->wp_cache = ch->ring_wp[w];
+    chan_bind_ring(ch);
 }
 
 /* The handle is usable: made in this process (not inherited through fork)
@@ -916,17 +1587,24 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
             CHAN_ALIGN ||
         (version == CHAN_VERSION_1 ? flags != 0
                                    : (flags & ~CHAN_KNOWN_FLAGS) != 0) ||
-        flags == (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE))
+        (flags & (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)) ==
+            (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE))
         return -EPROTO;
-    uint32_t readers = 1;
+    uint32_t readers = 1, writers = 1;
     uint64_t hdr = CHAN_HEADER_SIZE;
     if (flags != 0) {
-        /* Fan-out (section 13.1): R reader slots, one writer slot. */
+        /* Slots (section 13.1): R reader slots (1 without fan-out), W
+         * writer slots (1 without WRITERS, not with BROADCAST). */
         readers = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_READERS));
-        if (readers < 1 || readers > SHMLINK_MAX_READERS ||
-            shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_WRITERS)) != 1)
+        writers = shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_WRITERS));
+        if (readers < 1 || readers > SHMLINK_MAX_READERS || writers < 1 ||
+            writers > SHMLINK_MAX_WRITERS ||
+            (!(flags & CHAN_FLAG_WRITERS) && writers != 1) ||
+            ((flags & CHAN_FLAG_BROADCAST) && writers != 1) ||
+            (!(flags & (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)) &&
+             readers != 1))
             return -EPROTO;
-        hdr = chan_fan_header(readers, 1);
+        hdr = chan_fan_header(readers, writers);
     }
     if (shm_load_relaxed32(CHAN_CF32(mem, CHAN_OFF_HEADER_SIZE)) != hdr)
         return -EPROTO;
@@ -934,15 +1612,17 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
     if (cap < CHAN_MIN_CAPACITY || cap > CHAN_MAX_CAPACITY ||
         (cap & (cap - 1)) != 0)
         return -EPROTO;
-    if ((uint64_t)size < hdr || (uint64_t)size - hdr < cap)
+    if ((uint64_t)size < hdr || ((uint64_t)size - hdr) / writers < cap)
         return -EPROTO;
     if (shm_load_relaxed64(CHAN_CF64(mem, CHAN_OFF_MAX_MESSAGE)) !=
         cap / 2 - CHAN_REC_HDR)
         return -EPROTO;
     g->cap = cap;
     g->version = version;
-    g->fan = flags;
+    g->flags = flags;
+    g->fan = flags & (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE);
     g->readers = readers;
+    g->writers = writers;
     g->hdr = hdr;
     return 0;
 }
@@ -964,6 +1644,29 @@ static inline void chan_wake(uint32_t *word, int n)
 {
     if (shm_load_seq_cst32(word) == 1 && shm_exchange32(word, 0) == 1)
         (void)shmlink__futex_wake(word, n);
+}
+
+/* Wakes the readers of a channel with slots (section 13.1) if one
+ * announced a sleep: the flag (reader_sleep) goes to 0, the generation
+ * (reader_wake, the word they sleep on) is bumped, all are woken. always:
+ * whatever the flag says (when taking a role, as chan_wake_always). */
+static inline void chan_wake_readers(uint32_t *flag, uint32_t *gen, int always)
+{
+    if (always
+            ? (shm_exchange32(flag, 0), 1)
+            : shm_load_seq_cst32(flag) != 0 && shm_exchange32(flag, 0) != 0) {
+        (void)shm_fetch_add32(gen, 1);
+        (void)shmlink__futex_wake(gen, INT_MAX);
+    }
+}
+
+/* Wakes the side sleeping on ch->peer_sleep after a publication. */
+static inline void chan_wake_peer(shmlink_channel *ch)
+{
+    if (ch->peer_gen)
+        chan_wake_readers(ch->peer_sleep, ch->peer_gen, 0);
+    else
+        chan_wake(ch->peer_sleep, ch->peer_wake_n);
 }
 
 /* Wakes the peer whatever its sleep word says: used when taking a role. A
@@ -1129,20 +1832,31 @@ static int fan_writer_cond(shmlink_channel *ch, uint64_t need)
         if (st == 0)
             continue;
         uint64_t p = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
-        /* Beyond the write position: corrupt. More than capacity behind:
-         * a reader still joining (or a corrupt value): wait. */
-        if ((p & (CHAN_ALIGN - 1)) != 0 || p > wp)
-            return -EPROTO;
         if (ch->fan == CHAN_FLAG_QUEUE) {
-            if ((st != CHAN_Q_TAKING && st != CHAN_Q_PEEK) ||
-                shm_load_relaxed32(CHAN_CF32(rs, CHAN_RS_RING)) != 0)
+            if ((CHAN_Q_ST(st) != CHAN_Q_TAKING &&
+                 CHAN_Q_ST(st) != CHAN_Q_PEEK) ||
+                CHAN_Q_RING(st) >= ch->nwriters)
                 return -EPROTO;
+            if (ch->nwriters > 1) {
+                /* Several rings: the position is one of ring st's only if
+                 * the state did not change meanwhile (a reader stores pos,
+                 * then the state). A changed state ended that take, or it
+                 * started at or after the head loaded above. */
+                if (shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE)) != st)
+                    continue;
+                if (CHAN_Q_RING(st) != ch->cur)
+                    continue;
+            }
             /* An unreleased peek counts whoever holds the slot. */
-            if (st == CHAN_Q_TAKING && fan_is_dead(ch, s, rs))
+            if (CHAN_Q_ST(st) == CHAN_Q_TAKING && fan_is_dead(ch, s, rs))
                 continue;
         } else if (fan_is_dead(ch, s, rs)) {
             continue;
         }
+        /* Beyond the write position: corrupt. More than capacity behind:
+         * a reader still joining (or a corrupt value): wait. */
+        if ((p & (CHAN_ALIGN - 1)) != 0 || p > wp)
+            return -EPROTO;
         if (p < min)
             min = p;
     }
@@ -1177,7 +1891,7 @@ static int fan_writer_verdict(shmlink_channel *ch, uint64_t need)
             any_held = 1;
             continue;
         }
-        if (st == CHAN_Q_TAKING)
+        if (CHAN_Q_ST(st) == CHAN_Q_TAKING)
             fan_mark_dead(ch, s, o);
         if (o != 0 || shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE)) != 0)
             any_ended = 1;
@@ -1187,17 +1901,92 @@ static int fan_writer_verdict(shmlink_channel *ch, uint64_t need)
     return 0;
 }
 
-/* Queue reader: 1 if head is short of write_pos (something to take), 0
- * if not, -EPROTO. */
+/* Queue reader: 1 if the head of some ring is short of its write_pos
+ * (something to take; that ring becomes the current one), 0 if not,
+ * -EPROTO. */
 static int q_ready(shmlink_channel *ch)
 {
-    uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
-    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
-    /* write_pos may be more than capacity past a head that other readers
-     * have passed meanwhile: q_take sorts that out. */
-    if (((h | wp) & (CHAN_ALIGN - 1)) != 0 || wp < h)
-        return -EPROTO;
-    return h != wp;
+    for (unsigned k = 0; k < ch->nwriters; k++) {
+        const uint8_t *ws = chan_wslot_at(ch, (ch->cur + k) % ch->nwriters);
+        uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+        /* write_pos may be more than capacity past a head that other
+         * readers have passed meanwhile: q_take sorts that out. */
+        if (((h | wp) & (CHAN_ALIGN - 1)) != 0 || wp < h)
+            return -EPROTO;
+        if (h != wp) {
+            if (k > 0)
+                chan_use_ring(ch, (ch->cur + k) % ch->nwriters);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reader of several rings without fan-out (13.4): the next record of the
+ * current ring while its cached write position says there is one, else
+ * of the next ring (in turn) that has one, reloading write positions;
+ * the current ring is looked at again last. force: reload the current
+ * ring's write position first too (a waiting reader). 1 with *rec, *len
+ * (and the current ring) set, 0 if no ring has a record, -EPROTO. */
+static int fi_next(shmlink_channel *ch, int force, uint64_t *rec, uint32_t *len)
+{
+    if (!force && ch->rp != ch->wp_cache)
+        return chan_next_record(ch, ch->rp, rec, len);
+    unsigned start = ch->cur;
+    for (unsigned k = 1; k <= ch->nwriters; k++) {
+        chan_use_ring(ch, (start + k) % ch->nwriters);
+        ch->wp_cache = ch->rp; /* force a reload */
+        int rc = chan_next_record(ch, ch->rp, rec, len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The reader's next record at its position (sections 4, 13.4): 1 with
+ * *rec and *len, 0 if none yet, -EPROTO. */
+static inline int chan_reader_next(shmlink_channel *ch, uint64_t *rec,
+                                   uint32_t *len)
+{
+    if (ch->nwriters > 1)
+        return fi_next(ch, 0, rec, len);
+    return chan_next_record(ch, ch->rp, rec, len);
+}
+
+/* Reader of several writers: what the writer slots say once every ring
+ * is drained (13.4): 0 while some slot is held by a live process (keep
+ * waiting); else -EPIPE if the last holder of some slot died, -ENODATA if
+ * the last holder of every slot closed it, 0 while some slot was never
+ * held (a writer may still come). The owner word is loaded before the
+ * lock is tested and looked at again when the lock is free, as in
+ * chan_peer_state. */
+static int fi_verdict(shmlink_channel *ch)
+{
+    unsigned closed = 0;
+    int died = 0;
+    for (unsigned w = 0; w < ch->nwriters; w++) {
+        uint8_t *ws = chan_wslot_at(ch, w);
+        uint64_t o = shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_OWNER));
+        if (fan_slot_alive(ch, ch->nreaders + w, o))
+            return 0;
+        if (shm_load_seq_cst32(CHAN_F32(ws, CHAN_WS_CLOSED)) != 0)
+            closed++;
+        else if (o != 0 && shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_OWNER)) == o)
+            died = 1;
+    }
+    return died ? -EPIPE : closed == ch->nwriters ? -ENODATA : 0;
+}
+
+/* Reader of several writers: has some writer closed (a reason to ask
+ * fi_verdict before sleeping)? */
+static int fi_any_closed(const shmlink_channel *ch)
+{
+    for (unsigned w = 0; w < ch->nwriters; w++)
+        if (shm_load_seq_cst32(
+                CHAN_CF32(chan_wslot_at(ch, w), CHAN_WS_CLOSED)) != 0)
+            return 1;
+    return 0;
 }
 
 /* Queue reader: 1 if some other reader slot holds an unreleased peek and
@@ -1208,7 +1997,8 @@ static int q_orphan_ready(shmlink_channel *ch)
         if (s == ch->slot || shmlink__lock_mine(&ch->locks, s))
             continue;
         uint8_t *rs = chan_rslot(ch, s);
-        if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK)
+        if (CHAN_Q_ST(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE))) !=
+            CHAN_Q_PEEK)
             continue;
         if (!fan_slot_alive(ch, s,
                             shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_OWNER))))
@@ -1230,12 +2020,14 @@ static int chan_cond(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     if (ch->role == SHMLINK_READER) {
         if (ch->fan == CHAN_FLAG_QUEUE)
             return q_ready(ch);
+        if (ch->nwriters > 1)
+            return fi_next(ch, 1, rec, len);
         ch->wp_cache = ch->rp; /* force a reload */
         return chan_next_record(ch, ch->rp, rec, len);
     }
     if (ch->fan)
         return fan_writer_cond(ch, need);
-    uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
+    uint64_t rp = shm_load_seq_cst64(ch->peer_rp);
     if (!chan_positions_ok(rp, ch->wp, ch->cap))
         return -EPROTO;
     ch->rp_cache = rp;
@@ -1253,7 +2045,9 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     if (ch->role == SHMLINK_READER) {
         if (ch->fan == CHAN_FLAG_QUEUE && q_orphan_ready(ch))
             return 1;
-        if (shm_load_seq_cst32(ch->peer_flag) != 0) {
+        if (ch->nwriters > 1) {
+            verdict = fi_verdict(ch);
+        } else if (shm_load_seq_cst32(ch->peer_flag) != 0) {
             verdict = -ENODATA;
         } else {
             /* Owner word 0: no writer yet (or one that is still claiming).
@@ -1273,21 +2067,19 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     } else if (ch->fan) {
         verdict = fan_writer_verdict(ch, need);
     } else {
-        uint64_t o =
-            shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READER_OWNER));
+        uint64_t o = shm_load_seq_cst64(ch->peer_owner_w);
         if (o == 0) {
             /* No reader yet, or one that left with close. In version 2 a
              * reader that holds its lock but has not stored its owner word
              * yet is alive: ask the lock before believing reader_gone. */
-            if (shm_load_seq_cst32(CHAN_F32(ch->base, CHAN_OFF_READER_GONE)) !=
-                    0 &&
+            if (shm_load_seq_cst32(ch->peer_flag) != 0 &&
                 (ch->version == CHAN_VERSION_1 || !chan_peer_alive(ch, o)))
                 verdict = -EPIPE;
         } else if (!chan_peer_alive(ch, o)) {
             verdict = -EPIPE;
         }
     }
-    if (verdict == 0)
+    if (verdict == 0 || ch->no_eos)
         return 0;
     /* The peer's last position store came before its close or death:
      * deliver (or use) whatever it left first. */
@@ -1354,10 +2146,21 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
 
         /* Announce, re-check, sleep (section 5). The interrupt count is
          * re-read after the announcement: shmlink_channel_interrupt bumps
-         * it and then looks at the flag, so one of the two sees the other. */
+         * it and then looks at the flag, so one of the two sees the other.
+         * Readers of a channel with slots sleep on the wake generation,
+         * read before the announcement (13.1): a waker that takes our
+         * announcement (or a later one) bumps it after that, so the sleep
+         * below does not start or is woken. */
+        uint32_t *word = my_sleep, expect = 1;
+        if (ch->my_gen) {
+            word = ch->my_gen;
+            expect = shm_load_seq_cst32(word);
+        }
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
-        if (c == 0 && peer_flag && shm_load_seq_cst32(peer_flag) != 0)
+        if (c == 0 && (ch->nwriters > 1 && ch->role == SHMLINK_READER
+                           ? fi_any_closed(ch)
+                           : peer_flag && shm_load_seq_cst32(peer_flag) != 0))
             c = chan_peer_state(ch, need, rec, len);
         if (c == 0 &&
             __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
@@ -1370,7 +2173,7 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         /* Here the peer's flag may be set while the peer state still says
          * "keep waiting" (a reader that set reader_gone but still holds its
          * role, or a corrupt flag): sleep like any other wait, bounded. */
-        int rc = shmlink__futex_wait(my_sleep, 1, (int64_t)slice);
+        int rc = shmlink__futex_wait(word, expect, (int64_t)slice);
         if (clear)
             shm_store_seq_cst32(my_sleep, 0);
         if (rc == -EINTR)
@@ -1390,18 +2193,20 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
 /* ------------------------------------------------------------------------ */
 
 /* Points the handle's shared-word pointers at its role's words (section 1
- * for a 1:1 channel; for a fan-out one the slots of section 13.1, reader
- * slot ch->slot for a reader). */
+ * for a 1:1 channel; for a channel with slots those of section 13.1:
+ * reader slot ch->slot for a reader, writer slot ch->cur for a writer). */
 static void chan_bind(shmlink_channel *ch)
 {
     uint8_t *b = ch->base;
-    if (!ch->fan) {
+    ch->peer_gen = ch->my_gen = NULL;
+    if (!ch->flags) {
         int w = ch->role == SHMLINK_WRITER;
         ch->slot = CHAN_SLOT(ch->role);
         ch->peer_slot = CHAN_SLOT(w ? SHMLINK_READER : SHMLINK_WRITER);
         ch->pos_word = CHAN_F64(b, w ? CHAN_OFF_WRITE_POS : CHAN_OFF_READ_POS);
         ch->count_word = CHAN_F64(b, w ? CHAN_OFF_SENT : CHAN_OFF_RECEIVED);
         ch->peer_pos = CHAN_F64(b, CHAN_OFF_WRITE_POS);
+        ch->peer_rp = CHAN_F64(b, CHAN_OFF_READ_POS);
         ch->my_owner_w =
             CHAN_F64(b, w ? CHAN_OFF_WRITER_OWNER : CHAN_OFF_READER_OWNER);
         ch->my_sleep =
@@ -1409,36 +2214,49 @@ static void chan_bind(shmlink_channel *ch)
         ch->peer_sleep =
             CHAN_F32(b, w ? CHAN_OFF_READER_SLEEP : CHAN_OFF_WRITER_SLEEP);
         ch->peer_flag = CHAN_F32(b, w ? CHAN_OFF_READER_GONE : CHAN_OFF_CLOSED);
-        ch->peer_owner_w = CHAN_F64(b, CHAN_OFF_WRITER_OWNER);
+        ch->peer_owner_w =
+            CHAN_F64(b, w ? CHAN_OFF_READER_OWNER : CHAN_OFF_WRITER_OWNER);
         ch->peer_wake_n = 1;
         ch->shared_sleep = 0;
+        ch->ring = ch->ring0;
         return;
     }
-    uint8_t *ws = ch->wslot;
-    ch->peer_slot = ch->nreaders; /* the writer's lock slot */
-    ch->peer_pos = CHAN_F64(ws, CHAN_WS_WRITE_POS);
-    ch->peer_owner_w = CHAN_F64(ws, CHAN_WS_OWNER);
     if (ch->role == SHMLINK_WRITER) {
-        ch->slot = ch->nreaders;
+        uint8_t *ws = chan_wslot_at(ch, ch->cur);
+        ch->slot = ch->nreaders + ch->cur;
         ch->pos_word = CHAN_F64(ws, CHAN_WS_WRITE_POS);
         ch->count_word = CHAN_F64(ws, CHAN_WS_SENT);
         ch->my_owner_w = CHAN_F64(ws, CHAN_WS_OWNER);
         ch->my_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
         ch->peer_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
-        ch->peer_flag = NULL; /* readers wake us when they leave */
+        ch->peer_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
         ch->peer_wake_n = INT_MAX;
         ch->shared_sleep = 0;
-    } else {
-        uint8_t *rs = chan_rslot(ch, ch->slot);
-        ch->pos_word = CHAN_F64(rs, CHAN_RS_POS);
-        ch->count_word = CHAN_F64(rs, CHAN_RS_RECEIVED);
-        ch->my_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
-        ch->my_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
-        ch->peer_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
-        ch->peer_flag = CHAN_F32(ws, CHAN_WS_CLOSED);
-        ch->peer_wake_n = 1;
-        ch->shared_sleep = 1;
+        /* The one reader of a many-writers channel without fan-out: its
+         * slot is the peer (13.4); fan-out readers wake us when they
+         * leave. */
+        uint8_t *rs = chan_rslot(ch, 0);
+        ch->peer_slot = 0;
+        ch->peer_flag = ch->fan ? NULL : CHAN_F32(rs, CHAN_RS_GONE);
+        ch->peer_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
+        chan_bind_ring(ch);
+        ch->peer_pos = ch->pos_word;
+        return;
     }
+    uint8_t *rs = chan_rslot(ch, ch->slot);
+    ch->peer_slot = ch->nreaders; /* writer slot 0's lock slot */
+    ch->pos_word = CHAN_F64(rs, CHAN_RS_POS);
+    ch->count_word = CHAN_F64(rs, CHAN_RS_RECEIVED);
+    ch->my_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
+    ch->my_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
+    ch->my_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
+    ch->peer_wake_n = 1;
+    ch->shared_sleep = 1;
+    /* One writer: its slot's owner word and closed flag; several: the
+     * reader looks at every writer slot (13.4). */
+    ch->peer_owner_w = CHAN_F64(chan_wslot_at(ch, 0), CHAN_WS_OWNER);
+    ch->peer_flag = CHAN_F32(chan_wslot_at(ch, 0), CHAN_WS_CLOSED);
+    chan_bind_ring(ch);
 }
 
 /* Takes the handle's role (section 6). Version 2: the role lock, which
@@ -1448,11 +2266,17 @@ static void chan_bind(shmlink_channel *ch)
  * -errno of the lock). */
 static int chan_claim(shmlink_channel *ch)
 {
-    if (ch->fan && ch->role == SHMLINK_READER) {
-        for (unsigned s = 0; s < ch->nreaders; s++) {
-            int rc = shmlink__lock_take(&ch->locks, s);
+    if (ch->flags) {
+        int reader = ch->role == SHMLINK_READER;
+        unsigned n = reader ? ch->nreaders : ch->nwriters;
+        for (unsigned s = 0; s < n; s++) {
+            int rc =
+                shmlink__lock_take(&ch->locks, reader ? s : ch->nreaders + s);
             if (rc == 0) {
-                ch->slot = s;
+                if (reader)
+                    ch->slot = s;
+                else
+                    ch->cur = s;
                 chan_bind(ch);
                 return 0;
             }
@@ -1481,43 +2305,59 @@ static void chan_unclaim(shmlink_channel *ch)
     uint64_t expected = ch->owner;
     (void)shm_cas64(ch->my_owner_w, &expected, 0);
     if (ch->version == CHAN_VERSION_2) {
-        if (ch->fan && ch->role == SHMLINK_READER && ch->q_slot != ch->slot)
+        if (ch->flags && ch->role == SHMLINK_READER && ch->q_slot != ch->slot)
             shmlink__lock_give(&ch->locks, ch->q_slot);
         shmlink__lock_give(&ch->locks, ch->slot);
     }
 }
 
-/* Fan-out: the role is ours (section 13). Writer: check the positions,
- * clear closed, wake the readers. Broadcast reader: join at the current
- * write position (13.2). Queue reader: a take the slot's last holder left
- * half done is over; an unreleased peek it left is ours to deliver (13.3). */
+/* A channel with slots: the role is ours (section 13). Writer: check the
+ * positions of its ring, clear closed (and the reply channel of a
+ * previous holder, 13.5), wake the readers. Broadcast reader: join at the
+ * current write position (13.2). Queue reader: a take the slot's last
+ * holder left half done is over; an unreleased peek it left is ours to
+ * deliver (13.3). Reader of several rings without fan-out: continue at
+ * each ring's head (13.4). */
 static int fan_start_role(shmlink_channel *ch)
 {
-    uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
-    if ((wp & (CHAN_ALIGN - 1)) != 0)
-        return -EPROTO;
     if (ch->role == SHMLINK_WRITER) {
-        if (ch->fan == CHAN_FLAG_QUEUE) {
-            uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
-            if (!chan_positions_ok(h, wp, ch->cap))
-                return -EPROTO;
-        }
+        uint64_t wp = shm_load_seq_cst64(ch->pos_word);
+        uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
+        if ((wp & (CHAN_ALIGN - 1)) != 0 ||
+            (ch->fan != CHAN_FLAG_BROADCAST &&
+             !chan_positions_ok(h, wp, ch->cap)))
+            return -EPROTO;
         ch->wp = ch->wp_cache = wp;
-        /* A cached minimum that says "full": the first send scans. */
-        ch->rp_cache = wp - ch->cap;
+        /* Fan-out: a cached minimum that says "full": the first send
+         * scans. One reader: its position in our ring. */
+        ch->rp_cache = ch->fan ? wp - ch->cap : h;
         shm_store_seq_cst64(ch->my_owner_w, ch->owner);
+        shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
-        chan_wake(ch->peer_sleep, INT_MAX);
+        chan_wake_readers(ch->peer_sleep, ch->peer_gen, 1);
         return 0;
     }
     uint8_t *rs = chan_rslot(ch, ch->slot);
     shm_store_seq_cst64(ch->my_owner_w, ch->owner);
     shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE), 0);
     ch->q_slot = ch->slot;
+    for (unsigned w = ch->nwriters; w-- > 0;) {
+        chan_use_ring(ch, w); /* ends at ring 0 */
+        uint8_t *ws = ch->wslot;
+        uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
+        uint64_t h = shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_HEAD));
+        if ((wp & (CHAN_ALIGN - 1)) != 0 ||
+            (ch->fan != CHAN_FLAG_BROADCAST &&
+             !chan_positions_ok(h, wp, ch->cap)))
+            return -EPROTO;
+        ch->rp = ch->fan ? wp : h;
+        ch->wp_cache = wp;
+    }
     if (ch->fan == CHAN_FLAG_BROADCAST) {
         /* Join (13.2): a writer scan that saw the state sees pos <= the
          * position we read from; one that did not see it came before our
          * second load of write_pos, so it authorised nothing past it. */
+        uint64_t wp = ch->rp;
         shm_store_seq_cst64(ch->pos_word, wp);
         shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), 1);
         uint64_t y = shm_load_seq_cst64(ch->peer_pos);
@@ -1527,15 +2367,15 @@ static int fan_start_role(shmlink_channel *ch)
         }
         shm_store_seq_cst64(ch->pos_word, y);
         ch->rp = ch->wp_cache = y;
-    } else {
+    } else if (ch->fan == CHAN_FLAG_QUEUE) {
         uint32_t st = shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE));
-        if (st == CHAN_Q_PEEK)
+        if (CHAN_Q_ST(st) == CHAN_Q_PEEK)
             ch->q_own_orphan = 1;
         else if (st != CHAN_Q_IDLE)
             shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
-        ch->rp = ch->wp_cache = wp;
     }
-    chan_wake_always(ch->peer_sleep, 1);
+    for (unsigned w = 0; w < ch->nwriters; w++)
+        chan_wake_always(CHAN_F32(chan_wslot_at(ch, w), CHAN_WS_SLEEP), 1);
     return 0;
 }
 
@@ -1545,7 +2385,7 @@ static int fan_start_role(shmlink_channel *ch)
  * end flag and wake the peer. */
 static int chan_start_role(shmlink_channel *ch)
 {
-    if (ch->fan)
+    if (ch->flags)
         return fan_start_role(ch);
     uint64_t rp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_READ_POS));
     uint64_t wp = shm_load_seq_cst64(CHAN_F64(ch->base, CHAN_OFF_WRITE_POS));
@@ -1591,7 +2431,7 @@ static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
         return NULL;
     ch->seg = seg;
     ch->base = shmlink_segment_data(seg);
-    ch->ring = ch->base + g->hdr;
+    ch->ring0 = ch->ring = ch->base + g->hdr;
     ch->cap = g->cap;
     ch->mask = g->cap - 1;
     ch->max_msg = g->cap / 2 - CHAN_REC_HDR;
@@ -1602,10 +2442,19 @@ static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
     ch->owns_seg = 1;
     ch->fork_gen = shmlink__fork_gen();
     ch->locks.fd = ch->locks.probe_fd = ch->locks.semid = -1;
+    ch->flags = g->flags;
     ch->fan = g->fan;
     ch->nreaders = g->readers;
-    ch->wslot = chan_rslot(ch, g->readers);
-    chan_bind(ch); /* a fan-out reader binds again to the slot it takes */
+    ch->nwriters = g->writers;
+    if (role == SHMLINK_READER && g->writers > 1) {
+        ch->ring_rp = calloc(2 * (size_t)g->writers, sizeof(uint64_t));
+        if (!ch->ring_rp) {
+            free(ch);
+            return NULL;
+        }
+        ch->ring_wp = ch->ring_rp + g->writers;
+    }
+    chan_bind(ch); /* binds again to the slot it takes */
     return ch;
 }
 
@@ -1629,6 +2478,7 @@ static void chan_free(shmlink_channel *ch)
     shmlink__guard_remove(ch->guard);
     if (ch->owns_seg)
         shmlink_segment_close(ch->seg);
+    free(ch->ring_rp);
     free(ch);
 }
 
@@ -1650,27 +2500,28 @@ static void chan_sysv_collect(shmlink_channel *ch)
 /* Lock slots and their layout for a channel of geometry g. */
 static unsigned chan_nslots(const chan_geom *g)
 {
-    return g->fan ? g->readers + 1 : SHMLINK__LOCK_SLOTS_1TO1;
+    return g->flags ? g->readers + g->writers : SHMLINK__LOCK_SLOTS_1TO1;
 }
 
 static shmlink__lock_layout chan_layout(const chan_geom *g)
 {
-    return g->fan ? SHMLINK__LOCK_LAYOUT_FANOUT : SHMLINK__LOCK_LAYOUT_1TO1;
+    return g->flags ? SHMLINK__LOCK_LAYOUT_FANOUT : SHMLINK__LOCK_LAYOUT_1TO1;
 }
 
-/* Creates a channel of geometry g (cap, fan, readers) at address and
- * takes role (section 2; a fan-out reader takes slot 0 and is joined at
- * position 0). */
+/* Creates a channel of geometry g (cap, flags, fan, readers, writers) at
+ * address and takes role (section 2; a reader takes slot 0, joined at
+ * position 0 for broadcast, a writer slot 0). */
 static int chan_create(const char *address, chan_geom *g, unsigned mode,
                        shmlink_role role, shmlink_channel **out)
 {
     g->version = CHAN_VERSION;
-    g->hdr = g->fan ? chan_fan_header(g->readers, 1) : CHAN_HEADER_SIZE;
+    g->hdr =
+        g->flags ? chan_fan_header(g->readers, g->writers) : CHAN_HEADER_SIZE;
     uint64_t owner = chan_self_owner(CHAN_VERSION);
 
     shmlink_segment *seg;
-    int rc =
-        shmlink_segment_create(address, (size_t)(g->hdr + g->cap), mode, &seg);
+    int rc = shmlink_segment_create(
+        address, (size_t)(g->hdr + g->cap * g->writers), mode, &seg);
     if (rc < 0)
         return rc;
     shmlink_channel *ch = chan_new(seg, g, role, owner);
@@ -1701,16 +2552,17 @@ static int chan_create(const char *address, chan_geom *g, unsigned mode,
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_HEADER_SIZE), g->hdr);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_CAPACITY), g->cap);
     shm_store_relaxed64(CHAN_F64(b, CHAN_OFF_MAX_MESSAGE), ch->max_msg);
-    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), g->fan);
+    shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_FLAGS), g->flags);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_RECORD_ALIGN), CHAN_ALIGN);
-    if (g->fan) {
+    if (g->flags) {
         shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_READERS), g->readers);
-        shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_WRITERS), 1);
+        shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_WRITERS), g->writers);
         if (g->fan == CHAN_FLAG_BROADCAST && role == SHMLINK_READER)
             shm_store_relaxed32(CHAN_F32(chan_rslot(ch, 0), CHAN_RS_STATE),
                                 1); /* joined at position 0 */
         ch->q_slot = ch->slot;
-        ch->rp_cache = 0 - ch->cap; /* writer: the first send scans */
+        /* writer: with fan-out the first send scans */
+        ch->rp_cache = g->fan ? 0 - ch->cap : 0;
     }
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_KIND), ch->locks.kind);
     shm_store_relaxed32(CHAN_F32(b, CHAN_OFF_LOCK_ID), lock_id);
@@ -1743,7 +2595,7 @@ SHMLINK_EXTERN int shmlink_channel_create(const char *address, size_t capacity,
     if (role != SHMLINK_WRITER && role != SHMLINK_READER)
         return -EINVAL;
     chan_geom g = {0};
-    g.readers = 1;
+    g.readers = g.writers = 1;
     int rc = chan_round_capacity(capacity, &g.cap);
     if (rc < 0)
         return rc;
@@ -1759,23 +2611,32 @@ shmlink_channel_create_config(const char *address,
         return -EINVAL;
     *out = NULL;
     if (!cfg || (role != SHMLINK_WRITER && role != SHMLINK_READER) ||
-        cfg->writers != 1 || cfg->readers < 1 ||
-        cfg->readers > SHMLINK_MAX_READERS)
+        cfg->writers < 1 || cfg->writers > SHMLINK_MAX_WRITERS ||
+        cfg->readers < 1 || cfg->readers > SHMLINK_MAX_READERS)
         return -EINVAL;
     chan_geom g = {0};
     g.readers = cfg->readers;
+    g.writers = cfg->writers;
     switch (cfg->fanout) {
     case SHMLINK_ONE:
         if (cfg->readers != 1)
             return -EINVAL;
         break;
-    case SHMLINK_BROADCAST: g.fan = CHAN_FLAG_BROADCAST; break;
+    case SHMLINK_BROADCAST:
+        if (cfg->writers != 1)
+            return -EINVAL;
+        g.fan = CHAN_FLAG_BROADCAST;
+        break;
     case SHMLINK_QUEUE: g.fan = CHAN_FLAG_QUEUE; break;
     default: return -EINVAL;
     }
+    g.flags = g.fan | (cfg->writers > 1 ? CHAN_FLAG_WRITERS : 0u);
+
     int rc = chan_round_capacity(cfg->capacity, &g.cap);
     if (rc < 0)
         return rc;
+    if (g.cap * g.writers > (uint64_t)SIZE_MAX / 2)
+        return -EINVAL; /* the rings do not fit in the address space */
     return chan_create(address, &g, cfg->mode, role, out);
 }
 
@@ -1907,16 +2768,70 @@ void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
         ch->spin_ns = spin_ns < 0 ? 0 : spin_ns;
 }
 
-/* Fan-out close (sections 13.2, 13.3, 6.4): the writer marks end of
- * stream; a broadcast reader leaves (state 0, gone); a queue reader
- * leaves its unreleased peek, if any, as an orphan for the others. Then
- * the owner word and the lock, then the wakes. */
+void shmlink__channel_set_no_eos(shmlink_channel *ch)
+{
+    if (ch && ch->role == SHMLINK_READER)
+        ch->no_eos = 1;
+}
+
+int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID), id);
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), kind);
+    return chan_after(ch, 0);
+}
+
+int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
+                              uint32_t *kind, uint32_t *id, uint64_t *owner)
+{
+    if (!ch || !ch->flags || w >= ch->nwriters)
+        return -EINVAL;
+    const uint8_t *ws = chan_wslot_at(ch, w);
+    *owner = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+    *kind = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_KIND));
+    *id = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_ID));
+    return 0;
+}
+
+int shmlink__channel_readers_state(const shmlink_channel *ch)
+{
+    if (!ch || !ch->flags || ch->version != CHAN_VERSION_2)
+        return -EINVAL;
+    int ended = 0;
+    for (unsigned s = 0; s < ch->nreaders; s++) {
+        const uint8_t *rs = chan_rslot(ch, s);
+        uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
+        if (shmlink__lock_held(&ch->locks, s) != 0)
+            return 1; /* held, or cannot tell: alive */
+        if (o != 0 || shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
+            ended = 1;
+    }
+    return ended ? 0 : 2;
+}
+
+int shmlink__channel_mode(const shmlink_channel *ch)
+{
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(ch->seg, &st);
+    return rc < 0 ? rc : (int)(st.mode & 0777);
+}
+
+/* Close of a channel with slots (sections 13.2-13.4, 6.4): a writer marks
+ * end of stream in its slot; a broadcast reader leaves (state 0, gone); a
+ * queue reader leaves its unreleased peek, if any, as an orphan for the
+ * others. Then the owner word and the lock, then the wakes (a reader
+ * wakes every writer: each may wait for room or for readers). */
 static void fan_close(shmlink_channel *ch)
 {
     if (ch->role == SHMLINK_WRITER) {
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 1);
         chan_unclaim(ch);
-        chan_wake(ch->peer_sleep, INT_MAX);
+        chan_wake_peer(ch);
         return;
     }
     uint8_t *rs = chan_rslot(ch, ch->slot);
@@ -1929,9 +2844,10 @@ static void fan_close(shmlink_channel *ch)
         shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), 0);
     shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE), 1);
     chan_unclaim(ch);
-    chan_wake(ch->peer_sleep, 1);
-    if (orphan)
-        chan_wake(ch->my_sleep, INT_MAX); /* an orphan for the others */
+    for (unsigned w = 0; w < ch->nwriters; w++)
+        chan_wake(CHAN_F32(chan_wslot_at(ch, w), CHAN_WS_SLEEP), 1);
+    if (orphan) /* an orphan for the others */
+        chan_wake_readers(ch->my_sleep, ch->my_gen, 0);
 }
 
 SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
@@ -1944,7 +2860,7 @@ SHMLINK_EXTERN int shmlink_channel_close(shmlink_channel *ch)
     int holder = ch->version == CHAN_VERSION_2
                      ? shmlink__lock_mine(&ch->locks, ch->slot)
                      : shm_load_seq_cst64(ch->my_owner_w) == ch->owner;
-    if (chan_usable(ch) == 0 && holder && ch->fan) {
+    if (chan_usable(ch) == 0 && holder && ch->flags) {
         fan_close(ch);
         (void)chan_after(ch, 0);
     } else if (chan_usable(ch) == 0 && holder) {
@@ -2053,7 +2969,7 @@ SHMLINK_EXTERN int shmlink_channel_commit(shmlink_channel *ch, size_t len)
      * cannot be ordered before it (section 5). */
     shm_store_seq_cst64(ch->pos_word, ch->wp);
     shm_bump64(ch->count_word, 1);
-    chan_wake(ch->peer_sleep, ch->peer_wake_n);
+    chan_wake_peer(ch);
     return chan_after(ch, 0);
 }
 
@@ -2108,6 +3024,7 @@ static int q_deliver_held(shmlink_channel *ch, const chan_q_req *q, unsigned s,
 {
     const uint8_t *p = ch->ring + (rec & ch->mask) + CHAN_REC_HDR;
     ch->q_own_orphan = 0;
+    ch->src = ch->cur;
     ch->peek_active = 1;
     ch->q_slot = s;
     ch->q_rec = rec;
@@ -2143,11 +3060,17 @@ static int q_check_held(shmlink_channel *ch, unsigned s, uint64_t *rec,
     uint8_t *rs = chan_rslot(ch, s);
     uint64_t pos = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
     uint64_t end = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_END));
-    uint32_t ring = shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_RING));
+    uint32_t ring =
+        CHAN_Q_RING(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)));
+    int rc = -EPROTO;
+    if (ring >= ch->nwriters) {
+        shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
+        return rc;
+    }
+    chan_use_ring(ch, ring);
     uint64_t h = shm_load_seq_cst64(CHAN_F64(ch->wslot, CHAN_WS_HEAD));
     uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
-    int rc = -EPROTO;
-    if (ring == 0 && ((pos | end) & (CHAN_ALIGN - 1)) == 0 && pos < end &&
+    if (((pos | end) & (CHAN_ALIGN - 1)) == 0 && pos < end &&
         chan_positions_ok(pos, wp, ch->cap) && end <= wp) {
         if (pos >= h) {
             rc = 0;
@@ -2191,7 +3114,8 @@ static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
                 shmlink__lock_mine(&ch->locks, s))
                 continue;
             uint8_t *rs = chan_rslot(ch, s);
-            if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK)
+            if (CHAN_Q_ST(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE))) !=
+                CHAN_Q_PEEK)
                 continue;
             uint64_t p = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
             if (best == UINT32_MAX || p < best_pos) {
@@ -2211,7 +3135,8 @@ static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
             continue; /* another reader adopts it, or a new one came */
         if (rc < 0)
             return rc;
-        if (shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)) != CHAN_Q_PEEK) {
+        if (CHAN_Q_ST(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE))) !=
+            CHAN_Q_PEEK) {
             shmlink__lock_give(&ch->locks, best);
             continue;
         }
@@ -2235,7 +3160,7 @@ static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
  * state 2 and end first), then copy and end the take (state 0). Returns
  * the count delivered, 0 when nothing is committed past head, or an
  * error (-EMSGSIZE: the first message does not fit; nothing taken). */
-static int q_take(shmlink_channel *ch, const chan_q_req *q)
+static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
 {
     uint8_t *rs = chan_rslot(ch, ch->slot);
     uint64_t *headw = CHAN_F64(ch->wslot, CHAN_WS_HEAD);
@@ -2246,6 +3171,8 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q)
         int empty = 0;
         if ((h & (CHAN_ALIGN - 1)) != 0)
             empty = -EPROTO;
+        else if (h == ch->wp_cache && !reload)
+            empty = 1; /* what we saw of this ring is taken: next ring */
         else if (h == ch->wp_cache ||
                  !chan_positions_ok(h, ch->wp_cache, ch->cap)) {
             uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
@@ -2268,7 +3195,7 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q)
         }
         /* Announce: from now on the writer keeps the bytes from h on. */
         shm_store_relaxed64(ch->pos_word, h);
-        shm_store_seq_cst32(state, CHAN_Q_TAKING);
+        shm_store_seq_cst32(state, CHAN_Q_MAKE(CHAN_Q_TAKING, ch->cur));
         announced = 1;
         if (shm_load_seq_cst64(headw) != h)
             continue;
@@ -2298,15 +3225,16 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q)
         }
         if (q->mode == CHAN_Q_GET_PEEK) {
             shm_store_relaxed64(CHAN_F64(rs, CHAN_RS_END), e);
-            shm_store_seq_cst32(state, CHAN_Q_PEEK);
+            shm_store_seq_cst32(state, CHAN_Q_MAKE(CHAN_Q_PEEK, ch->cur));
         }
         uint64_t expected = h;
         if (!shm_cas64(headw, &expected, e)) {
             if (q->mode == CHAN_Q_GET_PEEK)
-                shm_store_seq_cst32(state, CHAN_Q_TAKING);
+                shm_store_seq_cst32(state, CHAN_Q_MAKE(CHAN_Q_TAKING, ch->cur));
             continue; /* another reader took it */
         }
         ch->q_takes++;
+        ch->src = ch->cur;
         if (q->mode == CHAN_Q_GET_PEEK) {
             ch->peek_active = 1;
             ch->q_slot = ch->slot;
@@ -2341,6 +3269,24 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q)
         chan_wake(ch->peer_sleep, 1);
         return (int)count;
     }
+}
+
+/* q_take over the rings (13.4): the current ring while what we last saw
+ * of its write position lasts, then the others in turn, reloading their
+ * write positions, the current one last; the ring taken from becomes the
+ * current one. */
+static int q_take_any(shmlink_channel *ch, const chan_q_req *q)
+{
+    if (ch->nwriters == 1)
+        return q_take(ch, q, 1);
+    unsigned start = ch->cur;
+    for (unsigned k = 0; k <= ch->nwriters; k++) {
+        chan_use_ring(ch, (start + k) % ch->nwriters);
+        int rc = q_take(ch, q, k > 0);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Ends our peek: the acknowledgement (section 13.3). */
@@ -2390,7 +3336,7 @@ static int q_get(shmlink_channel *ch, const chan_q_req *q, int64_t timeout_ns)
             if (rc != 0)
                 return chan_after(ch, rc);
         }
-        rc = q_take(ch, q);
+        rc = q_take_any(ch, q);
         if (rc != 0)
             return chan_after(ch, rc);
         if (!scan) {
@@ -2424,12 +3370,13 @@ static int chan_reader_get(shmlink_channel *ch, int64_t timeout_ns,
     int rc = chan_usable(ch);
     if (rc < 0)
         return rc;
-    rc = chan_next_record(ch, ch->rp, rec, len);
+    rc = chan_reader_next(ch, rec, len);
     if (rc == 0) {
         uint64_t since = __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST);
         rc = chan_wait(ch, 0, timeout_ns, since, rec, len);
     }
     rc = chan_after(ch, rc);
+    ch->src = ch->cur;
     return rc < 0 ? rc : 0;
 }
 
@@ -2566,7 +3513,9 @@ SHMLINK_EXTERN int shmlink_channel_interrupt(shmlink_channel *ch)
     __atomic_add_fetch(&ch->interrupts, 1, __ATOMIC_SEQ_CST);
     if (chan_usable(ch) == 0) {
         uint32_t *w = ch->my_sleep;
-        if (shm_load_seq_cst32(w) == 1 && shm_exchange32(w, 0) == 1)
+        if (ch->my_gen)
+            chan_wake_readers(w, ch->my_gen, 0);
+        else if (shm_load_seq_cst32(w) == 1 && shm_exchange32(w, 0) == 1)
             (void)shmlink__futex_wake(w, INT_MAX);
     }
     return 0;
@@ -2606,7 +3555,7 @@ SHMLINK_EXTERN int shmlink_channel_wait(shmlink_channel *ch, size_t len,
         if (rc != 0)
             return chan_after(ch, rc < 0 ? rc : 0);
     } else {
-        rc = chan_next_record(ch, ch->rp, &rec, &n);
+        rc = chan_reader_next(ch, &rec, &n);
         if (rc != 0)
             return chan_after(ch, rc < 0 ? rc : 0);
     }
@@ -2874,8 +3823,22 @@ SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,
                   : ch->fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
                                                  : SHMLINK_ONE;
     if (slot)
-        *slot = ch->fan && ch->role == SHMLINK_READER ? ch->slot : 0;
+        *slot = !ch->flags                   ? 0
+                : ch->role == SHMLINK_READER ? ch->slot
+                                             : ch->cur;
     return (int)ch->nreaders;
+}
+
+SHMLINK_EXTERN int shmlink_channel_writers(const shmlink_channel *ch)
+{
+    return ch ? (int)ch->nwriters : -EINVAL;
+}
+
+SHMLINK_EXTERN int shmlink_channel_source(const shmlink_channel *ch)
+{
+    if (!ch || ch->role != SHMLINK_READER)
+        return -EINVAL;
+    return (int)ch->src;
 }
 
 /* For the segment layer's remove (section 6.3): the System V lock set a

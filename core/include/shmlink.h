@@ -496,6 +496,148 @@ SHMLINK_EXTERN int shmlink_channel_writers(const shmlink_channel *ch);
  * writer), or -EINVAL. */
 SHMLINK_EXTERN int shmlink_channel_source(const shmlink_channel *ch);
 
+/* ------------------------------------------------------------------------ */
+/* Calls: request and response (docs/PROTOCOL.md 13.5)                       */
+/* ------------------------------------------------------------------------ */
+
+/* A server answers calls at an address: clients send requests, worker
+ * processes of the server take them (each request goes to one worker) and
+ * reply; each reply reaches the client that sent the request, matched by a
+ * call id the library manages. A client that dies does not stall the
+ * server or other clients; when every worker of a server is gone, pending
+ * and later calls fail with -EPIPE within about 100 ms of the last
+ * worker's death being detectable (a restarted server serves new calls).
+ * A worker killed while it holds a request leaves it to another worker (or
+ * to the restarted server), which serves it again; the client drops a
+ * reply it no longer waits for. */
+typedef struct shmlink_server shmlink_server;
+typedef struct shmlink_client shmlink_client;
+
+typedef struct shmlink_server_config {
+    size_t capacity;  /* ring bytes of each client's requests and of each
+                         reply channel, as shmlink_channel_create */
+    unsigned mode;    /* permission bits (also of the clients' reply
+                         channels); 0 means 0600 */
+    unsigned workers; /* worker slots (server processes): 1..64, 0 = 1 */
+    unsigned clients; /* client slots (live clients at once): 1..64, 0 = 8 */
+} shmlink_server_config;
+
+/* Largest request or response of a call on a channel of this capacity:
+ * the channel's max_message minus the 16-byte call header. */
+#define SHMLINK_CALL_HEADER 16u
+
+/* Creates the server's request channel at address and becomes its first
+ * worker. A POSIX name may have at most 250 bytes (reply channels are
+ * named after it). Returns 0 and sets *out, or the errors of
+ * shmlink_channel_create_config; -ENAMETOOLONG. */
+SHMLINK_EXTERN int shmlink_server_create(const char *address,
+                                         const shmlink_server_config *cfg,
+                                         shmlink_server **out);
+
+/* Joins the server at address as another worker (a free worker slot).
+ * Returns 0, -EBUSY (every worker slot held), -EPROTO (not a server), or
+ * the errors of shmlink_channel_open. */
+SHMLINK_EXTERN int shmlink_server_open(const char *address,
+                                       shmlink_server **out);
+
+/* One request, as the worker sees it: data (len bytes, in shared memory,
+ * read-only) stays valid until the request is replied to or dropped. */
+typedef struct shmlink_request {
+    const void *data;
+    size_t len;
+    uint64_t call_id; /* the client's id of this call */
+    unsigned client;  /* the client slot it came from */
+} shmlink_request;
+
+/* Worker: waits for the next request (one at a time: reply to or drop the
+ * previous one first, else -EINVAL). Malformed requests (shorter than the
+ * call header, unknown flags) are dropped. Returns 0, -ETIMEDOUT, -EINTR,
+ * -ECANCELED (shmlink_server_interrupt), -EPROTO, -ECHILD. It never
+ * reports end of stream: clients come and go. */
+SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
+                                       shmlink_request *req,
+                                       int64_t timeout_ns);
+
+/* Worker: sends the reply (status 0: success; else the handler failed and
+ * data is an error text) to the client of the current request and
+ * finishes the request — also when the reply cannot be delivered (the
+ * client is gone: -EPIPE; its reply channel is missing: -ENOENT or
+ * -EPROTO). Returns 0, -EMSGSIZE (len too large: nothing sent, the
+ * request stays current), -ETIMEDOUT (the client does not read its
+ * replies; the request stays current), -EINVAL (no current request). */
+SHMLINK_EXTERN int shmlink_server_reply(shmlink_server *srv, const void *data,
+                                        size_t len, int status,
+                                        int64_t timeout_ns);
+
+/* Worker, zero copy: room for a reply of up to len bytes in the client's
+ * reply channel (*ptr), then shmlink_server_commit publishes len bytes of
+ * it and finishes the request. Errors as shmlink_server_reply; a failed
+ * reserve leaves the request current. */
+SHMLINK_EXTERN int shmlink_server_reserve(shmlink_server *srv, size_t len,
+                                          void **ptr, int64_t timeout_ns);
+SHMLINK_EXTERN int shmlink_server_commit(shmlink_server *srv, size_t len,
+                                         int status);
+
+/* Worker: finishes the current request without a reply (the client's
+ * call waits on until its timeout). Returns 0 or -EINVAL. */
+SHMLINK_EXTERN int shmlink_server_drop(shmlink_server *srv);
+
+/* Ends a shmlink_server_recv in progress in another thread (-ECANCELED;
+ * a reply waiting for room ends at its own timeout). Returns 0 or
+ * -EINVAL. */
+SHMLINK_EXTERN int shmlink_server_interrupt(shmlink_server *srv);
+
+/* Largest request and reply. */
+SHMLINK_EXTERN size_t shmlink_server_max_message(const shmlink_server *srv);
+
+/* Leaves the server (a request still current goes to another worker) and
+ * frees the handle; the last worker's close does not remove the address
+ * (shmlink_remove does). */
+SHMLINK_EXTERN void shmlink_server_close(shmlink_server *srv);
+
+/* Connects to the server at address: takes a client slot and makes the
+ * client's reply channel (POSIX: "<address>.r<slot>"; System V: a private
+ * segment). Returns 0, -EBUSY (every client slot held), -EPROTO (not a
+ * server), or the errors of shmlink_channel_open. */
+SHMLINK_EXTERN int shmlink_client_open(const char *address,
+                                       shmlink_client **out);
+
+/* Sends a request; *call_id gets its id. Returns 0, -EMSGSIZE, -ETIMEDOUT,
+ * -EPIPE (no worker left), -ECANCELED, -EINTR. */
+SHMLINK_EXTERN int shmlink_client_send(shmlink_client *cl, const void *data,
+                                       size_t len, uint64_t *call_id,
+                                       int64_t timeout_ns);
+
+/* Waits for the next reply, of any call: *call_id, *status and the bytes
+ * (copied into buf, *len their count). -EMSGSIZE: buf is too small, *len
+ * is the size needed and the reply stays next. Returns 0, -ETIMEDOUT,
+ * -EPIPE (every worker of the server is gone), -ECANCELED, -EINTR. */
+SHMLINK_EXTERN int shmlink_client_recv(shmlink_client *cl, uint64_t *call_id,
+                                       int *status, void *buf, size_t cap,
+                                       size_t *len, int64_t timeout_ns);
+
+/* One call: send, then wait for its reply (replies of other calls are
+ * dropped). *status: the handler's status (0: success). Returns 0 or the
+ * errors of shmlink_client_send / shmlink_client_recv. */
+SHMLINK_EXTERN int shmlink_client_call(shmlink_client *cl, const void *req,
+                                       size_t len, void *resp, size_t cap,
+                                       size_t *resp_len, int *status,
+                                       int64_t timeout_ns);
+
+/* Ends a send or recv in progress in another thread (-ECANCELED). */
+SHMLINK_EXTERN int shmlink_client_interrupt(shmlink_client *cl);
+
+/* Largest request and reply. */
+SHMLINK_EXTERN size_t shmlink_client_max_message(const shmlink_client *cl);
+
+/* The client's slot (for tools and tests). */
+SHMLINK_EXTERN unsigned shmlink_client_slot(const shmlink_client *cl);
+
+/* Leaves (end of stream in its request ring), removes the reply channel
+ * and frees the handle. A send and a recv may run at once in two threads;
+ * neither may run during close. */
+SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl);
+
 #ifdef __cplusplus
 }
 #endif

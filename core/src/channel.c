@@ -42,13 +42,13 @@
 #define CHAN_FLAG_WRITERS   0x4u
 #define CHAN_KNOWN_FLAGS                                                       \
     (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE | CHAN_FLAG_WRITERS)
-#define CHAN_MAX_SLOTS (SHMLINK_MAX_READERS + SHMLINK_MAX_WRITERS)
-#define CHAN_MIN_CAPACITY   4096ull
-#define CHAN_MAX_CAPACITY   (1ull << 30)
-#define CHAN_ALIGN          8u
-#define CHAN_REC_HDR        8u
-#define CHAN_KIND_MSG       0x3147534Du /* "MSG1" little-endian */
-#define CHAN_KIND_PAD       0x31444150u /* "PAD1" little-endian */
+#define CHAN_MAX_SLOTS    (SHMLINK_MAX_READERS + SHMLINK_MAX_WRITERS)
+#define CHAN_MIN_CAPACITY 4096ull
+#define CHAN_MAX_CAPACITY (1ull << 30)
+#define CHAN_ALIGN        8u
+#define CHAN_REC_HDR      8u
+#define CHAN_KIND_MSG     0x3147534Du /* "MSG1" little-endian */
+#define CHAN_KIND_PAD     0x31444150u /* "PAD1" little-endian */
 
 static const char chan_magic[8] = {'S', 'H', 'M', 'L', 'C', 'H', 'A', 'N'};
 
@@ -109,7 +109,7 @@ enum {
 #define CHAN_Q_IDLE        0u
 #define CHAN_Q_TAKING      1u
 #define CHAN_Q_PEEK        2u
-#define CHAN_Q_ST(v)       ((v) & 0xffu)
+#define CHAN_Q_ST(v)       ((v)&0xffu)
 #define CHAN_Q_RING(v)     ((v) >> 8)
 #define CHAN_Q_MAKE(st, w) ((st) | ((uint32_t)(w) << 8))
 
@@ -169,6 +169,7 @@ struct shmlink_channel {
     uint64_t owner; /* our owner word */
     int64_t spin_ns;
     int broken;             /* the segment was truncated under us */
+    int no_eos;             /* reader: wait instead of -ENODATA / -EPIPE */
     shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
     unsigned long fork_gen; /* shmlink__fork_generation at open */
     uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
@@ -368,7 +369,8 @@ static int chan_check_header(const uint8_t *mem, size_t size, uint64_t until,
             writers > SHMLINK_MAX_WRITERS ||
             (!(flags & CHAN_FLAG_WRITERS) && writers != 1) ||
             ((flags & CHAN_FLAG_BROADCAST) && writers != 1) ||
-            (!(flags & (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)) && readers != 1))
+            (!(flags & (CHAN_FLAG_BROADCAST | CHAN_FLAG_QUEUE)) &&
+             readers != 1))
             return -EPROTO;
         hdr = chan_fan_header(readers, writers);
     }
@@ -418,8 +420,9 @@ static inline void chan_wake(uint32_t *word, int n)
  * whatever the flag says (when taking a role, as chan_wake_always). */
 static inline void chan_wake_readers(uint32_t *flag, uint32_t *gen, int always)
 {
-    if (always ? (shm_exchange32(flag, 0), 1)
-               : shm_load_seq_cst32(flag) != 0 && shm_exchange32(flag, 0) != 0) {
+    if (always
+            ? (shm_exchange32(flag, 0), 1)
+            : shm_load_seq_cst32(flag) != 0 && shm_exchange32(flag, 0) != 0) {
         (void)shm_fetch_add32(gen, 1);
         (void)shmlink__futex_wake(gen, INT_MAX);
     }
@@ -694,8 +697,7 @@ static int q_ready(shmlink_channel *ch)
  * the current ring is looked at again last. force: reload the current
  * ring's write position first too (a waiting reader). 1 with *rec, *len
  * (and the current ring) set, 0 if no ring has a record, -EPROTO. */
-static int fi_next(shmlink_channel *ch, int force, uint64_t *rec,
-                   uint32_t *len)
+static int fi_next(shmlink_channel *ch, int force, uint64_t *rec, uint32_t *len)
 {
     if (!force && ch->rp != ch->wp_cache)
         return chan_next_record(ch, ch->rp, rec, len);
@@ -738,8 +740,7 @@ static int fi_verdict(shmlink_channel *ch)
             return 0;
         if (shm_load_seq_cst32(CHAN_F32(ws, CHAN_WS_CLOSED)) != 0)
             closed++;
-        else if (o != 0 &&
-                 shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_OWNER)) == o)
+        else if (o != 0 && shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_OWNER)) == o)
             died = 1;
     }
     return died ? -EPIPE : closed == ch->nwriters ? -ENODATA : 0;
@@ -846,7 +847,7 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
             verdict = -EPIPE;
         }
     }
-    if (verdict == 0)
+    if (verdict == 0 || ch->no_eos)
         return 0;
     /* The peer's last position store came before its close or death:
      * deliver (or use) whatever it left first. */
@@ -925,10 +926,9 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         }
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
-        if (c == 0 &&
-            (ch->nwriters > 1 && ch->role == SHMLINK_READER
-                 ? fi_any_closed(ch)
-                 : peer_flag && shm_load_seq_cst32(peer_flag) != 0))
+        if (c == 0 && (ch->nwriters > 1 && ch->role == SHMLINK_READER
+                           ? fi_any_closed(ch)
+                           : peer_flag && shm_load_seq_cst32(peer_flag) != 0))
             c = chan_peer_state(ch, need, rec, len);
         if (c == 0 &&
             __atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
@@ -1283,8 +1283,8 @@ static int chan_create(const char *address, chan_geom *g, unsigned mode,
                        shmlink_role role, shmlink_channel **out)
 {
     g->version = CHAN_VERSION;
-    g->hdr = g->flags ? chan_fan_header(g->readers, g->writers)
-                      : CHAN_HEADER_SIZE;
+    g->hdr =
+        g->flags ? chan_fan_header(g->readers, g->writers) : CHAN_HEADER_SIZE;
     uint64_t owner = chan_self_owner(CHAN_VERSION);
 
     shmlink_segment *seg;
@@ -1536,6 +1536,59 @@ void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns)
         ch->spin_ns = spin_ns < 0 ? 0 : spin_ns;
 }
 
+void shmlink__channel_set_no_eos(shmlink_channel *ch)
+{
+    if (ch && ch->role == SHMLINK_READER)
+        ch->no_eos = 1;
+}
+
+int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID), id);
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), kind);
+    return chan_after(ch, 0);
+}
+
+int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
+                              uint32_t *kind, uint32_t *id, uint64_t *owner)
+{
+    if (!ch || !ch->flags || w >= ch->nwriters)
+        return -EINVAL;
+    const uint8_t *ws = chan_wslot_at(ch, w);
+    *owner = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+    *kind = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_KIND));
+    *id = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_ID));
+    return 0;
+}
+
+int shmlink__channel_readers_state(const shmlink_channel *ch)
+{
+    if (!ch || !ch->flags || ch->version != CHAN_VERSION_2)
+        return -EINVAL;
+    int ended = 0;
+    for (unsigned s = 0; s < ch->nreaders; s++) {
+        const uint8_t *rs = chan_rslot(ch, s);
+        uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
+        if (shmlink__lock_held(&ch->locks, s) != 0)
+            return 1; /* held, or cannot tell: alive */
+        if (o != 0 || shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
+            ended = 1;
+    }
+    return ended ? 0 : 2;
+}
+
+int shmlink__channel_mode(const shmlink_channel *ch)
+{
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(ch->seg, &st);
+    return rc < 0 ? rc : (int)(st.mode & 0777);
+}
+
 /* Close of a channel with slots (sections 13.2-13.4, 6.4): a writer marks
  * end of stream in its slot; a broadcast reader leaves (state 0, gone); a
  * queue reader leaves its unreleased peek, if any, as an orphan for the
@@ -1775,7 +1828,8 @@ static int q_check_held(shmlink_channel *ch, unsigned s, uint64_t *rec,
     uint8_t *rs = chan_rslot(ch, s);
     uint64_t pos = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_POS));
     uint64_t end = shm_load_seq_cst64(CHAN_F64(rs, CHAN_RS_END));
-    uint32_t ring = CHAN_Q_RING(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)));
+    uint32_t ring =
+        CHAN_Q_RING(shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE)));
     int rc = -EPROTO;
     if (ring >= ch->nwriters) {
         shm_store_seq_cst32(CHAN_F32(rs, CHAN_RS_STATE), CHAN_Q_IDLE);
@@ -1944,8 +1998,7 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
         uint64_t expected = h;
         if (!shm_cas64(headw, &expected, e)) {
             if (q->mode == CHAN_Q_GET_PEEK)
-                shm_store_seq_cst32(state,
-                                    CHAN_Q_MAKE(CHAN_Q_TAKING, ch->cur));
+                shm_store_seq_cst32(state, CHAN_Q_MAKE(CHAN_Q_TAKING, ch->cur));
             continue; /* another reader took it */
         }
         ch->q_takes++;
@@ -2538,7 +2591,7 @@ SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,
                   : ch->fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
                                                  : SHMLINK_ONE;
     if (slot)
-        *slot = !ch->flags                  ? 0
+        *slot = !ch->flags                   ? 0
                 : ch->role == SHMLINK_READER ? ch->slot
                                              : ch->cur;
     return (int)ch->nreaders;

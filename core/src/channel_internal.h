@@ -17,4 +17,28 @@ int shmlink__channel_attach(shmlink_segment *seg, shmlink_role role,
  * once), overriding SHMLINK_SPIN_NS; the benchmark measures both modes. */
 void shmlink__channel_set_spin(shmlink_channel *ch, int64_t spin_ns);
 
+/* Calls (docs/PROTOCOL.md 13.5). */
+
+/* Reader: never report end of stream (-ENODATA, -EPIPE): wait instead. A
+ * server's request channel and a client's reply channel use it. */
+void shmlink__channel_set_no_eos(shmlink_channel *ch);
+
+/* Writer of a channel with slots: stores the reply channel of its writer
+ * slot (id, then kind, seq_cst). Returns 0 or -EINVAL. */
+int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
+
+/* Reader of a channel with slots: the reply channel of writer slot w and
+ * the slot's owner word. Returns 0 or -EINVAL. */
+int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
+                              uint32_t *kind, uint32_t *id, uint64_t *owner);
+
+/* Writer of a fan-out channel: 1 if some reader slot is held by a live
+ * process, 0 if none is and some slot's last holder left or died, 2 if no
+ * reader ever came. Touches no state of the handle, so it may run beside
+ * the writer's own calls in another thread. */
+int shmlink__channel_readers_state(const shmlink_channel *ch);
+
+/* The permission bits of the channel's segment, or -errno. */
+int shmlink__channel_mode(const shmlink_channel *ch);
+
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */

@@ -378,8 +378,8 @@ static void test_corrupt(shmlink_backend be)
 /* ---------------------------------------------------------- stress */
 
 struct tally {
-    uint64_t next[8];  /* reader: next message expected per writer */
-    uint32_t seen[];   /* queue: times each message was taken */
+    uint64_t next[8]; /* reader: next message expected per writer */
+    uint32_t seen[];  /* queue: times each message was taken */
 };
 
 /* The writer processes of a stress run hold their slots at once (end of
@@ -417,8 +417,8 @@ static void writer_proc(const char *addr, unsigned id, uint64_t count,
         _exit(2);
     unsigned s = slot_of(w);
     for (uint64_t k = 0; k < count; k++) {
-        int rc = fo_send(w, fi_seq(id, k), seed + id, batchy ? 64 : 3000,
-                         30 * SEC);
+        int rc =
+            fo_send(w, fi_seq(id, k), seed + id, batchy ? 64 : 3000, 30 * SEC);
         if (rc < 0) {
             fprintf(stderr, "writer %u: send %llu: %s\n", s,
                     (unsigned long long)k, shmlink_strerror(rc));
@@ -433,8 +433,8 @@ static void stress_one_reader(shmlink_backend be, unsigned writers,
                               uint64_t count)
 {
     char addr[SHMLINK_ADDRESS_MAX];
-    shmlink_channel *r = fi_create(be, SHMLINK_ONE, 1, writers, 1 << 14,
-                                   SHMLINK_READER, addr);
+    shmlink_channel *r =
+        fi_create(be, SHMLINK_ONE, 1, writers, 1 << 14, SHMLINK_READER, addr);
     pid_t pids[8];
     barrier_init();
     for (unsigned i = 0; i < writers; i++) {
@@ -449,8 +449,8 @@ static void stress_one_reader(shmlink_backend be, unsigned writers,
     size_t lens[64];
     uint64_t total = 0;
     for (;;) {
-        int got = shmlink_channel_recv_batch(r, buf, sizeof(buf), lens, 64,
-                                             60 * SEC);
+        int got =
+            shmlink_channel_recv_batch(r, buf, sizeof(buf), lens, 64, 60 * SEC);
         if (got == -ENODATA)
             break;
         ASSERT_GT(got, 0);
@@ -523,8 +523,8 @@ static void queue_reader_proc(const char *addr, struct tally *t,
     _exit(0);
 }
 
-static void stress_queue(shmlink_backend be, unsigned writers,
-                         unsigned readers, uint64_t count, int peek)
+static void stress_queue(shmlink_backend be, unsigned writers, unsigned readers,
+                         uint64_t count, int peek)
 {
     char addr[SHMLINK_ADDRESS_MAX];
     size_t tsize = sizeof(struct tally) + sizeof(uint32_t) * writers * count;
