@@ -2,8 +2,13 @@
 # The one benchmark command: shmlink beside its peers, one table, one chart.
 #   scripts/bench.sh            quick smoke run (~2 min), results in bench/results/quick.*
 #   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
-# Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
+# Both then run the fan-out table, 1 writer -> 4 readers (bench/fanout.py:
+# bench/results/fanout-quick.* or fanout-full.*; ~1 min quick, ~10 min full).
+# Extra arguments go to bench/run.py (see `bench/run.py --help`) and skip the
+# fan-out table, e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
+# The fan-out table alone, arguments to bench/fanout.py:
+#   scripts/bench.sh fanout --full --only shmlink_gopy,fasterfifo
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
 # builds the Go program and the C benchmark into build-bench/ (Release).
 set -euo pipefail
@@ -32,9 +37,30 @@ if ! { cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2
     echo "bench: C benchmark did not build (C rows will be n/a); see $out/cmake.log" >&2
 fi
 
+fan=0
+if [[ "${1:-}" == fanout ]]; then
+    fan=1
+    shift
+fi
 mode=(--quick)
+only_mode=1
 for a in "$@"; do
-    case "$a" in --quick|--full) mode=() ;; esac
+    case "$a" in
+        --quick|--full) mode=() ;;
+        *) only_mode=0 ;;
+    esac
 done
-exec "$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
-    --c-build "$out/cmake" "$@"
+if ((fan)); then
+    exec "$venv/bin/python" bench/fanout.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
+        --c-build "$out/cmake" "$@"
+fi
+rc=0
+"$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
+    --c-build "$out/cmake" "$@" || rc=$?
+# The fan-out table (1 writer -> 4 readers) follows in the same mode, unless
+# the arguments chose cells of bench/run.py.
+if ((only_mode)); then
+    "$venv/bin/python" bench/fanout.py "${mode[@]}" "$@" --go-bin "$out/shmlink-bench-go" \
+        --c-build "$out/cmake" || rc=$?
+fi
+exit "$rc"
