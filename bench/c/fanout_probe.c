@@ -14,14 +14,16 @@
  * readers together (getrusage), plus the CPU time all processes used over
  * the wall time (how many cores they kept busy), and how many recv calls
  * of the readers took 20 ms or more (stalls) and how long those took in
- * all. --spin sets how long
- * each side spins before it sleeps (default: the library's).
+ * all, and the CPU time per message of the writer and of a reader (which
+ * holds better than the rates on a machine others load). --spin sets
+ * how long each side spins before it sleeps (default: the library's).
  *
  * memcpy mode: K = 1, 2, 3 processes at once each copy messages of SIZE
  * bytes out of a private region of CAPACITY bytes (walking it, as a
  * reader walks the ring) into one buffer; prints the bytes per second of
- * each process and of all together, i.e. the copy bandwidth the cores
- * give when one, two or three copy at the same time. */
+ * each process (per second of wall time, and per second of its CPU
+ * time) and of all together, i.e. the copy bandwidth the cores give when
+ * one, two or three copy at the same time. */
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -205,7 +207,8 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
     double m = (double)seq;
     printf("%10.0f msg/s  %7.1f MB/s/reader  futex/msg w %.3f r %.3f  "
            "vcsw/msg w %.3f r %.3f  ivcsw/msg w %.3f r %.3f  cores busy "
-           "%.2f  reader stalls >= 20 ms: %llu (%.0f ms)\n",
+           "%.2f  reader stalls >= 20 ms: %llu (%.0f ms)  CPU us/msg w %.2f "
+           "r %.2f\n",
            m / ((double)wall / 1e9),
            (fo == SHMLINK_QUEUE ? m / readers : m) * (double)size /
                ((double)wall / 1e3),
@@ -213,7 +216,9 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
            (double)(r1.ru_nvcsw - r0.ru_nvcsw) / m, (double)sum.nvcsw / m,
            (double)(r1.ru_nivcsw - r0.ru_nivcsw) / m, (double)sum.nivcsw / m,
            (double)(cpu_ns(&r1) - cpu_ns(&r0) + sum.cpu_ns) / (double)wall,
-           (unsigned long long)sum.stalls, (double)sum.stall_ns / 1e6);
+           (unsigned long long)sum.stalls, (double)sum.stall_ns / 1e6,
+           (double)(cpu_ns(&r1) - cpu_ns(&r0)) / m / 1e3,
+           (double)sum.cpu_ns / (double)sum.msgs / 1e3);
     fflush(stdout);
 }
 
@@ -231,6 +236,8 @@ static void memcpy_mode(size_t size, size_t cap, double seconds)
                 uint8_t *region = page_alloc(cap), *dst = page_alloc(size);
                 while (now_ns() < start)
                     ;
+                struct rusage ru0, ru1;
+                getrusage(RUSAGE_SELF, &ru0);
                 uint64_t until = start + (uint64_t)(seconds * 1e9), bytes = 0;
                 size_t off = 0;
                 while (now_ns() < until) {
@@ -240,8 +247,14 @@ static void memcpy_mode(size_t size, size_t cap, double seconds)
                         bytes += size;
                     }
                 }
-                double bps = (double)bytes / seconds;
-                if (write(out[1], &bps, sizeof bps) != (ssize_t)sizeof bps)
+                getrusage(RUSAGE_SELF, &ru1);
+                /* bytes per second of wall time and of CPU time (the
+                 * latter holds on a machine others load too) */
+                double bps[2] = {
+                    (double)bytes / seconds,
+                    (double)bytes /
+                        ((double)(cpu_ns(&ru1) - cpu_ns(&ru0)) / 1e9)};
+                if (write(out[1], bps, sizeof bps) != (ssize_t)sizeof bps)
                     _exit(1);
                 _exit(0);
             }
@@ -250,13 +263,13 @@ static void memcpy_mode(size_t size, size_t cap, double seconds)
         printf("memcpy %zu B from a %zu B region, %d process(es) at once:",
                size, cap, k);
         for (int i = 0; i < k; i++) {
-            double bps;
-            if (read(out[0], &bps, sizeof bps) != (ssize_t)sizeof bps) {
+            double bps[2];
+            if (read(out[0], bps, sizeof bps) != (ssize_t)sizeof bps) {
                 perror("read");
                 exit(1);
             }
-            total += bps;
-            printf(" %.2f", bps / 1e9);
+            total += bps[0];
+            printf(" %.2f (%.2f per CPU s)", bps[0] / 1e9, bps[1] / 1e9);
         }
         while (wait(NULL) > 0)
             ;
