@@ -15,7 +15,9 @@
  * the wall time (how many cores they kept busy), and how many recv calls
  * of the readers took 20 ms or more (stalls) and how long those took in
  * all, and the CPU time per message of the writer and of a reader (which
- * holds better than the rates on a machine others load). --spin sets
+ * holds better than the rates on a machine others load), and how often
+ * a send found the ring full and a recv found nothing (each first tries
+ * with timeout 0, then waits: waits per message). --spin sets
  * how long each side spins before it sleeps (default: the library's).
  *
  * memcpy mode: K = 1, 2, 3 processes at once each copy messages of SIZE
@@ -67,7 +69,7 @@ static void *page_alloc(size_t n)
 
 /* What each reader reports back through the pipe. */
 struct tally {
-    uint64_t msgs, futex, nvcsw, nivcsw, cpu_ns, stalls, stall_ns;
+    uint64_t msgs, futex, nvcsw, nivcsw, cpu_ns, stalls, stall_ns, waits;
 };
 
 /* A recv that took this long counts as a stall (the reader slept through
@@ -115,10 +117,17 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
                 _exit(1);
             uint8_t *buf = page_alloc(size);
             uint64_t f0 = shmlink__wait_syscalls(), got = 0, stalls = 0,
-                     stall_ns = 0, tr = now_ns();
+                     waits = 0, stall_ns = 0, tr = now_ns();
             size_t len;
-            while ((rc = shmlink_channel_recv(r, buf, size, &len,
-                                              SHMLINK_FOREVER)) == 0) {
+            for (;;) {
+                rc = shmlink_channel_recv(r, buf, size, &len, 0);
+                if (rc == -ETIMEDOUT) { /* empty: this recv has to wait */
+                    waits++;
+                    rc = shmlink_channel_recv(r, buf, size, &len,
+                                              SHMLINK_FOREVER);
+                }
+                if (rc != 0)
+                    break;
                 uint64_t t2 = now_ns();
                 if (got > 0 && t2 - tr >= STALL_NS) {
                     stalls++;
@@ -137,7 +146,8 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
                               (uint64_t)ru.ru_nivcsw,
                               cpu_ns(&ru),
                               stalls,
-                              stall_ns};
+                              stall_ns,
+                              waits};
             shmlink_channel_close(r);
             if (write(tally[1], &t, sizeof t) != (ssize_t)sizeof t)
                 _exit(1);
@@ -159,10 +169,15 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     uint64_t f0 = shmlink__wait_syscalls();
-    uint64_t t0 = now_ns(), until = t0 + (uint64_t)(seconds * 1e9), seq = 0;
+    uint64_t t0 = now_ns(), until = t0 + (uint64_t)(seconds * 1e9), seq = 0,
+             wwaits = 0;
     for (;;) {
         memcpy(buf, &seq, 8);
-        rc = shmlink_channel_send(w, buf, size, SHMLINK_FOREVER);
+        rc = shmlink_channel_send(w, buf, size, 0);
+        if (rc == -ETIMEDOUT) { /* full: this send has to wait */
+            wwaits++;
+            rc = shmlink_channel_send(w, buf, size, SHMLINK_FOREVER);
+        }
         if (rc < 0)
             die("send", rc);
         seq++;
@@ -171,7 +186,7 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
     }
     uint64_t wfutex = shmlink__wait_syscalls() - f0;
     shmlink_channel_close(w);
-    struct tally sum = {0, 0, 0, 0, 0, 0, 0};
+    struct tally sum = {0, 0, 0, 0, 0, 0, 0, 0};
     for (unsigned k = 0; k < readers; k++) {
         int st;
         while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR)
@@ -189,6 +204,7 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
         sum.cpu_ns += t.cpu_ns;
         sum.stalls += t.stalls;
         sum.stall_ns += t.stall_ns;
+        sum.waits += t.waits;
     }
     uint64_t wall = now_ns() - t0;
     getrusage(RUSAGE_SELF, &r1);
@@ -208,7 +224,7 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
     printf("%10.0f msg/s  %7.1f MB/s/reader  futex/msg w %.3f r %.3f  "
            "vcsw/msg w %.3f r %.3f  ivcsw/msg w %.3f r %.3f  cores busy "
            "%.2f  reader stalls >= 20 ms: %llu (%.0f ms)  CPU us/msg w %.2f "
-           "r %.2f\n",
+           "r %.2f  waits/msg w %.3f r %.3f\n",
            m / ((double)wall / 1e9),
            (fo == SHMLINK_QUEUE ? m / readers : m) * (double)size /
                ((double)wall / 1e3),
@@ -218,7 +234,8 @@ static void one_run(shmlink_fanout fo, unsigned readers, size_t size,
            (double)(cpu_ns(&r1) - cpu_ns(&r0) + sum.cpu_ns) / (double)wall,
            (unsigned long long)sum.stalls, (double)sum.stall_ns / 1e6,
            (double)(cpu_ns(&r1) - cpu_ns(&r0)) / m / 1e3,
-           (double)sum.cpu_ns / (double)sum.msgs / 1e3);
+           (double)sum.cpu_ns / (double)sum.msgs / 1e3, (double)wwaits / m,
+           (double)sum.waits / (double)sum.msgs);
     fflush(stdout);
 }
 
