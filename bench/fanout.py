@@ -559,7 +559,11 @@ def main(argv=None):
         print("wrote " + ", ".join(os.path.relpath(p, ROOT) for p in paths))
         return 0
 
-    sizes = SIZES if not args.sizes else [int(s) for s in args.sizes.split(",")]
+    try:
+        sizes = SIZES if not args.sizes else [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise SystemExit(f"fanout.py: --sizes wants numbers among {SIZES}, "
+                         f"got {args.sizes!r}") from None
     for s in sizes:
         if s not in SIZES:
             raise SystemExit(f"fanout.py: size {s} is not one of {SIZES}")
