@@ -4,8 +4,13 @@
 #   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
 # --full also measures typed frames, Go -> Python, 64 B against 4 MiB
 # (bench/frames.py; bench/results/frames-full.{md,json}).
-# Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
+# Both then run the fan-out table, 1 writer -> 4 readers (bench/fanout.py:
+# bench/results/fanout-quick.* or fanout-full.*; ~1 min quick, ~10 min full).
+# Extra arguments go to bench/run.py (see `bench/run.py --help`) and skip the
+# fan-out table, e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
+# The fan-out table alone, arguments to bench/fanout.py:
+#   scripts/bench.sh fanout --full --only shmlink_gopy,fasterfifo
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
 # builds the Go program and the C benchmark into build-bench/ (Release), and
 # with cargo the native anchor (bench/native, iceoryx2) into build-bench/native.
@@ -49,21 +54,38 @@ else
     native="$out/native/release/shmlink-native-bench"
 fi
 
+fan=0
+if [[ "${1:-}" == fanout ]]; then
+    fan=1
+    shift
+fi
 mode=(--quick)
 anchor_mode=--quick
 full=0
+only_mode=1
 for a in "$@"; do
     case "$a" in
         --quick) mode=() ;;
         --full) mode=(); anchor_mode=--full; full=1 ;;
+        *) only_mode=0 ;;
     esac
 done
+if ((fan)); then
+    exec "$venv/bin/python" bench/fanout.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
+        --c-build "$out/cmake" "$@"
+fi
 rc=0
 "$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
     --c-build "$out/cmake" "$@" || rc=$?
-if [ -n "$native" ]; then
+if [ -n "$native" ] && ((only_mode)); then
     "$venv/bin/python" bench/native/anchor.py "$anchor_mode" \
         --c-bin "$out/cmake/bench/bench_channel" --rust-bin "$native" || rc=$?
+fi
+# The fan-out table (1 writer -> 4 readers) follows in the same mode, unless
+# the arguments chose cells of bench/run.py.
+if ((only_mode)); then
+    "$venv/bin/python" bench/fanout.py "${mode[@]}" "$@" --go-bin "$out/shmlink-bench-go" \
+        --c-build "$out/cmake" || rc=$?
 fi
 if [[ "$full" == 1 ]]; then
     go build -o "$out/goframes" ./tests/cross/goframes

@@ -988,8 +988,12 @@ static int cell_mode(const char *kind, const char *size_s, const char *count_s,
  * messages of size bytes for about seconds; R forked readers copy each
  * message out (recv) until end of stream. A broadcast reader checks that
  * it gets every message in order, a queue reader that each message is
- * whole. Returns the messages written per second, from the first send to
- * the last reader's end (for broadcast every reader got all of them). */
+ * whole and that its sequence numbers rise; each queue reader then reports
+ * its count and the sum and sum of squares of its sequence numbers, and
+ * the writer checks that together they are those of 0..sent-1 (a lost or
+ * duplicated message changes them). Returns the messages written per
+ * second, from the first send to the last reader's end (for broadcast
+ * every reader got all of them). */
 static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
                           double seconds)
 {
@@ -999,8 +1003,8 @@ static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
     int rc = shmlink_channel_create_config(addr, &cfg, SHMLINK_WRITER, &w);
     if (rc < 0)
         die("create fan-out channel", rc);
-    int ready[2];
-    if (pipe(ready) < 0)
+    int ready[2], tally[2];
+    if (pipe(ready) < 0 || pipe(tally) < 0)
         die_errno("pipe");
     pid_t pids[8];
     for (unsigned k = 0; k < readers; k++) {
@@ -1016,18 +1020,28 @@ static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
             if (write(ready[1], &c, 1) != 1)
                 _exit(1);
             uint8_t *buf = balloc(size);
-            uint64_t next = 0;
+            uint64_t next = 0, sum[3] = {0, 0, 0}; /* count, sum, sum sq */
             size_t n;
             while ((rc = shmlink_channel_recv(r, buf, size, &n,
                                               SHMLINK_FOREVER)) == 0) {
                 uint64_t seq;
                 memcpy(&seq, buf, 8);
+                if (fo == SHMLINK_QUEUE && sum[0] && seq <= next) {
+                    fprintf(stderr, "bench: queue reader got %llu after %llu\n",
+                            (unsigned long long)seq, (unsigned long long)next);
+                    _exit(1);
+                }
                 check(buf, n, fo == SHMLINK_QUEUE ? seq : next);
-                next++;
+                next = fo == SHMLINK_QUEUE ? seq : next + 1;
+                sum[0]++;
+                sum[1] += seq;
+                sum[2] += seq * seq;
             }
             if (rc != -ENODATA)
                 die("reader", rc);
             shmlink_channel_close(r);
+            if (write(tally[1], sum, sizeof sum) != (ssize_t)sizeof sum)
+                _exit(1);
             _exit(0);
         }
     }
@@ -1054,6 +1068,33 @@ static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
     for (unsigned k = 0; k < readers; k++)
         child_wait(pids[k]);
     double secs = (double)(now_ns() - t0) / 1e9;
+    uint64_t got[3] = {0, 0, 0}, want[3] = {seq, 0, 0};
+    for (uint64_t i = 0; i < seq; i++) {
+        want[1] += i;
+        want[2] += i * i;
+    }
+    for (unsigned k = 0; k < readers; k++) {
+        uint64_t one[3];
+        if (read(tally[0], one, sizeof one) != (ssize_t)sizeof one)
+            die_errno("read reader tally");
+        if (fo == SHMLINK_QUEUE) {
+            for (int j = 0; j < 3; j++)
+                got[j] += one[j];
+        } else if (one[0] != seq) {
+            fprintf(stderr, "bench: broadcast reader got %llu of %llu\n",
+                    (unsigned long long)one[0], (unsigned long long)seq);
+            exit(1);
+        }
+    }
+    close(tally[0]);
+    close(tally[1]);
+    if (fo == SHMLINK_QUEUE && memcmp(got, want, sizeof got) != 0) {
+        fprintf(stderr,
+                "bench: queue readers took %llu messages, not the %llu sent "
+                "(or some twice)\n",
+                (unsigned long long)got[0], (unsigned long long)seq);
+        exit(1);
+    }
     free(buf);
     (void)shmlink_remove(addr);
     return (double)seq / secs;
@@ -1066,8 +1107,10 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The fan-out table: every cell once per repetition, cells interleaved,
- * then the median of each. */
-static void fanout_mode(int reps)
+ * then the median of each. With json, one JSON document instead (used by
+ * bench/fanout.py): per cell its fan-out, readers, size, every
+ * repetition's msg/s and the median. */
+static void fanout_mode(int reps, int json)
 {
     static const struct {
         shmlink_fanout fo;
@@ -1094,6 +1137,28 @@ static void fanout_mode(int reps)
         }
     }
     fprintf(stderr, "\n");
+    if (json) {
+        static const char *fname[] = {"one", "broadcast", "queue"};
+        printf("{\"fanout_seconds\": %.3f, \"reps\": %d, \"cells\": [\n",
+               cell_seconds, reps);
+        for (int c = 0; c < NCELLS; c++) {
+            double *x = v + c * reps;
+            printf("  {\"fanout\": \"%s\", \"readers\": %u, \"size\": %zu, "
+                   "\"ring_bytes\": %zu, \"msgs_per_s\": [",
+                   fname[cells[c].fo], cells[c].readers, cells[c].size,
+                   chan_cap(cells[c].size));
+            for (int r = 0; r < reps; r++)
+                printf("%s%.1f", r ? ", " : "", x[r]);
+            printf("]}%s\n", c + 1 < NCELLS ? "," : "");
+        }
+        printf("],\n \"note\": \"msg/s written, from the first send to "
+               "the last reader's end; broadcast: every reader got every "
+               "message (per-reader rate); queue: the readers together took "
+               "every message once (aggregate)\"}\n");
+        fflush(stdout);
+        free(v);
+        return;
+    }
     printf("fan-out: 1 writer process -> R reader processes (recv, copying), "
            "%.2f s per cell,\nmedian of %d interleaved repetitions; "
            "msg/s written (broadcast: each reader got all)\n\n",
@@ -1152,13 +1217,16 @@ static void usage(FILE *f)
         "            counts, so repetitions move the same messages)\n"
         "  --help    this text\n"
         "\n"
-        "       bench_channel --fanout [--reps N] [SECONDS]\n"
+        "       bench_channel --fanout [--reps N] [--json] [SECONDS]\n"
         "\n"
         "Fan-out channels: 1 writer -> 4 readers (broadcast and queue) "
         "at 64 B and\n"
         "64 KiB, broadcast to 2 readers at 64 KiB, and the 1:1 channel "
         "beside them;\n"
-        "cells interleaved, N repetitions (default 5), medians.\n"
+        "cells interleaved, N repetitions (default 5), medians; with "
+        "--json one\n"
+        "JSON document of every repetition's figure (bench/fanout.py "
+        "uses it).\n"
         "\n"
         "       bench_channel --cell stream|rtt SIZE COUNT spin|default|sleep\n"
         "\n"
@@ -1253,6 +1321,11 @@ int main(int argc, char **argv)
             have_seconds = 1;
         }
     }
+    if (fanout && have_counts) {
+        fprintf(stderr, "bench_channel: --counts does not apply to --fanout "
+                        "(see --help)\n");
+        return 2;
+    }
     if (have_counts && !json) {
         fprintf(
             stderr,
@@ -1267,7 +1340,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (fanout) {
-        fanout_mode(reps);
+        fanout_mode(reps, json);
         return 0;
     }
     if (json)

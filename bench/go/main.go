@@ -16,6 +16,9 @@
 //
 // Both write {"ok": true, ...} or {"ok": false, "error": ...} to F.
 //
+//	shmlink-bench-go fanout-writer ...
+//	    the writer of the fan-out rows (bench/fanout.py; see fanout.go).
+//
 //	shmlink-bench-go gogo [-sizes 8,64,...] [-reps 5] [-mib 256] [-only shm,unix,...]
 //	    Go writer process → Go reader process through shmlink (Send/Recv,
 //	    SendBatch/RecvBatch, SendBatch/range Messages) beside a Unix socket
@@ -55,10 +58,16 @@ type params struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shmlink-bench-go stream-writer|ping|gogo [flags]")
+		fmt.Fprintln(os.Stderr, "usage: shmlink-bench-go stream-writer|ping|fanout-writer|gogo [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "fanout-writer":
+		if err := runFanoutWriter(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "shmlink-bench-go fanout-writer: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	case "gogo", "gogo-writer", "gogo-cell":
 		run := runGoGo
 		switch os.Args[1] {
