@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one benchmark command: shmlink beside its peers, one table, one chart.
 #   scripts/bench.sh            quick smoke run (~2 min), results in bench/results/quick.*
-#   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
+#   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min),
+#                               then the call benchmark (bench/calls/run.py --full;
+#                               bench/results/calls-full.*)
 # Extra arguments go to bench/run.py (see `bench/run.py --help`), e.g.
 #   scripts/bench.sh --quick --sizes 64 --only shmlink_gopy,mpqueue
 # Sets up .venv (scripts/venv.sh), installs the peers (bench/requirements.txt),
@@ -33,8 +35,14 @@ if ! { cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2
 fi
 
 mode=(--quick)
+full=0
 for a in "$@"; do
     case "$a" in --quick|--full) mode=() ;; esac
+    case "$a" in --full) full=1 ;; esac
 done
-exec "$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
-    --c-build "$out/cmake" "$@"
+status=0
+"$venv/bin/python" bench/run.py "${mode[@]}" --go-bin "$out/shmlink-bench-go" \
+    --c-build "$out/cmake" "$@" || status=$?
+# Calls (Go client -> Python server), full mode only: bench/results/calls-full.*
+if ((full)); then "$venv/bin/python" bench/calls/run.py --full --go-bin "$out/callbench-go" || status=$?; fi
+exit "$status"
