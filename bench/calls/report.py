@@ -16,11 +16,13 @@ import sys
 from typing import Any, Optional
 
 REF = "shmlink"
-GRPC = ("grpc", "grpc_aio")  # targets compare with the better of the two
+# Targets compare with the better of each peer's server variants.
+GRPC = ("grpc", "grpc_aio")
+UNIX = ("unix", "unix_uvloop")
 # (what, peer keys, size, target, text)
 TARGETS = [
     ("p50", GRPC, 64, 20, "round trip p50, 1 caller: shmlink vs gRPC (better server)"),
-    ("p50", ("unix",), 64, 3, "round trip p50, 1 caller: shmlink vs Unix socket (asyncio)"),
+    ("p50", UNIX, 64, 3, "round trip p50, 1 caller: shmlink vs Unix socket (better server)"),
     ("thr", GRPC, 64, 10, "calls/s, 8 callers: shmlink vs gRPC (better server)"),
     ("p50", GRPC, 65536, None, "round trip p50, 1 caller: shmlink vs gRPC (better server)"),
     ("thr", GRPC, 65536, None, "calls/s, 8 callers: shmlink vs gRPC (better server)"),

@@ -92,6 +92,8 @@ TRANSPORTS = [
               "write per response; the Go client opens one connection per caller "
               "(8 connections for 8 callers: what a user writes without a multiplexing "
               "protocol), one write per request."),
+    Transport("unix_uvloop", "Unix socket, asyncio server on uvloop", "uvloop", "unix",
+              "the same server on uvloop's event loop (uvloop.run)."),
     Transport("mpconn", "multiprocessing.connection server, Go client", "mpconn", "mpconn",
               "multiprocessing.connection.Listener (AF_UNIX, no authkey, backlog 64), a "
               "thread per Connection doing recv_bytes/send_bytes; the Go client speaks its "
@@ -352,6 +354,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ImportError:
         grpc_why = "grpcio is not installed (pip install -r bench/requirements-optional.txt)"
 
+    try:
+        import uvloop  # noqa: F401
+        uvloop_why = None
+    except ImportError:
+        uvloop_why = "uvloop is not installed (pip install -r bench/requirements-optional.txt)"
+
     def unavailable(tr: Transport) -> Optional[str]:
         if tr.shm and shm_why:
             return shm_why
@@ -359,6 +367,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return go_why
         if tr.server.startswith("grpc"):
             return grpc_why
+        if tr.server == "uvloop":
+            return uvloop_why
         return None
 
     info = machine_info()

@@ -17,6 +17,7 @@ KIND:
   asyncio   asyncio.start_unix_server; a message is a 4-byte little-endian
             length and the payload; one task per connection reads a whole
             request (readexactly) and writes the response with one write.
+  uvloop    the same server on uvloop's event loop.
   mpconn    multiprocessing.connection.Listener (AF_UNIX, no authkey,
             backlog 64); one thread per accepted Connection: recv_bytes,
             send_bytes.
@@ -105,7 +106,7 @@ def serve_grpc_aio(addr: str, ready: str, threads: int) -> None:
     asyncio.run(main())
 
 
-def serve_asyncio(addr: str, ready: str, threads: int) -> None:
+def serve_asyncio(addr: str, ready: str, threads: int, use_uvloop: bool = False) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         unpack = FRAME.unpack
         try:
@@ -120,12 +121,27 @@ def serve_asyncio(addr: str, ready: str, threads: int) -> None:
             writer.close()
 
     async def main() -> None:
+        # The loop's own signal handling: an exception raised from a Python
+        # signal handler does not reach this coroutine under uvloop.
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
         server = await asyncio.start_unix_server(handle, path=addr)
         async with server:
             _ready(ready)
-            await server.serve_forever()
+            await stop
 
-    asyncio.run(main())
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def serve_uvloop(addr: str, ready: str, threads: int) -> None:
+    serve_asyncio(addr, ready, threads, use_uvloop=True)
 
 
 def serve_mpconn(addr: str, ready: str, threads: int) -> None:
@@ -169,6 +185,7 @@ SERVERS: dict[str, Callable[[str, str, int], None]] = {
     "grpc": serve_grpc,
     "grpc-aio": serve_grpc_aio,
     "asyncio": serve_asyncio,
+    "uvloop": serve_uvloop,
     "mpconn": serve_mpconn,
     "shmlink": serve_shmlink,
 }
