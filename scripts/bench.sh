@@ -2,6 +2,8 @@
 # The one benchmark command: shmlink beside its peers, one table, one chart.
 #   scripts/bench.sh            quick smoke run (~2 min), results in bench/results/quick.*
 #   scripts/bench.sh --full     the published figures (bench/results/full.*; ~15 min)
+# --full also runs the call benchmark (bench/calls/run.py --full;
+# bench/results/calls-full.*).
 # --full also measures typed frames, Go -> Python, 64 B against 4 MiB
 # (bench/frames.py; bench/results/frames-full.{md,json}).
 # Both then run the fan-out table, 1 writer -> 4 readers (bench/fanout.py:
@@ -91,5 +93,7 @@ if [[ "$full" == 1 ]]; then
     go build -o "$out/goframes" ./tests/cross/goframes
     "$venv/bin/python" bench/frames.py --reps 5 --go-bin "$out/goframes" \
         --out bench/results/frames-full || rc=$?
+    # Calls (Go client -> Python server): bench/results/calls-full.*
+    "$venv/bin/python" bench/calls/run.py --full --go-bin "$out/callbench-go" || rc=$?
 fi
 exit "$rc"
