@@ -531,14 +531,21 @@ SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
     }
 }
 
-/* Closes our writer handle of client slot w's reply channel; a System V
- * reply channel whose reader is gone is removed (its name is an id that
- * no new client reuses). */
+/* Closes our writer handle of client slot w's reply channel. A System V
+ * reply channel whose reader is gone (reader_gone: known to be; -1: ask)
+ * is removed first: a client that died could not, and its id cannot name
+ * another segment while we are attached. (A POSIX one is removed by the
+ * next client of the slot: its name may be reused at any time.) */
 static void srv_forget(shmlink_server *srv, unsigned w, int reader_gone)
 {
     call_reply *r = &srv->replies[w];
     if (!r->ch)
         return;
+    if (reader_gone < 0 && !srv->posix) {
+        shmlink_channel_info info;
+        reader_gone = shmlink_channel_info_get(r->ch, &info) == 0 &&
+                      info.reader_alive == 0;
+    }
     if (reader_gone && !srv->posix) {
         char addr[SHMLINK_ADDRESS_MAX];
         snprintf(addr, sizeof(addr), "%s", shmlink_channel_address(r->ch));
@@ -562,7 +569,7 @@ static int srv_reply_handle(shmlink_server *srv, shmlink_channel **out)
         *out = r->ch;
         return 0;
     }
-    srv_forget(srv, srv->src, 0);
+    srv_forget(srv, srv->src, -1); /* another client holds the slot now */
     char addr[SHMLINK_ADDRESS_MAX + 8];
     if (kind == CALL_KIND_POSIX && srv->posix)
         snprintf(addr, sizeof(addr), "%s.r%u", srv->name, srv->src);
@@ -678,7 +685,7 @@ SHMLINK_EXTERN void shmlink_server_close(shmlink_server *srv)
     if (!srv)
         return;
     for (unsigned w = 0; w < srv->nclients; w++)
-        srv_forget(srv, w, 0);
+        srv_forget(srv, w, -1);
     /* A current request stays unreleased: another worker serves it. */
     shmlink_channel_close(srv->req);
     free(srv->replies);
@@ -3605,6 +3612,8 @@ static void view_slot(const chan_view *v, unsigned s, uint64_t wp,
     si->pid = o ? shmlink__owner_pid(o) : 0;
     si->alive = view_alive(v, s, o);
     si->state = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE));
+    if (v->g.fan == CHAN_FLAG_QUEUE)
+        si->state = CHAN_Q_ST(si->state);
     si->gone = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0;
     si->position = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
     if (v->g.fan == CHAN_FLAG_BROADCAST && si->state != 0 && si->position <= wp)
@@ -3621,21 +3630,40 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
     info->version = v->g.version;
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
-    if (v->g.fan) {
-        const uint8_t *ws = view_rslot(v, v->g.readers);
-        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
-        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
-        uint64_t low = wp;
-        if (v->g.fan == CHAN_FLAG_QUEUE)
-            low = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
-        info->messages_sent = shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
-        info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-        info->writer_alive = view_alive(v, v->g.readers, wo);
-        info->closed = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+    if (v->g.flags) {
+        /* Writers: sums over the writer slots; alive if any is held;
+         * closed once every slot's last holder closed it. */
+        uint64_t wp0 = 0, queued = 0;
+        int w_alive = 0, w_unknown = 0;
+        unsigned closed = 0;
+        for (unsigned w = 0; w < v->g.writers; w++) {
+            const uint8_t *ws = view_rslot(v, v->g.readers + w);
+            uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+            uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+            uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+            int a = view_alive(v, v->g.readers + w, wo);
+            if (w == 0) {
+                wp0 = wp;
+                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+            }
+            if (a == 1 && !w_alive) {
+                w_alive = 1;
+                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+            }
+            w_unknown |= a < 0;
+            info->messages_sent +=
+                shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+            closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+            if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
+                queued += wp - h;
+        }
+        info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
+        info->closed = closed == v->g.writers;
+        uint64_t low = wp0;
         int any_alive = 0, unknown = 0, any_gone = 0;
         for (unsigned s = 0; s < v->g.readers; s++) {
             shmlink_slot_info si;
-            view_slot(v, s, wp, &si);
+            view_slot(v, s, wp0, &si);
             info->messages_received += si.messages_received;
             if (si.alive == 1 && !any_alive) {
                 any_alive = 1;
@@ -3647,7 +3675,10 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
                 si.alive != 0 && si.position < low)
                 low = si.position;
         }
-        info->used = wp >= low && wp - low <= cap ? wp - low : 0;
+        if (v->g.fan == CHAN_FLAG_BROADCAST)
+            info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
+        else
+            info->used = queued;
         info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
         info->reader_gone = !any_alive && !unknown && any_gone;
         return;
@@ -3677,7 +3708,7 @@ static int chan_fill_slots(const chan_view *v, shmlink_fanout *fanout,
         *fanout = v->g.fan == CHAN_FLAG_BROADCAST ? SHMLINK_BROADCAST
                   : v->g.fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
                                                   : SHMLINK_ONE;
-    if (v->g.fan) {
+    if (v->g.flags) {
         const uint8_t *ws = view_rslot(v, v->g.readers);
         uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
         for (unsigned s = 0; s < v->g.readers && s < max; s++)

@@ -174,14 +174,21 @@ SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
     }
 }
 
-/* Closes our writer handle of client slot w's reply channel; a System V
- * reply channel whose reader is gone is removed (its name is an id that
- * no new client reuses). */
+/* Closes our writer handle of client slot w's reply channel. A System V
+ * reply channel whose reader is gone (reader_gone: known to be; -1: ask)
+ * is removed first: a client that died could not, and its id cannot name
+ * another segment while we are attached. (A POSIX one is removed by the
+ * next client of the slot: its name may be reused at any time.) */
 static void srv_forget(shmlink_server *srv, unsigned w, int reader_gone)
 {
     call_reply *r = &srv->replies[w];
     if (!r->ch)
         return;
+    if (reader_gone < 0 && !srv->posix) {
+        shmlink_channel_info info;
+        reader_gone = shmlink_channel_info_get(r->ch, &info) == 0 &&
+                      info.reader_alive == 0;
+    }
     if (reader_gone && !srv->posix) {
         char addr[SHMLINK_ADDRESS_MAX];
         snprintf(addr, sizeof(addr), "%s", shmlink_channel_address(r->ch));
@@ -205,7 +212,7 @@ static int srv_reply_handle(shmlink_server *srv, shmlink_channel **out)
         *out = r->ch;
         return 0;
     }
-    srv_forget(srv, srv->src, 0);
+    srv_forget(srv, srv->src, -1); /* another client holds the slot now */
     char addr[SHMLINK_ADDRESS_MAX + 8];
     if (kind == CALL_KIND_POSIX && srv->posix)
         snprintf(addr, sizeof(addr), "%s.r%u", srv->name, srv->src);
@@ -321,7 +328,7 @@ SHMLINK_EXTERN void shmlink_server_close(shmlink_server *srv)
     if (!srv)
         return;
     for (unsigned w = 0; w < srv->nclients; w++)
-        srv_forget(srv, w, 0);
+        srv_forget(srv, w, -1);
     /* A current request stays unreleased: another worker serves it. */
     shmlink_channel_close(srv->req);
     free(srv->replies);

@@ -2373,6 +2373,8 @@ static void view_slot(const chan_view *v, unsigned s, uint64_t wp,
     si->pid = o ? shmlink__owner_pid(o) : 0;
     si->alive = view_alive(v, s, o);
     si->state = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE));
+    if (v->g.fan == CHAN_FLAG_QUEUE)
+        si->state = CHAN_Q_ST(si->state);
     si->gone = shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0;
     si->position = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
     if (v->g.fan == CHAN_FLAG_BROADCAST && si->state != 0 && si->position <= wp)
@@ -2389,21 +2391,40 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
     info->version = v->g.version;
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
-    if (v->g.fan) {
-        const uint8_t *ws = view_rslot(v, v->g.readers);
-        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
-        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
-        uint64_t low = wp;
-        if (v->g.fan == CHAN_FLAG_QUEUE)
-            low = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
-        info->messages_sent = shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
-        info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-        info->writer_alive = view_alive(v, v->g.readers, wo);
-        info->closed = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+    if (v->g.flags) {
+        /* Writers: sums over the writer slots; alive if any is held;
+         * closed once every slot's last holder closed it. */
+        uint64_t wp0 = 0, queued = 0;
+        int w_alive = 0, w_unknown = 0;
+        unsigned closed = 0;
+        for (unsigned w = 0; w < v->g.writers; w++) {
+            const uint8_t *ws = view_rslot(v, v->g.readers + w);
+            uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+            uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+            uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+            int a = view_alive(v, v->g.readers + w, wo);
+            if (w == 0) {
+                wp0 = wp;
+                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+            }
+            if (a == 1 && !w_alive) {
+                w_alive = 1;
+                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+            }
+            w_unknown |= a < 0;
+            info->messages_sent +=
+                shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+            closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+            if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
+                queued += wp - h;
+        }
+        info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
+        info->closed = closed == v->g.writers;
+        uint64_t low = wp0;
         int any_alive = 0, unknown = 0, any_gone = 0;
         for (unsigned s = 0; s < v->g.readers; s++) {
             shmlink_slot_info si;
-            view_slot(v, s, wp, &si);
+            view_slot(v, s, wp0, &si);
             info->messages_received += si.messages_received;
             if (si.alive == 1 && !any_alive) {
                 any_alive = 1;
@@ -2415,7 +2436,10 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
                 si.alive != 0 && si.position < low)
                 low = si.position;
         }
-        info->used = wp >= low && wp - low <= cap ? wp - low : 0;
+        if (v->g.fan == CHAN_FLAG_BROADCAST)
+            info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
+        else
+            info->used = queued;
         info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
         info->reader_gone = !any_alive && !unknown && any_gone;
         return;
@@ -2445,7 +2469,7 @@ static int chan_fill_slots(const chan_view *v, shmlink_fanout *fanout,
         *fanout = v->g.fan == CHAN_FLAG_BROADCAST ? SHMLINK_BROADCAST
                   : v->g.fan == CHAN_FLAG_QUEUE   ? SHMLINK_QUEUE
                                                   : SHMLINK_ONE;
-    if (v->g.fan) {
+    if (v->g.flags) {
         const uint8_t *ws = view_rslot(v, v->g.readers);
         uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
         for (unsigned s = 0; s < v->g.readers && s < max; s++)

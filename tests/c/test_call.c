@@ -29,6 +29,12 @@ static shmlink_server *srv_create(shmlink_backend be, unsigned workers,
     if (rc < 0)
         T_FAIL_MSG("server create %s: %s", addr, shmlink_strerror(rc));
     t_register(addr);
+    /* The clients' reply channels, should a failing test leave them. */
+    for (unsigned w = 0; be == SHMLINK_BACKEND_POSIX && w < clients; w++) {
+        char reply[SHMLINK_ADDRESS_MAX + 8];
+        snprintf(reply, sizeof(reply), "%s.r%u", addr, w);
+        t_register(reply);
+    }
     return srv;
 }
 
