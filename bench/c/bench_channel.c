@@ -1100,10 +1100,141 @@ static double fanout_cell(shmlink_fanout fo, unsigned readers, size_t size,
     return (double)seq / secs;
 }
 
+/* Fan-in (--fanin): W writer processes, each with its own ring, into one
+ * reader (this process), for the given time; every message carries its
+ * writer's id and number, and the reader checks each writer's order and
+ * the bytes. Returns msg/s read (all writers together); W = 0: the 1:1
+ * channel with one writer process, for comparison. */
+static double fanin_cell(unsigned writers, size_t size, double seconds)
+{
+    unsigned nproc = writers ? writers : 1;
+    shmlink_channel_config cfg = {chan_cap(size), 0600, 1, nproc, SHMLINK_ONE};
+    shmlink_channel *r;
+    const char *addr = new_addr();
+    int rc = shmlink_channel_create_config(addr, &cfg, SHMLINK_READER, &r);
+    if (rc < 0)
+        die("create fan-in channel", rc);
+    int ready[2], go[2];
+    if (pipe(ready) < 0 || pipe(go) < 0)
+        die_errno("pipe");
+    pid_t pids[64];
+    for (unsigned k = 0; k < nproc; k++) {
+        pids[k] = fork();
+        if (pids[k] < 0)
+            die_errno("fork");
+        if (pids[k] == 0) {
+            shmlink_channel *w;
+            rc = shmlink_channel_open(addr, SHMLINK_WRITER, &w);
+            if (rc < 0)
+                die("open writer", rc);
+            char c = 'w';
+            close(go[1]);
+            if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 0)
+                _exit(1);
+            uint8_t *buf = balloc(size);
+            memset(buf, 0x5a, size);
+            uint64_t until = now_ns() + (uint64_t)(seconds * 1e9), n = 0;
+            for (;;) {
+                stamp(buf, size, (uint64_t)k << 48 | n);
+                rc = shmlink_channel_send(w, buf, size, SHMLINK_FOREVER);
+                if (rc < 0)
+                    die("send", rc);
+                n++;
+                if ((n & 63) == 0 && now_ns() >= until)
+                    break;
+            }
+            shmlink_channel_close(w);
+            _exit(0);
+        }
+    }
+    for (unsigned k = 0; k < nproc; k++) {
+        char c;
+        if (read(ready[0], &c, 1) != 1)
+            die_errno("read");
+    }
+    close(go[0]);
+    close(go[1]); /* every writer holds its slot: go */
+    close(ready[0]);
+    close(ready[1]);
+    uint8_t *buf = balloc(size);
+    uint64_t next[64] = {0}, total = 0, t0 = now_ns();
+    size_t n;
+    while ((rc = shmlink_channel_recv(r, buf, size, &n, SHMLINK_FOREVER)) ==
+           0) {
+        uint64_t seq;
+        memcpy(&seq, buf, 8);
+        unsigned k = (unsigned)(seq >> 48);
+        if (k >= nproc || (seq & 0xffffffffffffull) != next[k]) {
+            fprintf(stderr,
+                    "bench: fan-in reader got %llx, want writer %u's "
+                    "%llu\n",
+                    (unsigned long long)seq, k,
+                    (unsigned long long)(k < nproc ? next[k] : 0));
+            exit(1);
+        }
+        check(buf, n, seq);
+        next[k]++;
+        total++;
+    }
+    if (rc != -ENODATA)
+        die("reader", rc);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    for (unsigned k = 0; k < nproc; k++)
+        child_wait(pids[k]);
+    shmlink_channel_close(r);
+    free(buf);
+    (void)shmlink_remove(addr);
+    return (double)total / secs;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The fan-in table: 1:1 beside W writers into one reader, interleaved
+ * repetitions, medians. */
+static void fanin_mode(int reps)
+{
+    static const struct {
+        unsigned writers;
+        size_t size;
+        const char *name;
+    } cells[] = {
+        {0, 64, "1:1              64 B"},
+        {2, 64, "2 writers -> 1   64 B"},
+        {4, 64, "4 writers -> 1   64 B"},
+        {0, 65536, "1:1            64 KiB"},
+        {4, 65536, "4 writers -> 1 64 KiB"},
+    };
+    enum { NCELLS = sizeof(cells) / sizeof(cells[0]) };
+    double *v = calloc((size_t)reps * NCELLS, sizeof(double));
+    for (int r = 0; r < reps; r++) {
+        for (int c = 0; c < NCELLS; c++) {
+            v[c * reps + r] =
+                fanin_cell(cells[c].writers, cells[c].size, cell_seconds);
+            fprintf(stderr, ".");
+        }
+    }
+    fprintf(stderr, "\n");
+    printf("fan-in: W writer processes -> 1 reader process (send / recv, "
+           "copying),\n%.2f s per cell, median of %d interleaved "
+           "repetitions; msg/s read (all writers)\n\n",
+           cell_seconds, reps);
+    printf("%-22s %12s %12s %12s\n", "cell", "median msg/s", "min", "max");
+    double med[NCELLS];
+    for (int c = 0; c < NCELLS; c++) {
+        double *x = v + c * reps;
+        qsort(x, (size_t)reps, sizeof(double), cmp_double);
+        med[c] = reps % 2 ? x[reps / 2] : (x[reps / 2 - 1] + x[reps / 2]) / 2;
+        printf("%-22s %12.0f %12.0f %12.0f\n", cells[c].name, med[c], x[0],
+               x[reps - 1]);
+    }
+    printf("\n4 writers / 1:1 at 64 B: %.2f; 2 writers / 1:1: %.2f; "
+           "4 writers / 1:1 at 64 KiB: %.2f\n",
+           med[2] / med[0], med[1] / med[0], med[4] / med[3]);
+    free(v);
 }
 
 /* The fan-out table: every cell once per repetition, cells interleaved,
@@ -1228,6 +1359,12 @@ static void usage(FILE *f)
         "JSON document of every repetition's figure (bench/fanout.py "
         "uses it).\n"
         "\n"
+        "       bench_channel --fanin [--reps N] [SECONDS]\n"
+        "\n"
+        "Many writers: 2 and 4 writer processes into one reader at 64 B, 4 at "
+        "64 KiB,\n"
+        "beside the 1:1 channel; cells interleaved, N repetitions, medians.\n"
+        "\n"
         "       bench_channel --cell stream|rtt SIZE COUNT spin|default|sleep\n"
         "\n"
         "One shmlink cell of any SIZE (16 B .. 2 MiB) as one JSON object: "
@@ -1241,7 +1378,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    int json = 0, have_seconds = 0, fanout = 0, reps = 5;
+    int json = 0, have_seconds = 0, fanout = 0, fanin = 0, reps = 5;
     if (argc >= 2 && strcmp(argv[1], "--cell") == 0) {
         if (argc != 6) {
             fprintf(stderr, "bench_channel: --cell wants KIND SIZE COUNT MODE "
@@ -1260,6 +1397,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--fanout") == 0) {
             fanout = 1;
+        } else if (strcmp(argv[i], "--fanin") == 0) {
+            fanin = 1;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
             if (reps < 1 || reps > 1000) {
@@ -1321,8 +1460,9 @@ int main(int argc, char **argv)
             have_seconds = 1;
         }
     }
-    if (fanout && have_counts) {
-        fprintf(stderr, "bench_channel: --counts does not apply to --fanout "
+    if ((fanin && (json || fanout)) || (fanout && have_counts)) {
+        fprintf(stderr, "bench_channel: --fanin takes only --reps and "
+                        "SECONDS; --counts does not apply to --fanout "
                         "(see --help)\n");
         return 2;
     }
@@ -1341,6 +1481,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (fanout) {
         fanout_mode(reps, json);
+        return 0;
+    }
+    if (fanin) {
+        fanin_mode(reps);
         return 0;
     }
     if (json)
