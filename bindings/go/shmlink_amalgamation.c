@@ -949,6 +949,7 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1060,7 +1061,7 @@ static inline void shm_cpu_relax(void)
 }
 
 #endif /* SHMLINK_ATOMICS_H */
-#line 24 "../../core/src/channel.c"
+#line 25 "../../core/src/channel.c"
 /* #include "channel_internal.h": already inlined above */
 
 /* ======== core/src/guard.h ======== */
@@ -1107,7 +1108,7 @@ static inline int shmlink__guard_hit(const shmlink__guard *g)
 }
 
 #endif /* SHMLINK_GUARD_H */
-#line 26 "../../core/src/channel.c"
+#line 27 "../../core/src/channel.c"
 
 /* ======== core/src/lock.h ======== */
 #line 1 "../../core/src/lock.h"
@@ -1231,7 +1232,7 @@ unsigned long shmlink__fork_gen(void);
 extern unsigned long shmlink__fork_generation;
 
 #endif /* SHMLINK_LOCK_H */
-#line 27 "../../core/src/channel.c"
+#line 28 "../../core/src/channel.c"
 
 /* ======== core/src/proc.h ======== */
 #line 1 "../../core/src/proc.h"
@@ -1263,7 +1264,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 }
 
 #endif /* SHMLINK_PROC_H */
-#line 28 "../../core/src/channel.c"
+#line 29 "../../core/src/channel.c"
 /* #include "wait.h": already inlined above */
 
 /* ------------------------------------------------------------------------ */
@@ -1430,6 +1431,8 @@ struct shmlink_channel {
     uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
     uint64_t *peer_owner_w; /* reader: the writer's owner word */
     int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
+    int spin_yield;         /* more processes share the channel than there
+                               are CPUs: yield the CPU while spinning */
     int shared_sleep;       /* my_sleep is shared by several sleepers: only
                                wakers clear it (section 13.2) */
     unsigned slot;          /* lock slot of our role */
@@ -2126,6 +2129,11 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
             }
             if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
                 return -ECANCELED;
+            /* The side we wait for may be runnable but kept off the CPU by
+             * this spin (more processes than CPUs): let it run. Returns at
+             * once when nothing else is runnable here. */
+            if (ch->spin_yield)
+                (void)sched_yield();
         } while (shmlink__now_ns() < spin_end);
     }
 
@@ -2453,6 +2461,10 @@ static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
     ch->fan = g->fan;
     ch->nreaders = g->readers;
     ch->nwriters = g->writers;
+    if (g->flags) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ch->spin_yield = cpus > 0 && (long)(g->readers + g->writers) > cpus;
+    }
     if (role == SHMLINK_READER && g->writers > 1) {
         ch->ring_rp = calloc(2 * (size_t)g->writers, sizeof(uint64_t));
         if (!ch->ring_rp) {

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,8 @@ struct shmlink_channel {
     uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
     uint64_t *peer_owner_w; /* reader: the writer's owner word */
     int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
+    int spin_yield;         /* more processes share the channel than there
+                               are CPUs: yield the CPU while spinning */
     int shared_sleep;       /* my_sleep is shared by several sleepers: only
                                wakers clear it (section 13.2) */
     unsigned slot;          /* lock slot of our role */
@@ -887,6 +890,11 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
             }
             if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
                 return -ECANCELED;
+            /* The side we wait for may be runnable but kept off the CPU by
+             * this spin (more processes than CPUs): let it run. Returns at
+             * once when nothing else is runnable here. */
+            if (ch->spin_yield)
+                (void)sched_yield();
         } while (shmlink__now_ns() < spin_end);
     }
 
@@ -1214,6 +1222,10 @@ static shmlink_channel *chan_new(shmlink_segment *seg, const chan_geom *g,
     ch->fan = g->fan;
     ch->nreaders = g->readers;
     ch->nwriters = g->writers;
+    if (g->flags) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ch->spin_yield = cpus > 0 && (long)(g->readers + g->writers) > cpus;
+    }
     if (role == SHMLINK_READER && g->writers > 1) {
         ch->ring_rp = calloc(2 * (size_t)g->writers, sizeof(uint64_t));
         if (!ch->ring_rp) {
