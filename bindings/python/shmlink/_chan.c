@@ -668,22 +668,22 @@ static PyObject *fc_batch_list(FcChan *self, int count)
     return list;
 }
 
-static const fc_sig fc_sig_recv_batch = {"recv_batch", 0, 2, {"n", "timeout"}};
-
-static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
-                               Py_ssize_t nargs, PyObject *kwnames)
+/* A list holding one object (stolen), or NULL with an exception set. */
+static PyObject *fc_list_of_one(PyObject *item)
 {
-    PyObject *a[2] = {NULL, NULL};
-    Py_ssize_t n = 1024;
-    int64_t timeout;
-    if (FC_ARGS(fc_sig_recv_batch, a) < 0 ||
-        fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
-        fc_timeout(a[1], &timeout) < 0)
+    PyObject *list = PyList_New(1);
+    if (list == NULL) {
+        Py_DECREF(item);
         return NULL;
-    /* A record takes at least 8 ring bytes: never more than capacity/8. */
-    size_t max = (size_t)n;
-    if (max > (size_t)self->capacity / 8)
-        max = (size_t)self->capacity / 8;
+    }
+    PyList_SetItem(list, 0, item); /* steals item */
+    return list;
+}
+
+/* Receives up to max messages (max fits the scratch space) as a new list,
+ * or NULL with an exception set. Enters and leaves the call. */
+static PyObject *fc_batch(FcChan *self, size_t max, int64_t timeout)
+{
     if (fc_reader_enter(self) < 0)
         return NULL;
     if (fc_batch_space(self, max) < 0) {
@@ -708,15 +708,28 @@ static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
         Py_XDECREF(big);
         return fc_raise(self, rc);
     }
-    if (big == NULL) /* consumed already: from here on they are only ours */
-        return fc_batch_list(self, rc);
-    PyObject *one = PyList_New(1);
-    if (one == NULL) {
-        Py_DECREF(big);
+    if (big != NULL)
+        return fc_list_of_one(big);
+    return fc_batch_list(self, rc); /* consumed: the copies are only ours */
+}
+
+static const fc_sig fc_sig_recv_batch = {"recv_batch", 0, 2, {"n", "timeout"}};
+
+static PyObject *fc_recv_batch(FcChan *self, PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2] = {NULL, NULL};
+    Py_ssize_t n = 1024;
+    int64_t timeout;
+    if (FC_ARGS(fc_sig_recv_batch, a) < 0 ||
+        fc_int(a[0], "recv_batch n", 1, &n) < 0 ||
+        fc_timeout(a[1], &timeout) < 0)
         return NULL;
-    }
-    PyList_SetItem(one, 0, big); /* steals big */
-    return one;
+    /* A record takes at least 8 ring bytes: never more than capacity/8. */
+    size_t max = (size_t)n;
+    if (max > (size_t)self->capacity / 8)
+        max = (size_t)self->capacity / 8;
+    return fc_batch(self, max, timeout);
 }
 
 static const fc_sig fc_sig_peek = {"_peek", 0, 1, {"timeout"}};
