@@ -23,7 +23,8 @@
  * the handlers (PyErr_CheckSignals: Ctrl-C raises KeyboardInterrupt at
  * once) and, if none raised, waits on for the time left (CLOCK_MONOTONIC,
  * the clock of time.monotonic()). In the main thread the wait is also cut
- * every 200 ms to check for a signal whose EINTR was lost (fc_wait_ready).
+ * every 200 ms to check for a signal whose EINTR was lost (fc_wait_ready),
+ * and SIGINT's handler is wrapped to end the wait at once (fc_sig_handler).
  *
  * Threads: a handle is for one thread at a time. A second thread calling in
  * while a call is in progress gets RuntimeError, except close(), which is
@@ -55,6 +56,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -393,6 +396,113 @@ static int fc_core_wait(FcChan *self, size_t need, int64_t timeout,
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Ctrl-C in the main thread                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* While the main thread waits in the core, SIGINT's handler is wrapped:
+ * Python's own handler runs first (it records the signal for
+ * PyErr_CheckSignals), then shmlink_channel_interrupt ends the wait at once,
+ * wherever the waiting thread is: asleep in the futex (woken), between two
+ * of the core's sleeps (where a signal interrupts no system call), or
+ * running on while another thread of the process took the signal.
+ *
+ * shmlink_channel_interrupt may run in a signal handler: it does atomic
+ * operations on the handle's interrupt count and on its sleep word and one
+ * futex wake (a plain system call); no lock, no allocation. The handle stays
+ * valid meanwhile: it is published here only while the waiting call holds
+ * it (a close() from another thread is deferred until the call ends), and
+ * fc_sig_unwrap waits for a handler on another thread that may still be
+ * using it. errno is kept for the interrupted code.
+ *
+ * The wrapper is installed only while the GIL is released for one core
+ * wait, so no Python code of this thread runs under it, and no other thread
+ * can change SIGINT's Python handler meanwhile (signal.signal works only in
+ * the main thread); it costs three sigaction calls per core wait, nothing
+ * on the path that does not wait. A SIGINT in the microseconds between the
+ * last signal check and the wrapping is left to the 200 ms net of
+ * fc_wait_ready, as are the other signals (their EINTR ends the wait). */
+static shmlink_channel *fc_sig_ch;     /* the handle waited on, or NULL */
+static int fc_sig_users;               /* handlers running */
+static int fc_sig_hit;                 /* a handler interrupted fc_sig_ch */
+static struct sigaction fc_sig_python; /* the handler wrapped */
+
+static void fc_sig_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    __atomic_add_fetch(&fc_sig_users, 1, __ATOMIC_SEQ_CST);
+    const struct sigaction *p = &fc_sig_python;
+    if (p->sa_flags & SA_SIGINFO)
+        p->sa_sigaction(sig, si, uc);
+    else
+        p->sa_handler(sig);
+    /* After Python's handler: the interrupted wait finds the signal
+     * recorded when it checks (also when this runs on another thread). */
+    shmlink_channel *ch = __atomic_load_n(&fc_sig_ch, __ATOMIC_SEQ_CST);
+    if (ch != NULL) {
+        __atomic_store_n(&fc_sig_hit, 1, __ATOMIC_SEQ_CST);
+        fc_core.channel_interrupt(ch);
+    }
+    __atomic_sub_fetch(&fc_sig_users, 1, __ATOMIC_SEQ_CST);
+    errno = saved;
+}
+
+/* Wraps the current SIGINT handler if it is a function (Python's, unless the
+ * program changed it; a default or ignored SIGINT needs nothing). Returns 1
+ * if wrapped. */
+static int fc_sig_wrap(shmlink_channel *ch)
+{
+    if (sigaction(SIGINT, NULL, &fc_sig_python) < 0)
+        return 0;
+    if (fc_sig_python.sa_flags & SA_SIGINFO) {
+        if (fc_sig_python.sa_sigaction == NULL ||
+            fc_sig_python.sa_sigaction == fc_sig_handler)
+            return 0;
+    } else if (fc_sig_python.sa_handler == SIG_DFL ||
+               fc_sig_python.sa_handler == SIG_IGN) {
+        return 0;
+    }
+    __atomic_store_n(&fc_sig_hit, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fc_sig_ch, ch, __ATOMIC_SEQ_CST);
+    struct sigaction wrap = fc_sig_python;
+    wrap.sa_sigaction = fc_sig_handler;
+    wrap.sa_flags |= SA_SIGINFO;
+    wrap.sa_flags &= ~SA_RESETHAND;
+    if (sigaction(SIGINT, &wrap, NULL) < 0) {
+        __atomic_store_n(&fc_sig_ch, NULL, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    return 1;
+}
+
+/* Puts the wrapped handler back and withdraws the handle; returns once no
+ * handler can be using it (one on another thread finishes its interrupt
+ * first). Returns 1 if a handler interrupted the wait. */
+static int fc_sig_unwrap(void)
+{
+    (void)sigaction(SIGINT, &fc_sig_python, NULL);
+    __atomic_store_n(&fc_sig_ch, NULL, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&fc_sig_users, __ATOMIC_SEQ_CST) != 0)
+        sched_yield();
+    return __atomic_exchange_n(&fc_sig_hit, 0, __ATOMIC_SEQ_CST);
+}
+
+/* fc_core_wait in the main thread: SIGINT ends it at once. A wait that
+ * SIGINT's handler interrupted returns -EINTR, as one the signal itself
+ * interrupted does. since: a count read for this wait alone (the handler
+ * changes it). */
+static int fc_core_wait_main(FcChan *self, size_t need, int64_t timeout,
+                             uint64_t since)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    int wrapped = fc_sig_wrap(self->ch);
+    int rc = fc_core.channel_wait(self->ch, need, timeout, since);
+    if (wrapped && fc_sig_unwrap() && rc == -ECANCELED)
+        rc = -EINTR;
+    PyEval_RestoreThread(ts);
+    return rc;
+}
+
 /* Waits with the GIL released until a message can be received (reader) or
  * one of need bytes sent (writer), or deadline, in one core call. A signal
  * whose handler does not raise lets the wait go on for the time left;
@@ -424,8 +534,15 @@ static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline,
         int64_t t = left;
         if (net && (t < 0 || t > FC_SIGNAL_NET_NS))
             t = FC_SIGNAL_NET_NS;
-        uint64_t count = since ? *since : fc_core.channel_interrupts(self->ch);
-        int rc = fc_core_wait(self, need, t, count);
+        int rc;
+        if (since != NULL)
+            rc = fc_core_wait(self, need, t, *since);
+        else if (net)
+            rc = fc_core_wait_main(self, need, t,
+                                   fc_core.channel_interrupts(self->ch));
+        else
+            rc = fc_core_wait(self, need, t,
+                              fc_core.channel_interrupts(self->ch));
         if (rc == -EINTR || (rc == -ETIMEDOUT && t != left)) {
             if (PyErr_CheckSignals() < 0)
                 return FC_PYERR;
