@@ -87,6 +87,9 @@ static unsigned long fc_main_thread; /* the thread Python runs handlers in */
 /* Longest core wait in the main thread between two signal checks (see
  * fc_wait_ready). */
 #define FC_SIGNAL_NET_NS 200000000LL
+/* The first of those waits, without the SIGINT wrapper (fc_core_wait_main):
+ * longer than the core's spin (50 us unless SHMLINK_SPIN_NS says). */
+#define FC_SIGNAL_QUICK_NS 100000LL
 
 /* Bumped in every child made by fork() (pthread_atfork): a handle opened
  * under another value belongs to an ancestor process. */
@@ -418,10 +421,11 @@ static int fc_core_wait(FcChan *self, size_t need, int64_t timeout,
  * The wrapper is installed only while the GIL is released for one core
  * wait, so no Python code of this thread runs under it, and no other thread
  * can change SIGINT's Python handler meanwhile (signal.signal works only in
- * the main thread); it costs three sigaction calls per core wait, nothing
- * on the path that does not wait. A SIGINT in the microseconds between the
- * last signal check and the wrapping is left to the 200 ms net of
- * fc_wait_ready, as are the other signals (their EINTR ends the wait). */
+ * the main thread); it costs three sigaction calls (0.6 us measured) per
+ * core wait but the first of a call, which is short (fc_wait_ready), and
+ * nothing on the path that does not wait. A SIGINT in the microseconds
+ * between the last signal check and the wrapping is left to the 200 ms net
+ * of fc_wait_ready, as are the other signals (their EINTR ends the wait). */
 static shmlink_channel *fc_sig_ch;     /* the handle waited on, or NULL */
 static int fc_sig_users;               /* handlers running */
 static int fc_sig_hit;                 /* a handler interrupted fc_sig_ch */
@@ -518,6 +522,9 @@ static int fc_core_wait_main(FcChan *self, size_t need, int64_t timeout,
  * 2-core machine. So in the main thread, where Python runs its handlers, a
  * core call lasts at most FC_SIGNAL_NET_NS, and signals are checked between
  * two calls: a lost EINTR costs that much latency, not the whole wait.
+ * SIGINT ends those calls at once (fc_core_wait_main) from the second on;
+ * the first lasts at most FC_SIGNAL_QUICK_NS and is not wrapped, so that a
+ * peer that answers within the core's spin costs no sigaction calls.
  *
  * Call it inside a call (busy). Returns 0 (ready), -errno of
  * shmlink_channel_wait, FC_PYERR (a handler raised) or FC_CLOSED. */
@@ -525,24 +532,26 @@ static int fc_wait_ready(FcChan *self, size_t need, uint64_t deadline,
                          const uint64_t *since)
 {
     int net = PyThread_get_thread_ident() == fc_main_thread;
+    int quick = net; /* the main thread's first core call: see above */
     for (;;) {
         if (self->close_pending)
             return FC_CLOSED;
         int64_t left = fc_left(deadline);
         if (left == 0)
             return -ETIMEDOUT;
-        int64_t t = left;
-        if (net && (t < 0 || t > FC_SIGNAL_NET_NS))
-            t = FC_SIGNAL_NET_NS;
+        int64_t t = left, most = quick ? FC_SIGNAL_QUICK_NS : FC_SIGNAL_NET_NS;
+        if (net && (t < 0 || t > most))
+            t = most;
         int rc;
         if (since != NULL)
             rc = fc_core_wait(self, need, t, *since);
-        else if (net)
+        else if (net && !quick)
             rc = fc_core_wait_main(self, need, t,
                                    fc_core.channel_interrupts(self->ch));
         else
             rc = fc_core_wait(self, need, t,
                               fc_core.channel_interrupts(self->ch));
+        quick = 0;
         if (rc == -EINTR || (rc == -ETIMEDOUT && t != left)) {
             if (PyErr_CheckSignals() < 0)
                 return FC_PYERR;
