@@ -1,12 +1,12 @@
 """Fixtures for the tests of the `shmlink` command-line tool.
 
 Everything here works with real segments and channels, made by a helper
-process (tests/cli/holder.py) through the installed shmlink package. Every
-name carries this process's pid and a counter, so runs in parallel do not
-collide; every segment is removed at the end of its test even when the test
-fails, without going through the tool under test (unlink in /dev/shm,
-shmctl IPC_RMID via ctypes), and a final check fails the session if
-anything with our names is left behind.
+process (tests/cli/holder.py) through the installed shmlink package. Unique
+names, their removal when each test ends (also when it fails; through the
+library, never through the tool under test) and the final check that the
+run left no segment or semaphore set behind come from the shared plugin
+tests/pytest_shmlink.py; its POSIX_GLOB and SYSV_GLOB match this run's
+segments only.
 
 The tool under test is the `shmlink` command installed beside the running
 interpreter (scripts/test-cli.sh runs pytest from the project's .venv), or
@@ -15,10 +15,6 @@ SHMLINK_CLI if set.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import itertools
 import json
 import os
 import pathlib
@@ -32,103 +28,19 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The shared plugin (unique addresses, cleanup, leak check). Imported by
+# pytest itself, so that its asserts are rewritten; the tests import its
+# names from it.
+pytest_plugins = ["pytest_shmlink"]
+
 CLI = [
     os.environ.get("SHMLINK_CLI")
     or shutil.which("shmlink", path=os.path.dirname(sys.executable))
     or "shmlink"
 ]
 HOLDER = [sys.executable, str(pathlib.Path(__file__).with_name("holder.py"))]
-PID = os.getpid()
-POSIX_PREFIX = f"shmlink-clitest-{PID}-"
-# System V keys 0x7cPPPPNN: PPPP from our pid, NN a counter.
-SYSV_BASE = 0x7C000000 | ((PID & 0xFFFF) << 8)
-POSIX_GLOB = f"posix:/{POSIX_PREFIX}*"
-SYSV_GLOB = f"sysv:0x{SYSV_BASE >> 8:06x}??"
 
 TIMEOUT = 60  # seconds for any one command; generous for a loaded machine
-
-_counter = itertools.count(1)
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
-_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-_libc.semctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-IPC_RMID = 0
-GETVAL = 12
-# shmids of the System V channels made here: the C core gives each one a
-# semaphore set for its role locks, tagged with the shmid mod 32768 (3
-# semaphores: writer, reader, tag), which must not be left behind either.
-_sysv_channel_ids: set[int] = set()
-
-
-def sysv_remove_id(shmid: int) -> None:
-    _libc.shmctl(shmid, IPC_RMID, None)
-
-
-def sysv_remove_key(key: int) -> None:
-    shmid = _libc.shmget(ctypes.c_int(key if key < 2**31 else key - 2**32), 0, 0)
-    if shmid >= 0:
-        sysv_remove_id(shmid)
-
-
-def remove_address(address: str | bytes) -> None:
-    """Removes a segment by address, ignoring 'not there'. Independent of the
-    tool under test: the library's remove first (for a System V channel it
-    also removes the channel's semaphore set), then the system calls."""
-    import shmlink
-
-    with contextlib.suppress(OSError, ValueError):
-        shmlink.remove(os.fsdecode(address))
-    raw = os.fsencode(address)
-    if raw.startswith(b"posix:/") or raw.startswith(b"/"):
-        name = raw[len(b"posix:/") :] if raw.startswith(b"posix:") else raw[1:]
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(b"/dev/shm/" + name)
-    elif raw.startswith(b"sysv-id:"):
-        sysv_remove_id(int(raw[len(b"sysv-id:") :]))
-    elif raw.startswith(b"sysv:"):
-        sysv_remove_key(int(raw[len(b"sysv:") :], 0))
-
-
-def sysv_shmid(address: str) -> int | None:
-    """The shmid of a System V address (key or id), from /proc."""
-    with open("/proc/sysvipc/shm") as f:
-        next(f)
-        for line in f:
-            key, shmid = int(line.split()[0]) & 0xFFFFFFFF, int(line.split()[1])
-            if address in (f"sysv:0x{key:08x}", f"sysv-id:{shmid}"):
-                return shmid
-    return None
-
-
-def our_semaphore_sets() -> list[int]:
-    """Role-lock semaphore sets of our System V channels (by their tag) that
-    nobody holds a role in."""
-    tags = {shmid % 32768 for shmid in _sysv_channel_ids}
-    found = []
-    with open("/proc/sysvipc/sem") as f:
-        header = f.readline().split()
-        for line in f:
-            row = dict(zip(header, line.split()))
-            if row.get("nsems") != "3" or int(row["cuid"]) != os.geteuid():
-                continue
-            semid = int(row["semid"])
-            values = [_libc.semctl(semid, i, GETVAL) for i in range(3)]
-            if values[2] in tags and values[0] == 0 and values[1] == 0:
-                found.append(semid)
-    return found
-
-
-def our_leftovers() -> list[str]:
-    left = [f"/dev/shm/{n}" for n in os.listdir("/dev/shm") if POSIX_PREFIX in n]
-    with open("/proc/sysvipc/shm") as f:
-        next(f)
-        for line in f:
-            key = int(line.split()[0]) & 0xFFFFFFFF
-            if key >> 8 == SYSV_BASE >> 8:
-                left.append(f"sysv key 0x{key:08x}")
-    left += [f"semaphore set {semid}" for semid in our_semaphore_sets()]
-    return left
 
 
 def run(args, user: int | None = None, cli=None, check_rc=None, env=None):
@@ -172,50 +84,55 @@ def find(entries: list[dict], address: str) -> dict | None:
 
 
 class Shm:
-    """Makes segments and channels for one test and cleans all of them up."""
+    """Makes segments and channels for one test through holder processes.
+    Their addresses are the test's `names` (removed when the test ends);
+    holders still running are stopped first."""
 
-    def __init__(self) -> None:
-        self.addresses: list[str | bytes] = []
+    def __init__(self, names) -> None:
+        self.names = names
         self.procs: list[subprocess.Popen] = []
 
     # names -------------------------------------------------------------
     def posix(self, tag: str = "seg") -> str:
-        return f"posix:/{POSIX_PREFIX}{next(_counter)}-{tag}"
+        return self.names.posix(tag)
 
     def sysv(self) -> str:
-        n = next(_counter)
-        assert n < 256, "too many System V keys for one run"
-        return f"sysv:0x{SYSV_BASE | n:08x}"
+        return self.names.sysv()
 
     # makers ------------------------------------------------------------
+    def _start(self, argv, user=None, env=None) -> subprocess.Popen:
+        from pytest_shmlink import spawned  # (loaded by pytest_plugins by now)
+
+        p = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, user=user, env=env
+        )
+        spawned(p.pid)  # its System V private segments are the run's
+        self.procs.append(p)
+        return p
+
     def segment(self, address, size=4096, mode=0o600, user=None, holder=None):
-        self.addresses.append(address)
+        if address != "sysv:private":
+            self.names.adopt(address)
         prefix, env = (HOLDER, {}) if holder is None else (holder.holder, holder.env)
-        p = subprocess.run(
+        p = self._start(
             [*prefix, "segment", address, str(size), f"{mode:o}"],
-            capture_output=True,
-            timeout=TIMEOUT,
             user=user,
             env={**os.environ, **env},
         )
-        assert p.returncode == 0, p.stderr.decode(errors="replace")
-        out = p.stdout.decode("utf-8", "surrogateescape")
+        out, err = p.communicate(timeout=TIMEOUT)
+        assert p.returncode == 0, err.decode(errors="replace")
+        out = out.decode("utf-8", "surrogateescape")
         assert out.endswith("\n"), out
-        canonical = out[:-1]  # names may end in blanks: drop only the newline
-        self.addresses.append(canonical)
-        return canonical
+        return self.names.adopt(out[:-1])  # names may end in blanks: drop only the newline
 
     def channel(self, address, role="writer", *opts, capacity=65536, user=None):
         """Starts a fixture process holding a channel role. Returns
         (process, canonical address); for --close the process has exited."""
-        self.addresses.append(address)
-        p = subprocess.Popen(
-            [*HOLDER, "channel", address, str(capacity), role, *opts],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            user=user,
-        )
-        self.procs.append(p)
+        from pytest_shmlink import note_lock_set  # (loaded by pytest_plugins by now)
+
+        if address != "sysv:private":
+            self.names.adopt(address)
+        p = self._start([*HOLDER, "channel", address, str(capacity), role, *opts], user=user)
         line = p.stdout.readline().decode("utf-8", "surrogateescape").strip()
         if not line:
             p.wait(timeout=TIMEOUT)
@@ -224,11 +141,9 @@ class Shm:
                 + p.stderr.read().decode(errors="replace")
             )
         word, canonical = line.split(" ", 1)
-        self.addresses.append(canonical)
+        self.names.adopt(canonical)
         if canonical.startswith("sysv"):
-            shmid = sysv_shmid(canonical)
-            if shmid is not None:
-                _sysv_channel_ids.add(shmid)
+            note_lock_set(canonical)  # also if a test removes it with the tool
         if "--close" in opts:
             assert word == "closed", line
             assert p.wait(timeout=TIMEOUT) == 0, p.stderr.read().decode()
@@ -241,10 +156,10 @@ class Shm:
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=TIMEOUT)
 
-    def cleanup(self) -> None:
-        # Holders still alive close their channels (SIGTERM): a System V
-        # channel removed while held has its semaphore set removed by the
-        # last holder's close.
+    def stop(self) -> None:
+        """Holders still alive close their channels (SIGTERM) before the
+        channels are removed: a System V channel removed while held has its
+        semaphore set removed by the last holder's close."""
         for p in self.procs:
             if p.poll() is None:
                 p.terminate()
@@ -257,43 +172,24 @@ class Shm:
             for s in (p.stdout, p.stderr):
                 if s:
                     s.close()
-        errors = []
-        for a in self.addresses:
-            if a in ("sysv:private", b"sysv:private"):
-                continue  # its canonical sysv-id:N is in the list too
-            try:
-                remove_address(a)
-            except Exception as exc:  # keep removing the others
-                errors.append(f"{a!r}: {exc}")
-        assert not errors, errors
 
 
 @pytest.fixture
-def shm():
-    s = Shm()
+def shm(names):
+    s = Shm(names)
     try:
         yield s
     finally:
-        s.cleanup()
+        s.stop()  # then the names fixture removes every address
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _nothing_left_behind():
+def _cli_found():
     if not shutil.which(CLI[0]):
         pytest.exit(
             f"{CLI[0]} not found: run scripts/test-cli.sh (or set SHMLINK_CLI)",
             returncode=1,
         )
-    yield
-    left = our_leftovers()
-    for item in left:  # clean up anyway, then fail loudly
-        if item.startswith("/dev/shm/"):
-            os.unlink(item)
-        elif item.startswith("semaphore set "):
-            _libc.semctl(int(item.split()[-1]), 0, IPC_RMID)
-        else:
-            sysv_remove_key(int(item.split()[-1], 16))
-    assert not left, f"tests left segments behind: {left}"
 
 
 class Nobody:

@@ -13,15 +13,9 @@ import shutil
 
 import pytest
 
-from conftest import (
-    POSIX_GLOB,
-    POSIX_PREFIX,
-    SYSV_GLOB,
-    find,
-    ls_json,
-    run,
-    wait_until,
-)
+from conftest import find, ls_json, run, wait_until
+from pytest_shmlink import POSIX_GLOB, SYSV_GLOB
+from pytest_shmlink import PREFIX as POSIX_PREFIX
 
 BACKENDS = ["posix", "sysv"]
 
@@ -826,7 +820,6 @@ def test_peer_in_another_pid_namespace_is_alive(shm):
     import sys
 
     addr = shm.posix("pidns")
-    shm.addresses.append(addr)
     holder = os.path.join(os.path.dirname(__file__), "holder.py")
     p = subprocess.Popen(
         # its own /proc too, so the pid and start time it records are its

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,27 +20,9 @@ import (
 	"time"
 
 	shmlink "github.com/shmlink/shmlink/bindings/go"
+	"github.com/shmlink/shmlink/tests/cross/internal/event"
 	"github.com/shmlink/shmlink/tests/cross/internal/stream"
-	"golang.org/x/sys/unix"
 )
-
-func emit(v map[string]any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
-		panic(err) // the test reading the other end is gone
-	}
-}
-
-func monotonic() float64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return float64(ts.Sec) + float64(ts.Nsec)/1e9
-}
 
 type mismatch struct{ error }
 
@@ -73,7 +54,7 @@ func main() {
 			ok = false
 		}
 		result["ok"] = ok
-		emit(result)
+		event.Emit(result)
 		if ok {
 			os.Exit(0)
 		}
@@ -95,7 +76,7 @@ func main() {
 		finish(end, err)
 	}
 	if *ready {
-		emit(map[string]any{"event": "ready", "address": r.Address(), "capacity": r.Capacity(),
+		event.Emit(map[string]any{"event": "ready", "address": r.Address(), "capacity": r.Capacity(),
 			"max_message": r.MaxMessage(), "pid": os.Getpid()})
 	}
 
@@ -113,7 +94,7 @@ func main() {
 			time.Sleep(*pauseAfterFirst)
 		}
 		if int64(chk.Count) == *stopAfter {
-			emit(map[string]any{"event": "consumed", "count": chk.Count, "next_seq": chk.Expect})
+			event.Emit(map[string]any{"event": "consumed", "count": chk.Count, "next_seq": chk.Expect})
 			for {
 				time.Sleep(time.Hour)
 			}
@@ -226,7 +207,7 @@ func main() {
 		default:
 			end = "error"
 		}
-		result["ended_at"] = monotonic()
+		result["ended_at"] = event.Monotonic()
 		if end != "eof" {
 			endErr = err
 		}

@@ -15,23 +15,13 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 
 	shmlink "github.com/shmlink/shmlink/bindings/go"
+	"github.com/shmlink/shmlink/tests/cross/internal/event"
 )
-
-func emit(v map[string]any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
-		panic(err) // the test reading the other end is gone
-	}
-}
 
 func pattern(tag, i int) byte { return byte(i*131 + tag*7 + i>>8) }
 
@@ -64,7 +54,7 @@ func main() {
 	fail := func(err error) {
 		result["ok"] = false
 		result["error"] = err.Error()
-		emit(result)
+		event.Emit(result)
 		os.Exit(1)
 	}
 	var seg *shmlink.Segment
@@ -94,7 +84,7 @@ func main() {
 			}
 		}
 		fill(b[:half], 0, 1)
-		emit(map[string]any{"event": "ready", "address": seg.Address(), "size": seg.Size(), "pid": os.Getpid()})
+		event.Emit(map[string]any{"event": "ready", "address": seg.Address(), "size": seg.Size(), "pid": os.Getpid()})
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 			fail(fmt.Errorf("waiting for the other side: %w", err))
 		}
@@ -120,5 +110,5 @@ func main() {
 		fail(fmt.Errorf("close: %w", err))
 	}
 	result["ok"] = true
-	emit(result)
+	event.Emit(result)
 }

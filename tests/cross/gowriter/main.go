@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,29 +19,9 @@ import (
 	"time"
 
 	shmlink "github.com/shmlink/shmlink/bindings/go"
+	"github.com/shmlink/shmlink/tests/cross/internal/event"
 	"github.com/shmlink/shmlink/tests/cross/internal/stream"
-	"golang.org/x/sys/unix"
 )
-
-func emit(v map[string]any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
-		panic(err) // the test reading the other end is gone
-	}
-}
-
-// monotonic is CLOCK_MONOTONIC in seconds, comparable with Python's
-// time.monotonic() in another process.
-func monotonic() float64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return float64(ts.Sec) + float64(ts.Nsec)/1e9
-}
 
 func classify(err error) string {
 	switch {
@@ -97,7 +76,7 @@ func main() {
 			ok = false
 		}
 		result["ok"] = ok
-		emit(result)
+		event.Emit(result)
 		if ok {
 			os.Exit(0)
 		}
@@ -133,7 +112,7 @@ func main() {
 		finish(end, err)
 	}
 	if *ready {
-		emit(map[string]any{"event": "ready", "address": w.Address(), "capacity": w.Capacity(),
+		event.Emit(map[string]any{"event": "ready", "address": w.Address(), "capacity": w.Capacity(),
 			"max_message": w.MaxMessage(), "pid": os.Getpid()})
 	}
 	gen, err := stream.NewGenerator(*pattern, *seed, w.MaxMessage(), *maxSize, *minSize)
@@ -224,13 +203,13 @@ func main() {
 			for i := range p[:len(p)/2] {
 				p[i] = 0xee
 			}
-			emit(map[string]any{"event": "hang", "count": gen.Count})
+			event.Emit(map[string]any{"event": "hang", "count": gen.Count})
 			for {
 				time.Sleep(time.Hour)
 			}
 		}
 		if *waitFile != "" && int64(gen.Count) == *waitAfter {
-			emit(map[string]any{"event": "waiting", "count": gen.Count})
+			event.Emit(map[string]any{"event": "waiting", "count": gen.Count})
 			for {
 				if _, err := os.Stat(*waitFile); err == nil {
 					break
@@ -240,7 +219,7 @@ func main() {
 		}
 		if err := send(gen.NextSize()); err != nil {
 			report()
-			result["ended_at"] = monotonic()
+			result["ended_at"] = event.Monotonic()
 			finish(classify(err), err)
 		}
 	}

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._core import ChannelInfo, SlotInfo
 from ._entries import CHANNEL, Entry, judge
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -103,37 +104,7 @@ def entry_json(e: Entry) -> dict[str, Any]:
     """The same keys for every entry, null where one does not apply."""
     channel = None
     if e.kind == CHANNEL and e.info is not None:
-        i = e.info
-        channel = {
-            "version": i.version,
-            "capacity": i.capacity,
-            "max_message": i.max_message,
-            "used": i.used,
-            "fill_percent": round(fill_percent(e), 1),
-            "messages_sent": i.messages_sent,
-            "messages_received": i.messages_received,
-            "writer": _peer_json(i.writer_pid, i.writer_alive),
-            "reader": _peer_json(i.reader_pid, i.reader_alive),
-            "closed": i.closed,
-            "reader_gone": i.reader_gone,
-            "stale": judge(e)[0],
-            "fanout": e.fanout,
-            "readers": None
-            if e.slots is None
-            else [
-                {
-                    "slot": x.slot,
-                    "pid": x.pid or None,
-                    "alive": _alive(x.alive),
-                    "state": slot_state(e.fanout, x.state),
-                    "gone": x.gone,
-                    "position": x.position,
-                    "lag": x.lag,
-                    "messages_received": x.messages_received,
-                }
-                for x in e.slots
-            ],
-        }
+        channel = _channel_json(e, e.info)
     return {
         "address": e.address,
         "backend": e.backend,
@@ -159,6 +130,40 @@ def entry_json(e: Entry) -> dict[str, Any]:
         "dtime": e.dtime,
         "removed": e.removed,
         "channel": channel,
+    }
+
+
+def _channel_json(e: Entry, i: ChannelInfo) -> dict[str, Any]:
+    """The "channel" object of an entry that holds one."""
+    return {
+        "version": i.version,
+        "capacity": i.capacity,
+        "max_message": i.max_message,
+        "used": i.used,
+        "fill_percent": round(fill_percent(e), 1),
+        "messages_sent": i.messages_sent,
+        "messages_received": i.messages_received,
+        "writer": _peer_json(i.writer_pid, i.writer_alive),
+        "reader": _peer_json(i.reader_pid, i.reader_alive),
+        "closed": i.closed,
+        "reader_gone": i.reader_gone,
+        "stale": judge(e)[0],
+        "fanout": e.fanout,
+        "readers": None if e.slots is None else [_slot_json(e.fanout, x) for x in e.slots],
+    }
+
+
+def _slot_json(fanout: str, x: SlotInfo) -> dict[str, Any]:
+    """One reader slot of a fan-out channel."""
+    return {
+        "slot": x.slot,
+        "pid": x.pid or None,
+        "alive": _alive(x.alive),
+        "state": slot_state(fanout, x.state),
+        "gone": x.gone,
+        "position": x.position,
+        "lag": x.lag,
+        "messages_received": x.messages_received,
     }
 
 

@@ -152,21 +152,14 @@ def stale(dry_run: bool, json: bool, glob: str | None) -> int:
         error = None
         done = False
         if is_stale and not dry_run:
-            # Once more right before removing: a peer may have come back.
-            again = _entries.refresh(e)
-            if again is None:
+            outcome = _remove_stale(e)
+            if outcome is None:
                 continue  # gone meanwhile
-            is_stale, reason = _entries.judge(again)
-            if is_stale:
-                rc = _core.remove(e.open_address)
-                if rc in (-errno.ENOENT, -errno.EIDRM):
-                    continue  # removed by someone else meanwhile: gone is gone
-                if rc < 0:
-                    error = _core.describe(rc)
-                    fail(where("rm", e.address), error)
-                    status = 1
-                else:
-                    done = True
+            is_stale, reason, error = outcome
+            done = is_stale and error is None
+            if error is not None:
+                fail(where("rm", e.address), error)
+                status = 1
         if is_stale and error is None:
             removed += 1
         results.append(
@@ -191,3 +184,19 @@ def stale(dry_run: bool, json: bool, glob: str | None) -> int:
         print("no stale channels")
     sys.stdout.flush()
     return status
+
+
+def _remove_stale(e: _entries.Entry) -> tuple[bool, str, str | None] | None:
+    """Judges a stale channel once more right before removing it (a peer may
+    have come back) and removes it if it still is. Returns (stale, reason,
+    error or None), or None if it went away meanwhile."""
+    again = _entries.refresh(e)
+    if again is None:
+        return None
+    is_stale, reason = _entries.judge(again)
+    if not is_stale:
+        return False, reason, None
+    rc = _core.remove(e.open_address)
+    if rc in (-errno.ENOENT, -errno.EIDRM):
+        return None  # removed by someone else meanwhile: gone is gone
+    return True, reason, _core.describe(rc) if rc < 0 else None

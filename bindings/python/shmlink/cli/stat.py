@@ -41,8 +41,25 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(run=run, parser=p)
 
 
+Lines = list[tuple[str, str]]
+
+
 def text(e: _entries.Entry) -> str:
-    lines = [
+    lines = _segment_lines(e)
+    if e.backend == "sysv":
+        lines += _sysv_lines(e)
+    else:
+        lines.append(("modified", _output.when(e.mtime)))
+    if e.note:
+        lines.append(("note", e.note))
+    if e.kind == _entries.CHANNEL and e.info is not None:
+        lines += _channel_lines(e, e.info)
+    return "".join(f"{(k + ':').ljust(11)} {v}\n" for k, v in lines)
+
+
+def _segment_lines(e: _entries.Entry) -> Lines:
+    """What every segment has."""
+    return [
         ("address", _output.display(e.address)),
         ("backend", e.backend),
         ("kind", e.kind),
@@ -52,57 +69,56 @@ def text(e: _entries.Entry) -> str:
         ("group", f"{_output.display(_output.group_name(e.gid) or str(e.gid))} (gid {e.gid})"),
         ("changed", _output.when(e.ctime)),
     ]
-    if e.backend == "sysv":
-        creator = _output.user_name(e.cuid or 0) or str(e.cuid)
+
+
+def _sysv_lines(e: _entries.Entry) -> Lines:
+    """What the kernel keeps of a System V segment."""
+    creator = _output.user_name(e.cuid or 0) or str(e.cuid)
+    lines = [
+        ("shmid", str(e.shmid)),
+        ("key", f"0x{e.key or 0:08x}" + ("" if e.key else " (private or removed)")),
+        ("nattch", f"{e.nattch} (processes attached)"),
+        ("creator", f"pid {e.cpid}, {_output.display(creator)} (uid {e.cuid})"),
+        ("last pid", str(e.lpid)),
+        ("last attach", _output.when(e.atime)),
+        ("last detach", _output.when(e.dtime)),
+    ]
+    if e.removed:
+        lines.append(("removed", "yes (IPC_RMID done; gone at last detach)"))
+    return lines
+
+
+def _channel_lines(e: _entries.Entry, i: _core.ChannelInfo) -> Lines:
+    """The channel in the segment, and its reader slots if it fans out."""
+    stale, why = _entries.judge(e)
+    lines = [
+        ("channel", f"protocol version {i.version}"),
+        (
+            "capacity",
+            f"{i.capacity} ({_output.human(i.capacity)}), largest message "
+            f"{i.max_message} ({_output.human(i.max_message)})",
+        ),
+        ("fill", f"{i.used} bytes ({_output.human(i.used)}, {_output.fill_percent(e):.1f}%)"),
+        ("sent", f"{i.messages_sent} messages"),
+        ("received", f"{i.messages_received} messages"),
+        ("writer", _role(i.writer_pid, i.writer_alive)),
+        ("reader", _role(i.reader_pid, i.reader_alive)),
+        ("end of stream", "yes" if i.closed else "no"),
+        ("reader closed", "yes" if i.reader_gone else "no"),
+        ("stale", f"{'yes' if stale else 'no'} ({why})"),
+    ]
+    if e.slots is not None:
+        lines.append(("fanout", f"{e.fanout}, {len(e.slots)} reader slots"))
         lines += [
-            ("shmid", str(e.shmid)),
-            ("key", f"0x{e.key or 0:08x}" + ("" if e.key else " (private or removed)")),
-            ("nattch", f"{e.nattch} (processes attached)"),
-            ("creator", f"pid {e.cpid}, {_output.display(creator)} (uid {e.cuid})"),
-            ("last pid", str(e.lpid)),
-            ("last attach", _output.when(e.atime)),
-            ("last detach", _output.when(e.dtime)),
-        ]
-        if e.removed:
-            lines.append(("removed", "yes (IPC_RMID done; gone at last detach)"))
-    else:
-        lines.append(("modified", _output.when(e.mtime)))
-    if e.note:
-        lines.append(("note", e.note))
-    if e.kind == _entries.CHANNEL and e.info is not None:
-        i = e.info
-        stale, why = _entries.judge(e)
-        lines += [
-            ("channel", f"protocol version {i.version}"),
             (
-                "capacity",
-                f"{i.capacity} ({_output.human(i.capacity)}), largest message "
-                f"{i.max_message} ({_output.human(i.max_message)})",
-            ),
-            (
-                "fill",
-                f"{i.used} bytes ({_output.human(i.used)}, {_output.fill_percent(e):.1f}%)",
-            ),
-            ("sent", f"{i.messages_sent} messages"),
-            ("received", f"{i.messages_received} messages"),
-            ("writer", _role(i.writer_pid, i.writer_alive)),
-            ("reader", _role(i.reader_pid, i.reader_alive)),
-            ("end of stream", "yes" if i.closed else "no"),
-            ("reader closed", "yes" if i.reader_gone else "no"),
-            ("stale", f"{'yes' if stale else 'no'} ({why})"),
+                f"reader {x.slot}",
+                f"{_role(x.pid, x.alive)}, {_output.slot_state(e.fanout, x.state)}, "
+                f"position {x.position}, lag {x.lag} bytes, "
+                f"{x.messages_received} received" + (", closed" if x.gone else ""),
+            )
+            for x in e.slots
         ]
-        if e.slots is not None:
-            lines.append(("fanout", f"{e.fanout}, {len(e.slots)} reader slots"))
-            for x in e.slots:
-                lines.append(
-                    (
-                        f"reader {x.slot}",
-                        f"{_role(x.pid, x.alive)}, {_output.slot_state(e.fanout, x.state)}, "
-                        f"position {x.position}, lag {x.lag} bytes, "
-                        f"{x.messages_received} received" + (", closed" if x.gone else ""),
-                    )
-                )
-    return "".join(f"{(k + ':').ljust(11)} {v}\n" for k, v in lines)
+    return lines
 
 
 def _role(pid: int, alive: int) -> str:
