@@ -716,6 +716,44 @@ static uint64_t call_random(void)
     return v;
 }
 
+/* Makes the client's reply channel (13.5): one reader (us), a writer
+ * slot per worker slot, the request channel's capacity and permissions;
+ * then stores its kind and id in our writer slot. 0 or an error (the
+ * reply channel, if made, is left in cl->reply for the caller to undo). */
+static int cl_make_reply(shmlink_client *cl, unsigned workers, unsigned mode)
+{
+    const char *name = shmlink_channel_address(cl->req);
+    int posix = strncmp(name, "posix:", 6) == 0;
+    if (posix) {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s.r%u", name,
+                 cl->slot);
+        /* A dead client of our slot may have left its reply channel: the
+         * slot's lock is ours, so no live client uses that name. */
+        (void)shmlink_remove(cl->reply_addr);
+    } else {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
+    }
+    shmlink_channel_config cc = {shmlink_channel_capacity(cl->req), mode | 0600,
+                                 1, workers, SHMLINK_ONE};
+    int rc = shmlink_channel_create_config(cl->reply_addr, &cc, SHMLINK_READER,
+                                           &cl->reply);
+    if (rc < 0)
+        return rc;
+    snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s",
+             shmlink_channel_address(cl->reply));
+    shmlink__channel_set_no_eos(cl->reply);
+    uint32_t id = 0;
+    if (!posix) {
+        shmlink_address a;
+        rc = shmlink_address_parse(cl->reply_addr, &a);
+        if (rc < 0 || a.kind != SHMLINK_ADDR_SYSV_ID)
+            return rc < 0 ? rc : -EPROTO;
+        id = (uint32_t)a.id;
+    }
+    return shmlink__channel_set_reply(
+        cl->req, posix ? CALL_KIND_POSIX : CALL_KIND_SYSV, id);
+}
+
 SHMLINK_EXTERN int shmlink_client_open(const char *address,
                                        shmlink_client **out)
 {
@@ -736,60 +774,24 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
     int mode = shmlink__channel_mode(cl->req);
-    if (fo != SHMLINK_QUEUE || workers < 1) {
+    if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
-        goto fail;
-    }
-    if (mode < 0) {
+    else if (mode < 0)
         rc = mode;
-        goto fail;
-    }
-    const char *name = shmlink_channel_address(cl->req);
-    int posix = strncmp(name, "posix:", 6) == 0;
-    if (posix) {
-        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s.r%u", name,
-                 cl->slot);
-        /* A dead client of our slot may have left its reply channel: the
-         * slot's lock is ours, so no live client uses that name. */
-        (void)shmlink_remove(cl->reply_addr);
-    } else {
-        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
-    }
-    shmlink_channel_config cc = {shmlink_channel_capacity(cl->req),
-                                 (unsigned)mode | 0600, 1, (unsigned)workers,
-                                 SHMLINK_ONE};
-    rc = shmlink_channel_create_config(cl->reply_addr, &cc, SHMLINK_READER,
-                                       &cl->reply);
-    if (rc < 0)
-        goto fail;
-    snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s",
-             shmlink_channel_address(cl->reply));
-    shmlink__channel_set_no_eos(cl->reply);
-    uint32_t id = 0;
-    if (!posix) {
-        shmlink_address a;
-        rc = shmlink_address_parse(cl->reply_addr, &a);
-        if (rc < 0 || a.kind != SHMLINK_ADDR_SYSV_ID) {
-            rc = rc < 0 ? rc : -EPROTO;
-            goto fail;
+    else
+        rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
+    if (rc < 0) {
+        if (cl->reply) {
+            (void)shmlink_remove(cl->reply_addr);
+            shmlink_channel_close(cl->reply);
         }
-        id = (uint32_t)a.id;
+        shmlink_channel_close(cl->req);
+        free(cl);
+        return rc;
     }
-    rc = shmlink__channel_set_reply(
-        cl->req, posix ? CALL_KIND_POSIX : CALL_KIND_SYSV, id);
-    if (rc < 0)
-        goto fail;
     cl->next_id = call_random();
     *out = cl;
     return 0;
-fail:
-    if (cl->reply) {
-        (void)shmlink_remove(cl->reply_addr);
-        shmlink_channel_close(cl->reply);
-    }
-    shmlink_channel_close(cl->req);
-    free(cl);
-    return rc;
 }
 
 SHMLINK_EXTERN int shmlink_client_send(shmlink_client *cl, const void *data,
@@ -2099,6 +2101,34 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return c != 0 ? c : verdict;
 }
 
+/* Spins briefly (ch->spin_cur from start, not past deadline): a busy peer
+ * answers within microseconds, with no system call. Returns chan_cond's
+ * non-zero result, -ECANCELED, or 0 when the spin ran out. */
+static int chan_spin(shmlink_channel *ch, uint64_t need, uint64_t start,
+                     uint64_t deadline, uint64_t since, uint64_t *rec,
+                     uint32_t *len)
+{
+    uint64_t spin_end = start + (uint64_t)ch->spin_cur;
+    if (spin_end > deadline)
+        spin_end = deadline;
+    do {
+        for (int i = 0; i < 32; i++) {
+            shm_cpu_relax();
+            int c = chan_cond(ch, need, rec, len);
+            if (c != 0)
+                return c;
+        }
+        if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            return -ECANCELED;
+        /* The side we wait for may be runnable but kept off the CPU by
+         * this spin (more processes than CPUs): let it run. Returns at
+         * once when nothing else is runnable here. */
+        if (ch->spin_yield)
+            (void)sched_yield();
+    } while (shmlink__now_ns() < spin_end);
+    return 0;
+}
+
 /* Waits until chan_cond holds. since: the interrupt count when the call
  * began. Returns 1 (condition holds), -ETIMEDOUT, -EINTR, -ECANCELED,
  * -ENODATA, -EPIPE, -EPROTO. */
@@ -2117,26 +2147,10 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
             deadline = start + (uint64_t)timeout_ns;
     }
 
-    /* Spin briefly: a busy peer answers within microseconds, no syscall. */
     if (timeout_ns != 0 && ch->spin_cur > 0) {
-        uint64_t spin_end = start + (uint64_t)ch->spin_cur;
-        if (spin_end > deadline)
-            spin_end = deadline;
-        do {
-            for (int i = 0; i < 32; i++) {
-                shm_cpu_relax();
-                c = chan_cond(ch, need, rec, len);
-                if (c != 0)
-                    return c;
-            }
-            if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
-                return -ECANCELED;
-            /* The side we wait for may be runnable but kept off the CPU by
-             * this spin (more processes than CPUs): let it run. Returns at
-             * once when nothing else is runnable here. */
-            if (ch->spin_yield)
-                (void)sched_yield();
-        } while (shmlink__now_ns() < spin_end);
+        c = chan_spin(ch, need, start, deadline, since, rec, len);
+        if (c != 0)
+            return c;
     }
 
     uint32_t *my_sleep = ch->my_sleep;
@@ -3175,6 +3189,39 @@ static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
     }
 }
 
+/* The count records from h, taken for good by our CAS (section 13.3):
+ * copies them out, handing room back to the writer every capacity/8 bytes
+ * of a long batch, then ends the take (state 0). Returns count or
+ * -EPROTO. */
+static int q_copy_taken(shmlink_channel *ch, const chan_q_req *q, uint64_t h,
+                        size_t count)
+{
+    uint32_t *state = CHAN_F32(chan_rslot(ch, ch->slot), CHAN_RS_STATE);
+    uint64_t pos = h, published = h, rec;
+    uint32_t n;
+    size_t used = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (chan_next_record(ch, pos, &rec, &n) != 1) {
+            shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            return -EPROTO; /* cannot happen: read just before */
+        }
+        if (n)
+            memcpy((uint8_t *)q->buf + used,
+                   ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+        used += n;
+        pos = rec + CHAN_REC_HDR + chan_align8(n);
+        if (pos - published >= ch->cap / 8 && k + 1 < count) {
+            shm_store_seq_cst64(ch->pos_word, pos);
+            chan_wake(ch->peer_sleep, 1);
+            published = pos;
+        }
+    }
+    shm_store_seq_cst32(state, CHAN_Q_IDLE);
+    shm_bump64(ch->count_word, count);
+    chan_wake(ch->peer_sleep, 1);
+    return (int)count;
+}
+
 /* Takes the next message(s) from head without waiting (section 13.3):
  * announce the take in our slot (state 1 at pos = head), check that head
  * did not move, read and check the record(s), CAS head past them (peek:
@@ -3265,30 +3312,7 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
             *q->ptr = ch->ring + (first & ch->mask) + CHAN_REC_HDR;
             return 1;
         }
-        /* Taken for good: copy, handing room back to the writer every
-         * capacity/8 bytes of a long batch. */
-        uint64_t pos = h, published = h;
-        used = 0;
-        for (size_t k = 0; k < count; k++) {
-            if (chan_next_record(ch, pos, &rec, &n) != 1) {
-                shm_store_seq_cst32(state, CHAN_Q_IDLE);
-                return -EPROTO; /* cannot happen: read just before */
-            }
-            if (n)
-                memcpy((uint8_t *)q->buf + used,
-                       ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
-            used += n;
-            pos = rec + CHAN_REC_HDR + chan_align8(n);
-            if (pos - published >= ch->cap / 8 && k + 1 < count) {
-                shm_store_seq_cst64(ch->pos_word, pos);
-                chan_wake(ch->peer_sleep, 1);
-                published = pos;
-            }
-        }
-        shm_store_seq_cst32(state, CHAN_Q_IDLE);
-        shm_bump64(ch->count_word, count);
-        chan_wake(ch->peer_sleep, 1);
-        return (int)count;
+        return q_copy_taken(ch, q, h, count);
     }
 }
 
@@ -3658,6 +3682,63 @@ static void view_slot(const chan_view *v, unsigned s, uint64_t wp,
     si->messages_received = shm_load_relaxed64(CHAN_CF64(rs, CHAN_RS_RECEIVED));
 }
 
+/* chan_fill_info for a channel with slots (section 13): writers summed
+ * over the writer slots (alive if any is held, closed once every slot's
+ * last holder closed it), readers over the reader slots. */
+static void chan_fill_info_slots(const chan_view *v, shmlink_channel_info *info)
+{
+    uint64_t cap = v->g.cap;
+    /* Writers: sums over the writer slots; alive if any is held;
+     * closed once every slot's last holder closed it. */
+    uint64_t wp0 = 0, queued = 0;
+    int w_alive = 0, w_unknown = 0;
+    unsigned closed = 0;
+    for (unsigned w = 0; w < v->g.writers; w++) {
+        const uint8_t *ws = view_rslot(v, v->g.readers + w);
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+        uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+        int a = view_alive(v, v->g.readers + w, wo);
+        if (w == 0) {
+            wp0 = wp;
+            info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+        }
+        if (a == 1 && !w_alive) {
+            w_alive = 1;
+            info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+        }
+        w_unknown |= a < 0;
+        info->messages_sent += shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+        closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+        if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
+            queued += wp - h;
+    }
+    info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
+    info->closed = closed == v->g.writers;
+    uint64_t low = wp0;
+    int any_alive = 0, unknown = 0, any_gone = 0;
+    for (unsigned s = 0; s < v->g.readers; s++) {
+        shmlink_slot_info si;
+        view_slot(v, s, wp0, &si);
+        info->messages_received += si.messages_received;
+        if (si.alive == 1 && !any_alive) {
+            any_alive = 1;
+            info->reader_pid = si.pid;
+        }
+        unknown |= si.alive < 0;
+        any_gone |= si.gone;
+        if (v->g.fan == CHAN_FLAG_BROADCAST && si.state != 0 && si.alive != 0 &&
+            si.position < low)
+            low = si.position;
+    }
+    if (v->g.fan == CHAN_FLAG_BROADCAST)
+        info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
+    else
+        info->used = queued;
+    info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
+    info->reader_gone = !any_alive && !unknown && any_gone;
+}
+
 /* Fills info from a checked header (section 8; 13 for fan-out). */
 static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
 {
@@ -3668,56 +3749,7 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
     if (v->g.flags) {
-        /* Writers: sums over the writer slots; alive if any is held;
-         * closed once every slot's last holder closed it. */
-        uint64_t wp0 = 0, queued = 0;
-        int w_alive = 0, w_unknown = 0;
-        unsigned closed = 0;
-        for (unsigned w = 0; w < v->g.writers; w++) {
-            const uint8_t *ws = view_rslot(v, v->g.readers + w);
-            uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
-            uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
-            uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
-            int a = view_alive(v, v->g.readers + w, wo);
-            if (w == 0) {
-                wp0 = wp;
-                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-            }
-            if (a == 1 && !w_alive) {
-                w_alive = 1;
-                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-            }
-            w_unknown |= a < 0;
-            info->messages_sent +=
-                shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
-            closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
-            if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
-                queued += wp - h;
-        }
-        info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
-        info->closed = closed == v->g.writers;
-        uint64_t low = wp0;
-        int any_alive = 0, unknown = 0, any_gone = 0;
-        for (unsigned s = 0; s < v->g.readers; s++) {
-            shmlink_slot_info si;
-            view_slot(v, s, wp0, &si);
-            info->messages_received += si.messages_received;
-            if (si.alive == 1 && !any_alive) {
-                any_alive = 1;
-                info->reader_pid = si.pid;
-            }
-            unknown |= si.alive < 0;
-            any_gone |= si.gone;
-            if (v->g.fan == CHAN_FLAG_BROADCAST && si.state != 0 &&
-                si.alive != 0 && si.position < low)
-                low = si.position;
-        }
-        if (v->g.fan == CHAN_FLAG_BROADCAST)
-            info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
-        else
-            info->used = queued;
-        info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
-        info->reader_gone = !any_alive && !unknown && any_gone;
+        chan_fill_info_slots(v, info);
         return;
     }
     uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));

@@ -359,6 +359,44 @@ static uint64_t call_random(void)
     return v;
 }
 
+/* Makes the client's reply channel (13.5): one reader (us), a writer
+ * slot per worker slot, the request channel's capacity and permissions;
+ * then stores its kind and id in our writer slot. 0 or an error (the
+ * reply channel, if made, is left in cl->reply for the caller to undo). */
+static int cl_make_reply(shmlink_client *cl, unsigned workers, unsigned mode)
+{
+    const char *name = shmlink_channel_address(cl->req);
+    int posix = strncmp(name, "posix:", 6) == 0;
+    if (posix) {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s.r%u", name,
+                 cl->slot);
+        /* A dead client of our slot may have left its reply channel: the
+         * slot's lock is ours, so no live client uses that name. */
+        (void)shmlink_remove(cl->reply_addr);
+    } else {
+        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
+    }
+    shmlink_channel_config cc = {shmlink_channel_capacity(cl->req), mode | 0600,
+                                 1, workers, SHMLINK_ONE};
+    int rc = shmlink_channel_create_config(cl->reply_addr, &cc, SHMLINK_READER,
+                                           &cl->reply);
+    if (rc < 0)
+        return rc;
+    snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s",
+             shmlink_channel_address(cl->reply));
+    shmlink__channel_set_no_eos(cl->reply);
+    uint32_t id = 0;
+    if (!posix) {
+        shmlink_address a;
+        rc = shmlink_address_parse(cl->reply_addr, &a);
+        if (rc < 0 || a.kind != SHMLINK_ADDR_SYSV_ID)
+            return rc < 0 ? rc : -EPROTO;
+        id = (uint32_t)a.id;
+    }
+    return shmlink__channel_set_reply(
+        cl->req, posix ? CALL_KIND_POSIX : CALL_KIND_SYSV, id);
+}
+
 SHMLINK_EXTERN int shmlink_client_open(const char *address,
                                        shmlink_client **out)
 {
@@ -379,60 +417,24 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
     int mode = shmlink__channel_mode(cl->req);
-    if (fo != SHMLINK_QUEUE || workers < 1) {
+    if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
-        goto fail;
-    }
-    if (mode < 0) {
+    else if (mode < 0)
         rc = mode;
-        goto fail;
-    }
-    const char *name = shmlink_channel_address(cl->req);
-    int posix = strncmp(name, "posix:", 6) == 0;
-    if (posix) {
-        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s.r%u", name,
-                 cl->slot);
-        /* A dead client of our slot may have left its reply channel: the
-         * slot's lock is ours, so no live client uses that name. */
-        (void)shmlink_remove(cl->reply_addr);
-    } else {
-        snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
-    }
-    shmlink_channel_config cc = {shmlink_channel_capacity(cl->req),
-                                 (unsigned)mode | 0600, 1, (unsigned)workers,
-                                 SHMLINK_ONE};
-    rc = shmlink_channel_create_config(cl->reply_addr, &cc, SHMLINK_READER,
-                                       &cl->reply);
-    if (rc < 0)
-        goto fail;
-    snprintf(cl->reply_addr, sizeof(cl->reply_addr), "%s",
-             shmlink_channel_address(cl->reply));
-    shmlink__channel_set_no_eos(cl->reply);
-    uint32_t id = 0;
-    if (!posix) {
-        shmlink_address a;
-        rc = shmlink_address_parse(cl->reply_addr, &a);
-        if (rc < 0 || a.kind != SHMLINK_ADDR_SYSV_ID) {
-            rc = rc < 0 ? rc : -EPROTO;
-            goto fail;
+    else
+        rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
+    if (rc < 0) {
+        if (cl->reply) {
+            (void)shmlink_remove(cl->reply_addr);
+            shmlink_channel_close(cl->reply);
         }
-        id = (uint32_t)a.id;
+        shmlink_channel_close(cl->req);
+        free(cl);
+        return rc;
     }
-    rc = shmlink__channel_set_reply(
-        cl->req, posix ? CALL_KIND_POSIX : CALL_KIND_SYSV, id);
-    if (rc < 0)
-        goto fail;
     cl->next_id = call_random();
     *out = cl;
     return 0;
-fail:
-    if (cl->reply) {
-        (void)shmlink_remove(cl->reply_addr);
-        shmlink_channel_close(cl->reply);
-    }
-    shmlink_channel_close(cl->req);
-    free(cl);
-    return rc;
 }
 
 SHMLINK_EXTERN int shmlink_client_send(shmlink_client *cl, const void *data,

@@ -860,6 +860,34 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return c != 0 ? c : verdict;
 }
 
+/* Spins briefly (ch->spin_cur from start, not past deadline): a busy peer
+ * answers within microseconds, with no system call. Returns chan_cond's
+ * non-zero result, -ECANCELED, or 0 when the spin ran out. */
+static int chan_spin(shmlink_channel *ch, uint64_t need, uint64_t start,
+                     uint64_t deadline, uint64_t since, uint64_t *rec,
+                     uint32_t *len)
+{
+    uint64_t spin_end = start + (uint64_t)ch->spin_cur;
+    if (spin_end > deadline)
+        spin_end = deadline;
+    do {
+        for (int i = 0; i < 32; i++) {
+            shm_cpu_relax();
+            int c = chan_cond(ch, need, rec, len);
+            if (c != 0)
+                return c;
+        }
+        if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
+            return -ECANCELED;
+        /* The side we wait for may be runnable but kept off the CPU by
+         * this spin (more processes than CPUs): let it run. Returns at
+         * once when nothing else is runnable here. */
+        if (ch->spin_yield)
+            (void)sched_yield();
+    } while (shmlink__now_ns() < spin_end);
+    return 0;
+}
+
 /* Waits until chan_cond holds. since: the interrupt count when the call
  * began. Returns 1 (condition holds), -ETIMEDOUT, -EINTR, -ECANCELED,
  * -ENODATA, -EPIPE, -EPROTO. */
@@ -878,26 +906,10 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
             deadline = start + (uint64_t)timeout_ns;
     }
 
-    /* Spin briefly: a busy peer answers within microseconds, no syscall. */
     if (timeout_ns != 0 && ch->spin_cur > 0) {
-        uint64_t spin_end = start + (uint64_t)ch->spin_cur;
-        if (spin_end > deadline)
-            spin_end = deadline;
-        do {
-            for (int i = 0; i < 32; i++) {
-                shm_cpu_relax();
-                c = chan_cond(ch, need, rec, len);
-                if (c != 0)
-                    return c;
-            }
-            if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
-                return -ECANCELED;
-            /* The side we wait for may be runnable but kept off the CPU by
-             * this spin (more processes than CPUs): let it run. Returns at
-             * once when nothing else is runnable here. */
-            if (ch->spin_yield)
-                (void)sched_yield();
-        } while (shmlink__now_ns() < spin_end);
+        c = chan_spin(ch, need, start, deadline, since, rec, len);
+        if (c != 0)
+            return c;
     }
 
     uint32_t *my_sleep = ch->my_sleep;
@@ -1936,6 +1948,39 @@ static int q_adopt(shmlink_channel *ch, const chan_q_req *q)
     }
 }
 
+/* The count records from h, taken for good by our CAS (section 13.3):
+ * copies them out, handing room back to the writer every capacity/8 bytes
+ * of a long batch, then ends the take (state 0). Returns count or
+ * -EPROTO. */
+static int q_copy_taken(shmlink_channel *ch, const chan_q_req *q, uint64_t h,
+                        size_t count)
+{
+    uint32_t *state = CHAN_F32(chan_rslot(ch, ch->slot), CHAN_RS_STATE);
+    uint64_t pos = h, published = h, rec;
+    uint32_t n;
+    size_t used = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (chan_next_record(ch, pos, &rec, &n) != 1) {
+            shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            return -EPROTO; /* cannot happen: read just before */
+        }
+        if (n)
+            memcpy((uint8_t *)q->buf + used,
+                   ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
+        used += n;
+        pos = rec + CHAN_REC_HDR + chan_align8(n);
+        if (pos - published >= ch->cap / 8 && k + 1 < count) {
+            shm_store_seq_cst64(ch->pos_word, pos);
+            chan_wake(ch->peer_sleep, 1);
+            published = pos;
+        }
+    }
+    shm_store_seq_cst32(state, CHAN_Q_IDLE);
+    shm_bump64(ch->count_word, count);
+    chan_wake(ch->peer_sleep, 1);
+    return (int)count;
+}
+
 /* Takes the next message(s) from head without waiting (section 13.3):
  * announce the take in our slot (state 1 at pos = head), check that head
  * did not move, read and check the record(s), CAS head past them (peek:
@@ -2026,30 +2071,7 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
             *q->ptr = ch->ring + (first & ch->mask) + CHAN_REC_HDR;
             return 1;
         }
-        /* Taken for good: copy, handing room back to the writer every
-         * capacity/8 bytes of a long batch. */
-        uint64_t pos = h, published = h;
-        used = 0;
-        for (size_t k = 0; k < count; k++) {
-            if (chan_next_record(ch, pos, &rec, &n) != 1) {
-                shm_store_seq_cst32(state, CHAN_Q_IDLE);
-                return -EPROTO; /* cannot happen: read just before */
-            }
-            if (n)
-                memcpy((uint8_t *)q->buf + used,
-                       ch->ring + (rec & ch->mask) + CHAN_REC_HDR, n);
-            used += n;
-            pos = rec + CHAN_REC_HDR + chan_align8(n);
-            if (pos - published >= ch->cap / 8 && k + 1 < count) {
-                shm_store_seq_cst64(ch->pos_word, pos);
-                chan_wake(ch->peer_sleep, 1);
-                published = pos;
-            }
-        }
-        shm_store_seq_cst32(state, CHAN_Q_IDLE);
-        shm_bump64(ch->count_word, count);
-        chan_wake(ch->peer_sleep, 1);
-        return (int)count;
+        return q_copy_taken(ch, q, h, count);
     }
 }
 
@@ -2419,6 +2441,63 @@ static void view_slot(const chan_view *v, unsigned s, uint64_t wp,
     si->messages_received = shm_load_relaxed64(CHAN_CF64(rs, CHAN_RS_RECEIVED));
 }
 
+/* chan_fill_info for a channel with slots (section 13): writers summed
+ * over the writer slots (alive if any is held, closed once every slot's
+ * last holder closed it), readers over the reader slots. */
+static void chan_fill_info_slots(const chan_view *v, shmlink_channel_info *info)
+{
+    uint64_t cap = v->g.cap;
+    /* Writers: sums over the writer slots; alive if any is held;
+     * closed once every slot's last holder closed it. */
+    uint64_t wp0 = 0, queued = 0;
+    int w_alive = 0, w_unknown = 0;
+    unsigned closed = 0;
+    for (unsigned w = 0; w < v->g.writers; w++) {
+        const uint8_t *ws = view_rslot(v, v->g.readers + w);
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+        uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+        int a = view_alive(v, v->g.readers + w, wo);
+        if (w == 0) {
+            wp0 = wp;
+            info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+        }
+        if (a == 1 && !w_alive) {
+            w_alive = 1;
+            info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
+        }
+        w_unknown |= a < 0;
+        info->messages_sent += shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+        closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+        if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
+            queued += wp - h;
+    }
+    info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
+    info->closed = closed == v->g.writers;
+    uint64_t low = wp0;
+    int any_alive = 0, unknown = 0, any_gone = 0;
+    for (unsigned s = 0; s < v->g.readers; s++) {
+        shmlink_slot_info si;
+        view_slot(v, s, wp0, &si);
+        info->messages_received += si.messages_received;
+        if (si.alive == 1 && !any_alive) {
+            any_alive = 1;
+            info->reader_pid = si.pid;
+        }
+        unknown |= si.alive < 0;
+        any_gone |= si.gone;
+        if (v->g.fan == CHAN_FLAG_BROADCAST && si.state != 0 && si.alive != 0 &&
+            si.position < low)
+            low = si.position;
+    }
+    if (v->g.fan == CHAN_FLAG_BROADCAST)
+        info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
+    else
+        info->used = queued;
+    info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
+    info->reader_gone = !any_alive && !unknown && any_gone;
+}
+
 /* Fills info from a checked header (section 8; 13 for fan-out). */
 static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
 {
@@ -2429,56 +2508,7 @@ static void chan_fill_info(const chan_view *v, shmlink_channel_info *info)
     info->capacity = cap;
     info->max_message = cap / 2 - CHAN_REC_HDR;
     if (v->g.flags) {
-        /* Writers: sums over the writer slots; alive if any is held;
-         * closed once every slot's last holder closed it. */
-        uint64_t wp0 = 0, queued = 0;
-        int w_alive = 0, w_unknown = 0;
-        unsigned closed = 0;
-        for (unsigned w = 0; w < v->g.writers; w++) {
-            const uint8_t *ws = view_rslot(v, v->g.readers + w);
-            uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
-            uint64_t h = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
-            uint64_t wo = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
-            int a = view_alive(v, v->g.readers + w, wo);
-            if (w == 0) {
-                wp0 = wp;
-                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-            }
-            if (a == 1 && !w_alive) {
-                w_alive = 1;
-                info->writer_pid = wo ? shmlink__owner_pid(wo) : 0;
-            }
-            w_unknown |= a < 0;
-            info->messages_sent +=
-                shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
-            closed += shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
-            if (v->g.fan != CHAN_FLAG_BROADCAST && wp >= h && wp - h <= cap)
-                queued += wp - h;
-        }
-        info->writer_alive = w_alive ? 1 : w_unknown ? -1 : 0;
-        info->closed = closed == v->g.writers;
-        uint64_t low = wp0;
-        int any_alive = 0, unknown = 0, any_gone = 0;
-        for (unsigned s = 0; s < v->g.readers; s++) {
-            shmlink_slot_info si;
-            view_slot(v, s, wp0, &si);
-            info->messages_received += si.messages_received;
-            if (si.alive == 1 && !any_alive) {
-                any_alive = 1;
-                info->reader_pid = si.pid;
-            }
-            unknown |= si.alive < 0;
-            any_gone |= si.gone;
-            if (v->g.fan == CHAN_FLAG_BROADCAST && si.state != 0 &&
-                si.alive != 0 && si.position < low)
-                low = si.position;
-        }
-        if (v->g.fan == CHAN_FLAG_BROADCAST)
-            info->used = wp0 >= low && wp0 - low <= cap ? wp0 - low : 0;
-        else
-            info->used = queued;
-        info->reader_alive = any_alive ? 1 : unknown ? -1 : 0;
-        info->reader_gone = !any_alive && !unknown && any_gone;
+        chan_fill_info_slots(v, info);
         return;
     }
     uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
