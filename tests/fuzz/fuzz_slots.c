@@ -20,12 +20,17 @@
  *   then a script of operations, one byte o each: code o & 15, argument
  *   a = o >> 4 (h = a & 3 picks one of four reader or writer handles, v =
  *   a >> 2 a variant), some followed by operand bytes:
- *     0 PATCH   p, u16 offset (modulo the mapping's size), value: p & 3 = 0
- *               one byte, 1 u32, 2 u64 (p & 4: add instead of store),
- *               3 a block of (p >> 2) + 1 bytes. Positions, heads, state
- *               words (with their ring bits 8-15), owner words, closed /
- *               gone flags, the geometry fields and the records are all
- *               reachable.
+ *     0 PATCH   (a = 0) p, u16 offset (modulo the mapping's size), value:
+ *               p & 3 = 0 one byte, 1 u32, 2 u64 (p & 4: add instead of
+ *               store), 3 a block of (p >> 2) + 1 bytes: records, and any
+ *               other byte of the header and slots page.
+ *       FIELD   (a != 0) f, 8 value bytes, stored (a even) or added (a
+ *               odd) to a named field: f >> 6 = 0 reader slot (f >> 3) & 7
+ *               (modulo R): owner, pos, end, state, messages_received,
+ *               gone, the unused word, the ring bits 8-15 of state (f & 7);
+ *               1 writer slot (modulo W): owner, write_pos, messages_sent,
+ *               closed, reply_kind, reply_id, writer_sleep, head; 2 and 3
+ *               a header field (see header_fields).
  *     1 OPEN reader h        2 OPEN writer h
  *     3 CLOSE reader h       4 CLOSE writer h
  *     5 SEND    writer h, n: length n * 8 + v
@@ -472,6 +477,64 @@ static void do_patch(const uint8_t **data, size_t *size)
     *size -= n;
 }
 
+/* A named field of the geometry the input started from: offset and size. */
+struct field {
+    unsigned short off, size;
+};
+
+/* Header fields (docs/PROTOCOL.md 1 and 13.1), the 1:1 words included. */
+static const struct field header_fields[] = {
+    {8, 4},   {12, 4},  {16, 8},  {24, 8},  {32, 4},  {36, 4},
+    {40, 4},  {44, 4},  {400, 4}, {404, 4}, {408, 4}, {412, 4},
+    {416, 4}, {128, 8}, {144, 4}, {256, 8}, {272, 4}, {384, 8},
+};
+/* Reader slot: owner, pos, end, state, messages_received, gone, the unused
+ * word, and the ring bits 8-15 of state alone. */
+static const struct field reader_fields[8] = {
+    {0, 8}, {8, 8}, {16, 8}, {24, 4}, {32, 8}, {40, 4}, {28, 4}, {25, 1},
+};
+/* Writer slot: owner, write_pos, messages_sent, closed, reply_kind,
+ * reply_id, writer_sleep, head. */
+static const struct field writer_fields[8] = {
+    {0, 8}, {8, 8}, {16, 8}, {24, 4}, {40, 4}, {44, 4}, {64, 4}, {72, 8},
+};
+
+/* FIELD: f picks the field (f >> 6: 0 reader slot, 1 writer slot, else the
+ * header; (f >> 3) & 7 the slot; f & 7 the field), then up to 8 value
+ * bytes, stored (add = 0) or added to the field. */
+static void do_field(const struct geom *g, int add, const uint8_t **data,
+                     size_t *size)
+{
+    if (*size < 1)
+        return;
+    unsigned f = (*data)[0];
+    *data += 1;
+    *size -= 1;
+    struct field fl;
+    size_t slot = (f >> 3) & 7;
+    if (f >> 6 == 0) {
+        fl = reader_fields[f & 7];
+        fl.off += 512 + 128 * (unsigned short)(slot % g->readers);
+    } else if (f >> 6 == 1) {
+        fl = writer_fields[f & 7];
+        fl.off += 512 + 128 * (unsigned short)(g->readers + slot % g->writers);
+    } else {
+        fl = header_fields[(f & 63) %
+                           (sizeof header_fields / sizeof header_fields[0])];
+    }
+    uint8_t raw[8] = {0};
+    size_t n = *size < 8 ? *size : 8;
+    memcpy(raw, *data, n);
+    *data += n;
+    *size -= n;
+    uint64_t v = fz_get64(raw, 0);
+    uint64_t old = 0;
+    memcpy(&old, base + fl.off, fl.size);
+    if (add)
+        v += old;
+    memcpy(base + fl.off, &v, fl.size); /* little-endian: the low bytes */
+}
+
 static unsigned next_byte(const uint8_t **data, size_t *size)
 {
     if (*size == 0)
@@ -489,6 +552,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     struct chan *c = &chans[data[0] & 7];
+    const struct geom *g = &geoms[data[0] & 7];
     if (trace)
         fprintf(stderr, "geometry %d\n", data[0] & 7);
     data++;
@@ -507,7 +571,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "op %u h %u v %u\n", o & 15, a & 3, v);
         struct handle *rh = &readers[a & 3], *wh = &writers[a & 3];
         switch (o & 15) {
-        case 0: do_patch(&data, &size); break;
+        case 0:
+            if (a == 0)
+                do_patch(&data, &size);
+            else
+                do_field(g, a & 1, &data, &size);
+            break;
         case 1: do_open(rh, SHMLINK_READER); break;
         case 2: do_open(wh, SHMLINK_WRITER); break;
         case 3: do_close(rh); break;

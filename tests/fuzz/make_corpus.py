@@ -455,6 +455,20 @@ def spatch_block(off, data):
     return out
 
 
+# FIELD (PATCH with a non-zero argument): f = kind << 6 | slot << 3 | field
+F_READER, F_WRITER, F_HEADER = 0, 1, 2
+RF_OWNER, RF_POS, RF_END, RF_STATE, RF_RECEIVED, RF_GONE, RF_UNUSED, \
+    RF_RING = range(8)
+WF_OWNER, WF_WRITE_POS, WF_SENT, WF_CLOSED, WF_REPLY_KIND, WF_REPLY_ID, \
+    WF_SLEEP, WF_HEAD = range(8)
+
+
+def sfield(kind, slot, field, value, add=False):
+    return (bytes([S_PATCH | (2 if not add else 1) << 4,
+                   kind << 6 | slot << 3 | field]) +
+            (value & (2**64 - 1)).to_bytes(8, "little"))
+
+
 def rslot(s):
     return 512 + 128 * s
 
@@ -570,6 +584,30 @@ def slot_seeds():
           opens + sop(S_OPEN_R) + sop(S_SEND, 0, 0, 1) + closes +
           sop(S_DRAIN) + sop(S_WAIT) + sop(S_CLOSE_R) + opens +
           sop(S_FILL, 0, 0, 255) + sop(S_WAIT, 0, 1, 8) + sweep(0, nw))
+
+    # Named fields changed under live handles: the ring bits of a peeking
+    # slot, a head moved back, a write_pos moved on, a closed flag, the
+    # readers count.
+    for geom in ("queue2w2", "queue3"):
+        _, nr, nw = SLOT_GEOMS[geom]
+        joins = b"".join(sop(S_OPEN_R, h) for h in range(nr))
+        opens = b"".join(sop(S_OPEN_W, h) for h in range(nw))
+        w(f"{geom}-fields", geom,
+          joins + opens + sop(S_SEND, 0, 0, 4) + sop(S_SEND, nw - 1, 0, 5) +
+          sop(S_PEEK, 0) + sfield(F_READER, 0, RF_RING, 1) +
+          sop(S_RELEASE, 0) + sop(S_PEEK, 1) + sop(S_CLOSE_R, 1) +
+          sfield(F_WRITER, 0, WF_HEAD, -8, add=True) + sop(S_RECV, 0, 0, 9) +
+          sfield(F_WRITER, nw - 1, WF_WRITE_POS, 16, add=True) +
+          sop(S_BATCH, 0, 3, 9) + sfield(F_WRITER, 0, WF_CLOSED, 1) +
+          sfield(F_HEADER, 0, 6, nr + 1) + sop(S_OPEN_R, 2) +
+          sop(S_FILL, 0, 0, 30) + sweep(nr, nw))
+    w("bcast2-fields", "bcast2",
+      sop(S_OPEN_R) + sop(S_OPEN_W) + sop(S_SEND, 0, 0, 4) +
+      sfield(F_READER, 1, RF_STATE, 1) + sfield(F_READER, 1, RF_POS, 0) +
+      sfield(F_READER, 1, RF_OWNER, DEAD_OWNER) + sop(S_FILL, 0, 0, 40) +
+      sfield(F_READER, 0, RF_POS, 8, add=True) + sop(S_RECV, 0, 0, 9) +
+      sfield(F_WRITER, 0, WF_WRITE_POS, 4, add=True) + sop(S_PEEK) +
+      sweep(1, 1))
 
     # Queue fed by several writers: data in both rings, an orphan in ring 1.
     for geom in ("queue2w2", "queue3w3"):
