@@ -14,14 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets_all=(fuzz_address fuzz_channel fuzz_open fuzz_script)
+targets_all=(fuzz_address fuzz_channel fuzz_open fuzz_script fuzz_slots)
 coverage=0
 targets=()
 for arg in "$@"; do
     case "$arg" in
         --coverage) coverage=1 ;;
         -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-        fuzz_address|fuzz_channel|fuzz_open|fuzz_script) targets+=("$arg") ;;
+        fuzz_address|fuzz_channel|fuzz_open|fuzz_script|fuzz_slots) targets+=("$arg") ;;
         *) echo "test-fuzz.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -41,6 +41,7 @@ max_len() {
         fuzz_channel) echo 5000 ;;
         fuzz_open) echo 9000 ;;
         fuzz_script) echo 3000 ;;
+        fuzz_slots) echo 4000 ;;
     esac
 }
 

@@ -7,7 +7,9 @@ Each seed is a small, valid starting point the fuzzer mutates: addresses of
 every kind, channel images of both protocol versions and both backends, and
 scripts that walk a channel through wrap-around, padding, a full ring, end
 of stream, a reader gone, reopen, waits ended by a thread, corruption,
-truncation, fork and removal. The input layouts are described at the top of
+truncation, fork and removal, and channels with reader and writer slots
+(broadcast, queue, many writers) with messages in flight, orphaned peeks
+and data in a second ring. The input layouts are described at the top of
 each target. fuzz_channel's seeds (one, three, wrap) were made by hand and
 are left alone.
 """
@@ -417,7 +419,220 @@ def script_seeds():
           bytes([0]) + op(REMOVE) + bytes([BADARGS, 2, BADARGS, 6, BADARGS, 7]))
 
 
+# ---------------------------------------------------------------------------
+# fuzz_slots: byte 0 the geometry, then a script (see fuzz_slots.c)
+# ---------------------------------------------------------------------------
+(S_PATCH, S_OPEN_R, S_OPEN_W, S_CLOSE_R, S_CLOSE_W, S_SEND, S_RESERVE,
+ S_COMMIT, S_RECV, S_PEEK, S_RELEASE, S_BATCH, S_WAIT, S_INFO, S_FILL,
+ S_DRAIN) = range(16)
+# geometries: (readers, writers) by index
+SLOT_GEOMS = {
+    "bcast2": (0, 2, 1), "bcast3": (1, 3, 1), "queue2": (2, 2, 1),
+    "queue3": (3, 3, 1), "fanin2": (4, 1, 2), "fanin3": (5, 1, 3),
+    "queue2w2": (6, 2, 2), "queue3w3": (7, 3, 3),
+}
+SLOT_PAGE = 4096
+SLOT_CAP = 4096
+DEAD_OWNER = 0x7FFFFFF0 | (1 << 32)  # a pid that holds no lock
+
+
+def sop(code, h=0, v=0, *operands):
+    return bytes([code | ((h | v << 2) << 4)]) + bytes(operands)
+
+
+def spatch(off, value, size=8):
+    kind = {1: 0, 4: 1, 8: 2}[size]
+    return (bytes([S_PATCH, kind]) + struct.pack("<H", off) +
+            value.to_bytes(size, "little"))
+
+
+def spatch_block(off, data):
+    out = b""
+    for i in range(0, len(data), 64):
+        chunk = data[i:i + 64]
+        out += (bytes([S_PATCH, 3 | (len(chunk) - 1) << 2]) +
+                struct.pack("<H", off + i) + chunk)
+    return out
+
+
+# FIELD (PATCH with a non-zero argument): f = kind << 6 | slot << 3 | field
+F_READER, F_WRITER, F_HEADER = 0, 1, 2
+RF_OWNER, RF_POS, RF_END, RF_STATE, RF_RECEIVED, RF_GONE, RF_UNUSED, \
+    RF_RING = range(8)
+WF_OWNER, WF_WRITE_POS, WF_SENT, WF_CLOSED, WF_REPLY_KIND, WF_REPLY_ID, \
+    WF_SLEEP, WF_HEAD = range(8)
+
+
+def sfield(kind, slot, field, value, add=False):
+    return (bytes([S_PATCH | (2 if not add else 1) << 4,
+                   kind << 6 | slot << 3 | field]) +
+            (value & (2**64 - 1)).to_bytes(8, "little"))
+
+
+def rslot(s):
+    return 512 + 128 * s
+
+
+def wslot(readers, w):
+    return 512 + 128 * readers + 128 * w
+
+
+def ring_off(w):
+    return SLOT_PAGE + SLOT_CAP * w
+
+
+def sring(w, lengths):
+    """Patches that put committed messages of the given lengths in ring w
+    (from position 0); returns the patches and the end position."""
+    r, end = ring(SLOT_CAP, lengths)
+    return spatch_block(ring_off(w), bytes(r[:end])), end
+
+
+def sweep(readers, writers):
+    """Every call once on every slot of the geometry."""
+    out = b""
+    for h in range(readers):
+        out += (sop(S_RECV, h, 0, 200) + sop(S_PEEK, h) + sop(S_RELEASE, h) +
+                sop(S_BATCH, h, 3, 100) + sop(S_WAIT, h, 0) +
+                sop(S_INFO, h, 0))
+    for h in range(writers):
+        out += (sop(S_SEND, h, 1, 5) + sop(S_RESERVE, h, 1, 4) +
+                sop(S_WAIT, h, 1, 16) + sop(S_INFO, h, 1))
+    return out
+
+
+def slot_seeds():
+    def w(name, geom, script):
+        write("fuzz_slots", name, bytes([SLOT_GEOMS[geom][0]]) + script)
+
+    # Broadcast: readers join first, then the writer sends; one reader
+    # reads, one peeks, the third lags; a writer that fills the ring.
+    for geom in ("bcast2", "bcast3"):
+        _, nr, _ = SLOT_GEOMS[geom]
+        joins = b"".join(sop(S_OPEN_R, h) for h in range(nr))
+        inflight = (joins + sop(S_OPEN_W) + sop(S_SEND, 0, 0, 3) +
+                    sop(S_SEND, 0, 1, 40) + sop(S_RESERVE, 0, 1, 9) +
+                    sop(S_RECV, 0, 0, 255) + sop(S_PEEK, 1) +
+                    sop(S_INFO, 0, 2) + sop(S_INFO, 0, 1))
+        w(f"{geom}-inflight", geom, inflight + sweep(nr, 1))
+        w(f"{geom}-full", geom,
+          joins + sop(S_OPEN_W) + sop(S_FILL, 0, 0, 60) + sop(S_DRAIN, 0) +
+          sop(S_FILL, 0, 3, 20) + sop(S_DRAIN, 1, 2) + sop(S_CLOSE_W) +
+          sop(S_DRAIN, 0) + sop(S_OPEN_W) + sop(S_SEND, 0, 0, 1) +
+          sop(S_CLOSE_R, 1) + sop(S_OPEN_R, 1) + sweep(nr, 1))
+        # A slot joined by a reader that died, far behind the writer.
+        dead = (spatch(rslot(nr - 1), DEAD_OWNER) +
+                spatch(rslot(nr - 1) + 24, 1, 4) +
+                spatch(rslot(nr - 1) + 8, 0))
+        w(f"{geom}-dead-slot", geom,
+          dead + sop(S_OPEN_R) + sop(S_OPEN_W) + sop(S_FILL, 0, 0, 100) +
+          sop(S_WAIT, 0, 1, 100) + sop(S_INFO, 0, 3) + sweep(1, 1))
+
+    # Queue, one writer: committed messages in ring 0, readers take them.
+    for geom in ("queue2", "queue3"):
+        _, nr, _ = SLOT_GEOMS[geom]
+        patches, end = sring(0, [10, 0, 100, 7])
+        ws = wslot(nr, 0)
+        setup = patches + spatch(ws + 8, end)
+        joins = b"".join(sop(S_OPEN_R, h) for h in range(nr))
+        w(f"{geom}-inflight", geom,
+          setup + joins + sop(S_RECV, 0, 0, 10) + sop(S_PEEK, 1) +
+          sop(S_BATCH, 0, 1, 8) + sop(S_RECV, 1, 0, 10) +
+          sop(S_INFO, 1, 2) + sop(S_OPEN_W) + sop(S_SEND, 0, 2, 30) +
+          sweep(nr, 1))
+        # A peek orphaned by a dead reader in slot 1: the message of
+        # [0, 24) was taken (head past it) but not released.
+        orphan = (setup + spatch(ws + 72, 24) +
+                  spatch(rslot(1), DEAD_OWNER) + spatch(rslot(1) + 8, 0) +
+                  spatch(rslot(1) + 16, 24) + spatch(rslot(1) + 24, 2, 4))
+        w(f"{geom}-orphan", geom,
+          orphan + sop(S_OPEN_R) + sop(S_PEEK) + sop(S_INFO, 0, 2) +
+          sop(S_RELEASE) + sop(S_RECV, 0, 0, 50) + sweep(1, 0))
+        w(f"{geom}-orphan-recv", geom,
+          orphan + sop(S_OPEN_R) + sop(S_OPEN_R, 1) + sop(S_BATCH, 1, 3, 50) +
+          sop(S_DRAIN, 0, 1) + sop(S_OPEN_W) + sop(S_FILL, 0, 1, 200) +
+          sweep(2, 1))
+        # A take in progress left by a dead reader (state 1).
+        w(f"{geom}-taking", geom,
+          setup + spatch(rslot(0), DEAD_OWNER) + spatch(rslot(0) + 8, 24) +
+          spatch(rslot(0) + 24, 1, 4) + sop(S_OPEN_R) + sop(S_OPEN_W) +
+          sop(S_FILL, 0, 0, 100) + sop(S_DRAIN, 0, 1) + sweep(1, 1))
+
+    # Many writers, one reader: data in ring 1 (and ring 0), writers open.
+    for geom in ("fanin2", "fanin3"):
+        _, _, nw = SLOT_GEOMS[geom]
+        p0, e0 = sring(0, [5, 6])
+        p1, e1 = sring(1, [300, 1, 2, 3])
+        setup = (p0 + spatch(wslot(1, 0) + 8, e0) + p1 +
+                 spatch(wslot(1, 1) + 8, e1))
+        w(f"{geom}-second-ring", geom,
+          setup + sop(S_OPEN_R) + sop(S_RECV, 0, 0, 40) + sop(S_PEEK) +
+          sop(S_INFO) + sop(S_RELEASE) + sop(S_BATCH, 0, 3, 40) +
+          sop(S_DRAIN) + sweep(1, 0))
+        opens = b"".join(sop(S_OPEN_W, h) for h in range(nw))
+        w(f"{geom}-writers", geom,
+          opens + sop(S_OPEN_W, 3) + sop(S_OPEN_R) + sop(S_SEND, 1, 0, 4) +
+          sop(S_SEND, 0, 0, 9) + sop(S_RESERVE, nw - 1, 3, 2) +
+          sop(S_RECV, 0, 0, 40) + sop(S_FILL, 1, 0, 100) +
+          sop(S_DRAIN, 0, 1) + sop(S_COMMIT, nw - 1, 0, 2) +
+          sop(S_CLOSE_W, 0) + sop(S_DRAIN) + sop(S_INFO, 1, 1) +
+          sweep(1, nw))
+        # End of stream: every writer closes; the reader drains, then sees
+        # ENODATA; a reader that left makes the writers' EPIPE.
+        closes = b"".join(sop(S_CLOSE_W, h) for h in range(nw))
+        w(f"{geom}-eos", geom,
+          opens + sop(S_OPEN_R) + sop(S_SEND, 0, 0, 1) + closes +
+          sop(S_DRAIN) + sop(S_WAIT) + sop(S_CLOSE_R) + opens +
+          sop(S_FILL, 0, 0, 255) + sop(S_WAIT, 0, 1, 8) + sweep(0, nw))
+
+    # Named fields changed under live handles: the ring bits of a peeking
+    # slot, a head moved back, a write_pos moved on, a closed flag, the
+    # readers count.
+    for geom in ("queue2w2", "queue3"):
+        _, nr, nw = SLOT_GEOMS[geom]
+        joins = b"".join(sop(S_OPEN_R, h) for h in range(nr))
+        opens = b"".join(sop(S_OPEN_W, h) for h in range(nw))
+        w(f"{geom}-fields", geom,
+          joins + opens + sop(S_SEND, 0, 0, 4) + sop(S_SEND, nw - 1, 0, 5) +
+          sop(S_PEEK, 0) + sfield(F_READER, 0, RF_RING, 1) +
+          sop(S_RELEASE, 0) + sop(S_PEEK, 1) + sop(S_CLOSE_R, 1) +
+          sfield(F_WRITER, 0, WF_HEAD, -8, add=True) + sop(S_RECV, 0, 0, 9) +
+          sfield(F_WRITER, nw - 1, WF_WRITE_POS, 16, add=True) +
+          sop(S_BATCH, 0, 3, 9) + sfield(F_WRITER, 0, WF_CLOSED, 1) +
+          sfield(F_HEADER, 0, 6, nr + 1) + sop(S_OPEN_R, 2) +
+          sop(S_FILL, 0, 0, 30) + sweep(nr, nw))
+    w("bcast2-fields", "bcast2",
+      sop(S_OPEN_R) + sop(S_OPEN_W) + sop(S_SEND, 0, 0, 4) +
+      sfield(F_READER, 1, RF_STATE, 1) + sfield(F_READER, 1, RF_POS, 0) +
+      sfield(F_READER, 1, RF_OWNER, DEAD_OWNER) + sop(S_FILL, 0, 0, 40) +
+      sfield(F_READER, 0, RF_POS, 8, add=True) + sop(S_RECV, 0, 0, 9) +
+      sfield(F_WRITER, 0, WF_WRITE_POS, 4, add=True) + sop(S_PEEK) +
+      sweep(1, 1))
+
+    # Queue fed by several writers: data in both rings, an orphan in ring 1.
+    for geom in ("queue2w2", "queue3w3"):
+        _, nr, nw = SLOT_GEOMS[geom]
+        p0, e0 = sring(0, [20, 30])
+        p1, e1 = sring(1, [8, 16, 24])
+        setup = (p0 + spatch(wslot(nr, 0) + 8, e0) + p1 +
+                 spatch(wslot(nr, 1) + 8, e1) + spatch(wslot(nr, 1) + 72, 16))
+        orphan = (spatch(rslot(1), DEAD_OWNER) + spatch(rslot(1) + 8, 0) +
+                  spatch(rslot(1) + 16, 16) +
+                  spatch(rslot(1) + 24, 2 | 1 << 8, 4))
+        w(f"{geom}-orphan-ring1", geom,
+          setup + orphan + sop(S_OPEN_R) + sop(S_PEEK) + sop(S_INFO, 0, 2) +
+          sop(S_RELEASE) + sop(S_DRAIN) + sweep(1, 0))
+        joins = b"".join(sop(S_OPEN_R, h) for h in range(nr))
+        opens = b"".join(sop(S_OPEN_W, h) for h in range(nw))
+        w(f"{geom}-inflight", geom,
+          setup + joins + opens + sop(S_SEND, 1, 0, 3) + sop(S_PEEK, 0) +
+          sop(S_RECV, 1, 0, 20) + sop(S_BATCH, 1, 3, 20) +
+          sop(S_CLOSE_R, 0) + sop(S_RECV, 1, 0, 20) + sop(S_FILL, 0, 1, 50) +
+          sop(S_FILL, 1, 2, 70) + sop(S_DRAIN, 1, 1) + sweep(nr, nw))
+
+
 if __name__ == "__main__":
     address_seeds()
     open_seeds()
     script_seeds()
+    slot_seeds()
