@@ -590,11 +590,14 @@ func (c *Client) send(ctx context.Context, req []byte, pc *pendingCall) (uint64,
 func (c *Client) lead(ctx context.Context, pc *pendingCall) {
 	var leaving atomic.Bool
 	stopped := make(chan struct{})
-	hp := c.hp
-	unregister := context.AfterFunc(ctx, func() {
-		interruptUntil(&leaving, func() { C.go_client_interrupt(hp) })
-		close(stopped)
-	})
+	unregister := func() bool { return true }
+	if ctx.Done() != nil { // a context that can be done interrupts the wait
+		hp := c.hp
+		unregister = context.AfterFunc(ctx, func() {
+			interruptUntil(&leaving, func() { C.go_client_interrupt(hp) })
+			close(stopped)
+		})
+	}
 	for {
 		c.mu.Lock()
 		if pc.done || c.closed || ctx.Err() != nil {
