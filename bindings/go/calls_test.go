@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -48,11 +49,11 @@ var callBackends = backends[:2]
 func listen(t testing.TB, newAddr func() string, handler Handler, opts ...ServerOption) (*Server, string) {
 	t.Helper()
 	addr := newAddr()
+	removeServerOnCleanup(t, addr)
 	srv, err := Listen(addr, 1<<14, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	removeOnCleanup(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, handler) }()
@@ -64,6 +65,26 @@ func listen(t testing.TB, newAddr func() string, handler Handler, opts ...Server
 		mustClose(t, srv)
 	})
 	return srv, addr
+}
+
+// removeServerOnCleanup removes the server at addr when the test ends and,
+// for a POSIX server, the reply channels ("<addr>.r<slot>") that killed
+// client processes could not remove. Register it before the server's
+// Close and its clients' so that it runs after them.
+func removeServerOnCleanup(t testing.TB, addr string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if strings.HasPrefix(addr, "posix:") {
+			for slot := 0; slot < MaxClients; slot++ {
+				if err := Remove(fmt.Sprintf("%s.r%d", addr, slot)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+		if err := Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 }
 
 func dial(t testing.TB, addr string) *Client {
@@ -368,6 +389,7 @@ func callsHelper(t *testing.T, mode, addr, want string) *exec.Cmd {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		removeSysVMadeBy(t, cmd.Process.Pid)
 	})
 	lines := bufio.NewReader(out)
 	if line, err := lines.ReadString('\n'); err != nil || line != want+"\n" {
@@ -377,12 +399,36 @@ func callsHelper(t *testing.T, mode, addr, want string) *exec.Cmd {
 	return cmd
 }
 
+// kill kills a helper process. A killed client cannot remove its reply
+// channel: a System V one (a private segment) is removed when the test
+// ends, found by its creator's pid.
 func kill(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
+	pid := cmd.Process.Pid
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	t.Cleanup(func() { removeSysVMadeBy(t, pid) })
+}
+
+// removeSysVMadeBy removes the System V segments that process pid (a
+// helper of this test, dead now) created; one still attached (by a server
+// worker) goes when it detaches.
+func removeSysVMadeBy(t *testing.T, pid int) {
+	data, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[4] != strconv.Itoa(pid) {
+			continue
+		}
+		if err := Remove("sysv-id:" + f[1]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
 }
 
 // TestCallServerKilled: the server process is killed while a call is in
@@ -392,7 +438,7 @@ func TestCallServerKilled(t *testing.T) {
 	for _, b := range callBackends {
 		t.Run(b.name, func(t *testing.T) {
 			addr := b.newAddr()
-			removeOnCleanup(t, addr)
+			removeServerOnCleanup(t, addr)
 			server := callsHelper(t, "listen", addr, "ready")
 			c := dial(t, addr)
 			errc := make(chan error, 1)
