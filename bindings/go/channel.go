@@ -268,6 +268,17 @@ func (b *chanBase) fanoutOf() (Fanout, int) {
 	return Fanout(f), int(slot)
 }
 
+// writerSlots is the number of writer slots of the channel (1 unless it
+// was made with Writers(n); 0 after Close).
+func (b *chanBase) writerSlots() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.h == nil {
+		return 0
+	}
+	return int(C.shmlink_channel_writers(b.h))
+}
+
 func (b *chanBase) stopWord() *uint32 { return (*uint32)(unsafe.Pointer(&b.st.stop)) }
 
 // bytePtr is the address of p's data as the C helpers take it (nil for an
@@ -410,13 +421,26 @@ func createChannel(op, addr string, capacity int, role C.shmlink_role, opts []Op
 	if readers > 1 && o.fanout == FanoutOne {
 		return nil, invalid(full, fmt.Sprintf("Readers(%d) needs Broadcast() or Queue() to say how messages reach the readers", readers))
 	}
+	writers := o.writers
+	if writers == 0 {
+		writers = 1
+	}
+	if writers < 1 || writers > MaxWriters {
+		return nil, invalid(full, fmt.Sprintf("Writers(%d) out of range 1..%d", o.writers, MaxWriters))
+	}
+	if writers > 1 && o.fanout == FanoutBroadcast {
+		return nil, invalid(full, fmt.Sprintf("Writers(%d) does not combine with Broadcast() (a many-writers channel has one reader or a Queue of readers)", writers))
+	}
+	if o.server {
+		return nil, invalid(full, "the Workers and Clients options apply to Listen")
+	}
 	cs := C.CString(addr)
 	defer C.free(unsafe.Pointer(cs))
 	cfg := C.shmlink_channel_config{
 		capacity: C.size_t(capacity),
 		mode:     C.unsigned(mode),
 		readers:  C.unsigned(readers),
-		writers:  1,
+		writers:  C.unsigned(writers),
 		fanout:   C.shmlink_fanout(o.fanout),
 	}
 	var h *C.shmlink_channel
@@ -442,8 +466,11 @@ func openChannel(op, addr string, role C.shmlink_role, opts []Option) (*C.shmlin
 	if o.modeSet {
 		return nil, invalid(full, "the WithMode option applies to creating a channel, not opening one")
 	}
+	if o.server {
+		return nil, invalid(full, "the Workers and Clients options apply to Listen")
+	}
 	if o.fanoutSet() {
-		return nil, invalid(full, "the Readers, Broadcast and Queue options apply to creating a channel; a reader joins it as it was made")
+		return nil, invalid(full, "the Readers, Writers, Broadcast and Queue options apply to creating a channel; a reader or writer joins it as it was made")
 	}
 	var flags C.unsigned
 	if o.anyOwner {
@@ -556,6 +583,18 @@ func (w *Writer) Fanout() Fanout {
 	f, _ := w.fanoutOf()
 	return f
 }
+
+// Slot returns the writer slot this writer holds: 0..Writers()-1 on a
+// channel made with Writers(n) (a creating writer holds 0, each OpenWriter
+// the first free one), 0 on any other channel and after Close.
+func (w *Writer) Slot() int {
+	_, slot := w.fanoutOf()
+	return slot
+}
+
+// Writers returns the number of writer slots of the channel (1 unless it
+// was made with Writers(n); 0 after Close).
+func (w *Writer) Writers() int { return w.writerSlots() }
 
 // Send copies p into the channel as one message, waiting without limit
 // while the channel is full. It fails with an error matching ErrPeerDead
@@ -810,6 +849,23 @@ func (r *Reader) MaxMessage() int { return r.maxMsg }
 // reader slot this reader holds (0 for a 1:1 channel; FanoutOne, 0 after
 // Close).
 func (r *Reader) Fanout() (Fanout, int) { return r.fanoutOf() }
+
+// Writers returns the number of writer slots of the channel (1 unless it
+// was made with Writers(n); 0 after Close).
+func (r *Reader) Writers() int { return r.writerSlots() }
+
+// Source returns the writer slot the message last returned by Recv,
+// RecvInto, RecvContext, Peek or RecvBatch came from (a batch comes from
+// one writer): 0..Writers()-1, always 0 on a channel with one writer, and
+// 0 after Close.
+func (r *Reader) Source() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.h == nil {
+		return 0
+	}
+	return int(C.shmlink_channel_source(r.h))
+}
 
 // Recv copies the next message into buf and returns its length, waiting
 // without limit while the channel is empty.

@@ -31,11 +31,17 @@ type options struct {
 	readOnly bool
 	anyOwner bool
 	readers  int    // 0: not set
+	writers  int    // 0: not set
 	fanout   Fanout // FanoutOne unless Broadcast or Queue
+	workers  int    // Listen only; 0: not set
+	clients  int    // Listen only; 0: not set
+	server   bool   // Workers or Clients was given
 }
 
-// fanoutSet reports whether Readers, Broadcast or Queue was given.
-func (o *options) fanoutSet() bool { return o.readers != 0 || o.fanout != FanoutOne }
+// fanoutSet reports whether Readers, Writers, Broadcast or Queue was given.
+func (o *options) fanoutSet() bool {
+	return o.readers != 0 || o.writers != 0 || o.fanout != FanoutOne
+}
 
 // createMode is the mode a create applies: WithMode's, checked to hold only
 // permission bits, or the default 0600. op names the call in the error.
@@ -109,6 +115,27 @@ const MaxReaders = 64
 // as it was made.
 func Readers(n int) Option {
 	return func(o *options) { o.readers = n }
+}
+
+// MaxWriters is the largest number of writer slots of a many-writers
+// channel.
+const MaxWriters = 64
+
+// Writers makes CreateWriter or CreateReader create a many-writers channel
+// with n writer slots (1..MaxWriters), alone (one reader) or with Queue
+// and Readers (a work queue fed by many writers); not with Broadcast.
+// Each writer has a ring of its own of the channel's capacity: writers join
+// with OpenWriter (each takes the first free writer slot; ErrBusy when
+// every slot is held by a live process; a creating writer takes slot 0),
+// and one that dies between Reserve and Commit holds nobody back. The
+// reader gets every committed message exactly once, each writer's in that
+// writer's order (Reader.Source tells which slot a message came from), and
+// io.EOF only once every ring is drained and the last holder of every
+// writer slot closed it (ErrPeerDead if the last holder of some slot
+// died); while some slot was never held it keeps waiting. The open
+// functions reject this option.
+func Writers(n int) Option {
+	return func(o *options) { o.writers = n }
 }
 
 // Broadcast makes a channel created with Readers(n) a broadcast channel:
@@ -241,7 +268,10 @@ func Create(addr string, size int, opts ...Option) (*Segment, error) {
 		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader")
 	}
 	if o.fanoutSet() {
-		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
+		return nil, invalid(op, "the Readers, Writers, Broadcast and Queue options apply to creating a channel")
+	}
+	if o.server {
+		return nil, invalid(op, "the Workers and Clients options apply to Listen")
 	}
 	if size <= 0 {
 		return nil, invalid(op, fmt.Sprintf("size %d must be > 0", size))
@@ -278,7 +308,10 @@ func Open(addr string, opts ...Option) (*Segment, error) {
 		return nil, invalid(op, "the AnyOwner option applies to OpenWriter and OpenReader (a raw segment has no owner check)")
 	}
 	if o.fanoutSet() {
-		return nil, invalid(op, "the Readers, Broadcast and Queue options apply to creating a channel")
+		return nil, invalid(op, "the Readers, Writers, Broadcast and Queue options apply to creating a channel")
+	}
+	if o.server {
+		return nil, invalid(op, "the Workers and Clients options apply to Listen")
 	}
 	var flags C.unsigned
 	if o.readOnly {
