@@ -288,6 +288,7 @@ SHMLINK_EXTERN int shmlink_sysv_key(const char *path, int proj, uint32_t *key)
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,12 @@ int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
                               uint32_t *kind, uint32_t *id, uint64_t *owner);
 
+/* Writer of a channel with slots: the reply channel (kind, id) and the pid
+ * of the owner word the slot's previous holder left when we took it.
+ * Returns 0 or -EINVAL. */
+int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
+                                uint32_t *id, int32_t *pid);
+
 /* Writer of a fan-out channel: 1 if some reader slot is held by a live
  * process, 0 if none is and some slot's last holder left or died, 2 if no
  * reader ever came. Touches no state of the handle, so it may run beside
@@ -344,7 +351,7 @@ int shmlink__channel_readers_state(const shmlink_channel *ch);
 int shmlink__channel_mode(const shmlink_channel *ch);
 
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
-#line 24 "../../core/src/call.c"
+#line 25 "../../core/src/call.c"
 
 /* ======== core/src/wait.h ======== */
 #line 1 "../../core/src/wait.h"
@@ -378,7 +385,7 @@ uint64_t shmlink__wait_syscalls(void);
 int64_t shmlink__spin_ns(void);
 
 #endif /* SHMLINK_WAIT_H */
-#line 25 "../../core/src/call.c"
+#line 26 "../../core/src/call.c"
 
 #define CALL_HDR         SHMLINK_CALL_HEADER
 #define CALL_KIND_POSIX  1u
@@ -716,6 +723,26 @@ static uint64_t call_random(void)
     return v;
 }
 
+/* A dead client of our slot may have left a System V reply channel that
+ * no worker ever opened (a worker that did removes it when it notices).
+ * Its id may name another segment by now: it is removed only if the
+ * process that created it is the slot's previous holder and nothing is
+ * attached to it. */
+static void cl_remove_stale_sysv(shmlink_client *cl)
+{
+    uint32_t kind, id;
+    int32_t pid;
+    if (shmlink__channel_prev_reply(cl->req, &kind, &id, &pid) < 0 ||
+        kind != CALL_KIND_SYSV || pid <= 0 || id > INT32_MAX)
+        return;
+    char addr[32];
+    snprintf(addr, sizeof(addr), "sysv-id:%u", id);
+    shmlink_stat st;
+    if (shmlink_stat_address(addr, &st) == 0 && st.cpid == pid &&
+        st.nattch == 0)
+        (void)shmlink_remove(addr);
+}
+
 /* Makes the client's reply channel (13.5): one reader (us), a writer
  * slot per worker slot, the request channel's capacity and permissions;
  * then stores its kind and id in our writer slot. 0 or an error (the
@@ -731,6 +758,7 @@ static int cl_make_reply(shmlink_client *cl, unsigned workers, unsigned mode)
          * slot's lock is ours, so no live client uses that name. */
         (void)shmlink_remove(cl->reply_addr);
     } else {
+        cl_remove_stale_sysv(cl);
         snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
     }
     shmlink_channel_config cc = {shmlink_channel_capacity(cl->req), mode | 0600,
@@ -1408,12 +1436,16 @@ struct shmlink_channel {
     uint64_t max_msg;
     uint32_t version; /* CHAN_VERSION_1 or CHAN_VERSION_2 */
     shmlink_role role;
-    uint64_t owner;         /* our owner word */
-    int64_t spin_ns;        /* how long a wait spins before it sleeps */
-    int64_t spin_cur;       /* this wait's spin: spin_ns, longer after a large
-                               message (chan_spin_learn) */
-    int broken;             /* the segment was truncated under us */
-    int no_eos;             /* reader: wait instead of -ENODATA / -EPIPE */
+    uint64_t owner;   /* our owner word */
+    int64_t spin_ns;  /* how long a wait spins before it sleeps */
+    int64_t spin_cur; /* this wait's spin: spin_ns, longer after a large
+                         message (chan_spin_learn) */
+    int broken;       /* the segment was truncated under us */
+    int no_eos;       /* reader: wait instead of -ENODATA / -EPIPE */
+    /* writer of a channel with slots: what the slot's previous holder
+     * left (its reply channel, 13.5, and its owner word) */
+    uint32_t prev_reply_kind, prev_reply_id;
+    uint64_t prev_owner;
     shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
     unsigned long fork_gen; /* shmlink__fork_generation at open */
     uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
@@ -2362,6 +2394,11 @@ static int fan_start_role(shmlink_channel *ch)
         /* Fan-out: a cached minimum that says "full": the first send
          * scans. One reader: its position in our ring. */
         ch->rp_cache = ch->fan ? wp - ch->cap : h;
+        ch->prev_owner = shm_load_seq_cst64(ch->my_owner_w);
+        ch->prev_reply_kind =
+            shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND));
+        ch->prev_reply_id =
+            shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID));
         shm_store_seq_cst64(ch->my_owner_w, ch->owner);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
@@ -2830,6 +2867,17 @@ int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
     *owner = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
     *kind = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_KIND));
     *id = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_ID));
+    return 0;
+}
+
+int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
+                                uint32_t *id, int32_t *pid)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    *kind = ch->prev_reply_kind;
+    *id = ch->prev_reply_id;
+    *pid = ch->prev_owner ? shmlink__owner_pid(ch->prev_owner) : 0;
     return 0;
 }
 

@@ -11,6 +11,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,26 @@ static uint64_t call_random(void)
     return v;
 }
 
+/* A dead client of our slot may have left a System V reply channel that
+ * no worker ever opened (a worker that did removes it when it notices).
+ * Its id may name another segment by now: it is removed only if the
+ * process that created it is the slot's previous holder and nothing is
+ * attached to it. */
+static void cl_remove_stale_sysv(shmlink_client *cl)
+{
+    uint32_t kind, id;
+    int32_t pid;
+    if (shmlink__channel_prev_reply(cl->req, &kind, &id, &pid) < 0 ||
+        kind != CALL_KIND_SYSV || pid <= 0 || id > INT32_MAX)
+        return;
+    char addr[32];
+    snprintf(addr, sizeof(addr), "sysv-id:%u", id);
+    shmlink_stat st;
+    if (shmlink_stat_address(addr, &st) == 0 && st.cpid == pid &&
+        st.nattch == 0)
+        (void)shmlink_remove(addr);
+}
+
 /* Makes the client's reply channel (13.5): one reader (us), a writer
  * slot per worker slot, the request channel's capacity and permissions;
  * then stores its kind and id in our writer slot. 0 or an error (the
@@ -374,6 +395,7 @@ static int cl_make_reply(shmlink_client *cl, unsigned workers, unsigned mode)
          * slot's lock is ours, so no live client uses that name. */
         (void)shmlink_remove(cl->reply_addr);
     } else {
+        cl_remove_stale_sysv(cl);
         snprintf(cl->reply_addr, sizeof(cl->reply_addr), "sysv:private");
     }
     shmlink_channel_config cc = {shmlink_channel_capacity(cl->req), mode | 0600,

@@ -167,12 +167,16 @@ struct shmlink_channel {
     uint64_t max_msg;
     uint32_t version; /* CHAN_VERSION_1 or CHAN_VERSION_2 */
     shmlink_role role;
-    uint64_t owner;         /* our owner word */
-    int64_t spin_ns;        /* how long a wait spins before it sleeps */
-    int64_t spin_cur;       /* this wait's spin: spin_ns, longer after a large
-                               message (chan_spin_learn) */
-    int broken;             /* the segment was truncated under us */
-    int no_eos;             /* reader: wait instead of -ENODATA / -EPIPE */
+    uint64_t owner;   /* our owner word */
+    int64_t spin_ns;  /* how long a wait spins before it sleeps */
+    int64_t spin_cur; /* this wait's spin: spin_ns, longer after a large
+                         message (chan_spin_learn) */
+    int broken;       /* the segment was truncated under us */
+    int no_eos;       /* reader: wait instead of -ENODATA / -EPIPE */
+    /* writer of a channel with slots: what the slot's previous holder
+     * left (its reply channel, 13.5, and its owner word) */
+    uint32_t prev_reply_kind, prev_reply_id;
+    uint64_t prev_owner;
     shmlink__guard *guard;  /* POSIX: the truncation guard of the mapping */
     unsigned long fork_gen; /* shmlink__fork_generation at open */
     uint64_t interrupts;    /* shmlink_channel_interrupt count (atomic) */
@@ -1121,6 +1125,11 @@ static int fan_start_role(shmlink_channel *ch)
         /* Fan-out: a cached minimum that says "full": the first send
          * scans. One reader: its position in our ring. */
         ch->rp_cache = ch->fan ? wp - ch->cap : h;
+        ch->prev_owner = shm_load_seq_cst64(ch->my_owner_w);
+        ch->prev_reply_kind =
+            shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND));
+        ch->prev_reply_id =
+            shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID));
         shm_store_seq_cst64(ch->my_owner_w, ch->owner);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
@@ -1589,6 +1598,17 @@ int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
     *owner = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
     *kind = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_KIND));
     *id = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_ID));
+    return 0;
+}
+
+int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
+                                uint32_t *id, int32_t *pid)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    *kind = ch->prev_reply_kind;
+    *id = ch->prev_reply_id;
+    *pid = ch->prev_owner ? shmlink__owner_pid(ch->prev_owner) : 0;
     return 0;
 }
 

@@ -32,6 +32,12 @@ int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
                               uint32_t *kind, uint32_t *id, uint64_t *owner);
 
+/* Writer of a channel with slots: the reply channel (kind, id) and the pid
+ * of the owner word the slot's previous holder left when we took it.
+ * Returns 0 or -EINVAL. */
+int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
+                                uint32_t *id, int32_t *pid);
+
 /* Writer of a fan-out channel: 1 if some reader slot is held by a live
  * process, 0 if none is and some slot's last holder left or died, 2 if no
  * reader ever came. Touches no state of the handle, so it may run beside

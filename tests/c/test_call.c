@@ -404,6 +404,52 @@ static void test_client_killed(shmlink_backend be)
     ASSERT_OK(t_remove(addr));
 }
 
+/* System V: a client killed before any worker opened its reply channel
+ * (a private segment only it knew of) leaves it behind; the next client
+ * of its slot removes it. */
+static void test_stale_sysv_reply(void)
+{
+    char addr[SHMLINK_ADDRESS_MAX];
+    shmlink_server *srv = srv_create(SHMLINK_BACKEND_SYSV, 1, 1, addr);
+    int fds[2];
+    ASSERT_SYS(pipe(fds));
+    pid_t pid = fork();
+    ASSERT_SYS(pid);
+    if (pid == 0) {
+        shmlink_client *cl;
+        char c = 'x';
+        if (shmlink_client_open(addr, &cl) < 0 || write(fds[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(fds[1]);
+    char c;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    /* The reply channel's id, from the client's writer slot (R = 1, W = 1:
+     * writer slot 0 at 512 + 128; reply_id at +44). */
+    shmlink_segment *seg;
+    ASSERT_OK(shmlink_segment_open(addr, SHMLINK_RDONLY, &seg));
+    uint32_t id;
+    memcpy(&id, (uint8_t *)shmlink_segment_data(seg) + 640 + 44, 4);
+    shmlink_segment_close(seg);
+    char reply[32];
+    snprintf(reply, sizeof(reply), "sysv-id:%u", id);
+    shmlink_stat st;
+    ASSERT_OK(shmlink_stat_address(reply, &st));
+    kill(pid, SIGKILL);
+    int status;
+    ASSERT_SYS(waitpid(pid, &status, 0));
+    ASSERT_OK(shmlink_stat_address(reply, &st)); /* left behind */
+    shmlink_client *cl = cli_open(addr);
+    int rc = shmlink_stat_address(reply, &st);
+    ASSERT_TRUE(rc == -ENOENT || rc == -EINVAL || st.cpid != pid);
+    shmlink_client_close(cl);
+    shmlink_server_close(srv);
+    ASSERT_OK(t_remove(addr));
+}
+
 /* A worker killed holding a request: another worker serves it. Then every
  * worker gone: pending and new calls fail with -EPIPE within 1 s; a
  * restarted server serves again. */
@@ -500,6 +546,7 @@ int main(void)
         test_server_killed(be);
         test_load(be, count / 4);
     }
+    test_stale_sysv_reply();
     t_cleanup();
     return T_EXIT_PASS;
 }
