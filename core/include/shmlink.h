@@ -275,8 +275,9 @@ typedef struct shmlink_channel_config {
  * message exactly once, each writer's messages in that writer's order,
  * visiting the writers' rings in turn. A reader gets -EPIPE / -ENODATA
  * only once every ring is drained and no writer slot is held: -EPIPE if
- * the last holder of some slot died, -ENODATA if the last holder of every
- * slot closed it; while some slot was never held it keeps waiting (so
+ * the last holder of some slot died (even while other slots were never
+ * held), -ENODATA if the last holder of every slot closed it; when none
+ * died and some slot was never held it keeps waiting (so
  * writers = N producers that each close give end of stream after the
  * last). shmlink_channel_source tells which writer slot a message came
  * from.
