@@ -150,10 +150,11 @@ def test_large_messages_up_to_max(server):
 
 def test_reply_too_large_and_not_bytes_are_errors(names):
     address = names.posix()
-    with (
-        Serving(address, lambda req: b"x" * 100_000 if req == b"big" else 42, capacity=4096),
-        shmlink.Client.open(address) as cli,
-    ):
+
+    def handler(req: memoryview) -> object:
+        return b"x" * 100_000 if req == b"big" else 42
+
+    with Serving(address, handler, capacity=4096), shmlink.Client.open(address) as cli:
         with pytest.raises(shmlink.CallError, match="larger than the server's max_message"):
             cli.call(b"big", timeout=10)
         with pytest.raises(shmlink.CallError, match="returned int, not a bytes-like"):
@@ -162,10 +163,8 @@ def test_reply_too_large_and_not_bytes_are_errors(names):
 
 def test_many_threads_one_client(names, backend):
     address = names.new(backend)
-    with (
-        Serving(address, lambda req: xor(bytes(req)), capacity=1 << 14),
-        shmlink.Client.open(address) as cli,
-    ):
+    echo = Serving(address, lambda req: xor(bytes(req)), capacity=1 << 14)
+    with echo, shmlink.Client.open(address) as cli:
         errors: list[BaseException] = []
 
         def run(t: int) -> None:
@@ -257,10 +256,8 @@ def test_acall(names):
     async def main(cli: shmlink.Client) -> list[bytes]:
         return list(await asyncio.gather(*(cli.acall(b"%d" % i, timeout=10) for i in range(20))))
 
-    with (
-        Serving(address, lambda req: xor(bytes(req)), capacity=4096),
-        shmlink.Client.open(address) as cli,
-    ):
+    echo = Serving(address, lambda req: xor(bytes(req)), capacity=4096)
+    with echo, shmlink.Client.open(address) as cli:
         assert asyncio.run(main(cli)) == [xor(b"%d" % i) for i in range(20)]
 
 
