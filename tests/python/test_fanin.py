@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,10 +19,16 @@ import shmlink
 
 from conftest import HERE
 
+# Takes a writer slot, says so, and (with "gate") waits for a line on stdin
+# before it sends: a writer that closed frees its slot for the next one to
+# open, so writers meant to hold distinct slots must all be open at once.
 WRITER = """
 import sys, shmlink
 address, tag, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with shmlink.Writer.open(address) as w:
+    print("open", w.slot, flush=True)
+    if sys.argv[4:] == ["gate"]:
+        sys.stdin.readline()
     for k in range(count):
         w.send(b"%d %d %d" % (tag, w.slot, k))
 """
@@ -31,14 +38,49 @@ def spawn(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         cwd=HERE,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+def writers_at_once(address: str, n: int, count: int) -> list[subprocess.Popen[str]]:
+    """n writer processes holding slots 0..n-1 at once, then sending."""
+    procs = [spawn(WRITER, address, str(i), str(count), "gate") for i in range(n)]
+    try:
+        slots = []
+        for p in procs:
+            assert p.stdout is not None
+            slots.append(int(p.stdout.readline().split()[1]))
+        assert sorted(slots) == list(range(n))
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.close()
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        raise
+    return procs
+
+
+def drain(r: shmlink.Reader) -> list[tuple[int, bytes]]:
+    """(source, message) until the end of stream; a stall fails the test."""
+    got = []
+    while True:
+        try:
+            msg = r.recv(timeout=30)
+        except EOFError:
+            return got
+        got.append((r.source, msg))
+
+
 def finish(procs: list[subprocess.Popen[str]]) -> None:
     for p in procs:
+        if p.stdin is not None and p.stdin.closed:
+            p.stdin = None
         try:
             _, err = p.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -67,11 +109,9 @@ def test_writer_processes_into_one_reader(names, backend):
     with shmlink.Reader.create(address, capacity=1 << 13, writers=3) as r:
         assert r.writers == 3
         assert r.fanout is None
-        procs = [spawn(WRITER, address, str(i), str(count)) for i in range(3)]
+        procs = writers_at_once(address, 3, count)
         try:
-            got = []
-            for msg in r:  # ends once every writer slot's holder closed it
-                got.append((r.source, msg))
+            got = drain(r)  # ends once every writer slot's holder closed it
         finally:
             finish(procs)
         assert len(got) == 3 * count
@@ -87,11 +127,13 @@ def test_queue_with_many_writers(names, backend):
     ) as a:
         assert (a.fanout, a.writers) == ("queue", 2)
         b = shmlink.Reader.open(address)
-        procs = [spawn(WRITER, address, str(i), str(count)) for i in range(2)]
+        procs = writers_at_once(address, 2, count)
         try:
             got: list[bytes] = []
             done = {a: False, b: False}
+            until = time.monotonic() + 60
             while not all(done.values()):
+                assert time.monotonic() < until, f"stalled after {len(got)} messages"
                 for r in (a, b):
                     if done[r]:
                         continue
@@ -156,6 +198,8 @@ def test_writer_killed_between_reserve_and_commit_stalls_nothing(names, backend)
             assert victim.stdout is not None
             assert victim.stdout.readline().split() == ["reserved", "0"]
             other = spawn(WRITER, address, "1", "500")
+            assert other.stdout is not None
+            assert other.stdout.readline().split() == ["open", "1"]
             got = [(r.recv(timeout=10), r.source) for _ in range(500)]
             finish([other])
             assert [m for m, _ in got] == [b"1 1 %d" % k for k in range(500)]
