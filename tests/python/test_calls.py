@@ -369,3 +369,35 @@ def test_arguments_checked(names):
                 cli.call(b"", timeout=-1)
         with pytest.raises(ValueError, match="closed"):
             cli.call(b"x")
+
+
+def test_close_ends_calls_waiting_in_other_threads(names):
+    address = names.posix()
+    gate = threading.Event()
+
+    def slow(req: memoryview) -> bytes:
+        gate.wait(10)
+        return bytes(req)
+
+    with Serving(address, slow, capacity=4096):
+        cli = shmlink.Client.open(address)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                cli.call(b"pending", timeout=30)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        cli.close()
+        for t in threads:
+            t.join(10)
+        assert time.monotonic() - t0 < 5
+        assert len(errors) == 3
+        assert all(isinstance(e, ValueError) and "closed" in str(e) for e in errors), errors
+        gate.set()

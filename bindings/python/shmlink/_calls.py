@@ -35,6 +35,7 @@ _IDLE_NS = 500_000_000
 # this long, so close() ends it soon.
 _REPLY_SLICE_NS = 200_000_000
 _FAILED = 1  # status of an error reply
+_CLIENT_GONE = (-errno.EPIPE, -errno.ENOENT, -errno.EPROTO, -errno.EINVAL)
 
 
 def _timeout_ns(timeout: float | None) -> int:
@@ -129,6 +130,7 @@ class Server:
         "_closing",
         "_current",
         "_idle",
+        "_lock",
         "_req",
         "_serving",
         "_srv",
@@ -145,6 +147,9 @@ class Server:
         self._idle = threading.Event()
         self._idle.set()
         self._closing = False
+        # Orders close()'s interrupt with the serving thread's release of the
+        # handle (each may run in either thread).
+        self._lock = threading.Lock()
         #: Seconds a reply waits for room in a client's reply channel (a
         #: client that does not read its replies) before it is dropped.
         self.reply_timeout = 10.0
@@ -247,7 +252,9 @@ class Server:
         if rc == -errno.ETIMEDOUT:
             lib.shmlink_server_drop(srv)  # the client does not read its replies
             return
-        if rc < 0 and rc != -errno.EINVAL:
+        # The request is finished also when its client is gone (EPIPE) or
+        # its reply channel is (ENOENT, EPROTO): serving goes on.
+        if rc < 0 and rc not in _CLIENT_GONE:
             check(rc, self.address)
 
     def _begin(self) -> None:
@@ -324,9 +331,10 @@ class Server:
             self._end()
 
     def _release(self) -> None:
-        srv, self._srv = self._srv, None
-        if srv is not None:
-            lib.shmlink_server_close(srv)  # a request still current goes to another worker
+        with self._lock:
+            srv, self._srv = self._srv, None
+            if srv is not None:
+                lib.shmlink_server_close(srv)  # a request still current goes to another worker
         current, self._current = self._current, None
         if current is not None and current._view is not None:
             with contextlib.suppress(BufferError):
@@ -338,10 +346,12 @@ class Server:
         progress in another thread ends (close waits for it); called from a
         signal handler in the serving thread, serving ends on return.
         The address stays: ``shmlink.remove(address)`` removes it."""
-        if self._srv is None:
-            return
-        self._closing = True
-        lib.shmlink_server_interrupt(self._srv)
+        with self._lock:
+            srv = self._srv
+            if srv is None:
+                return
+            self._closing = True
+            lib.shmlink_server_interrupt(srv)
         serving = self._serving
         if serving is None:
             self._release()
@@ -392,6 +402,7 @@ class Client:
         "_buf",
         "_cap",
         "_cl",
+        "_closing",
         "_cv",
         "_id",
         "_len",
@@ -415,6 +426,7 @@ class Client:
         self._send_lock = threading.Lock()
         self._cv = threading.Condition(threading.Lock())
         self._receiving = False  # a thread is in shmlink_client_recv
+        self._closing = False
         self._replies: dict[int, tuple[int, bytes]] = {}  # for calls of other threads
         self._abandoned: set[int] = set()  # calls whose caller stopped waiting
 
@@ -476,12 +488,22 @@ class Client:
             self._abandoned.add(call_id)
 
     def _wait(self, call_id: int, deadline: float | None) -> bytes:
+        try:
+            status, data = self._wait_reply(call_id, deadline)
+        except BaseException:
+            # Timeout, error, KeyboardInterrupt: its reply, if one comes, is dropped.
+            with self._cv:
+                self._abandon(call_id)
+            raise
+        return _result(status, data)
+
+    def _wait_reply(self, call_id: int, deadline: float | None) -> tuple[int, bytes]:
         cv = self._cv
         with cv:
             while True:
                 got = self._replies.pop(call_id, None)
                 if got is not None:
-                    return _result(got[0], got[1])
+                    return got
                 if self._cl is None:
                     raise ValueError(f"shmlink: the client of {self.address!r} is closed")
                 if not self._receiving:
@@ -489,7 +511,6 @@ class Client:
                     break
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    self._abandon(call_id)
                     raise TimeoutError(errno.ETIMEDOUT, "shmlink: the call timed out", self.address)
                 cv.wait(left)
         # This thread receives until its own reply comes, handing others theirs.
@@ -502,8 +523,8 @@ class Client:
                 if rc < 0:
                     if rc == -errno.EINTR:
                         continue  # signal handlers ran on return
-                    with cv:
-                        self._abandon(call_id)
+                    if rc == -errno.ECANCELED and self._closing:
+                        raise ValueError(f"shmlink: the client of {self.address!r} was closed")
                     if rc == -errno.ETIMEDOUT:
                         raise TimeoutError(
                             errno.ETIMEDOUT, "shmlink: the call timed out", self.address
@@ -512,7 +533,7 @@ class Client:
                 got_id = int(rid[0])
                 data = ffi.buffer(buf, size[0])[:]
                 if got_id == call_id:
-                    return _result(int(status[0]), data)
+                    return int(status[0]), data
                 with cv:
                     if got_id in self._abandoned:
                         self._abandoned.discard(got_id)
@@ -534,11 +555,12 @@ class Client:
     def close(self) -> None:
         """Leave the server: frees the client slot and removes the reply
         channel (idempotent). Calls waiting in other threads end with
-        ValueError (or InterruptedError from the core)."""
+        ValueError."""
         with self._send_lock:
             cl = self._cl
             if cl is None:
                 return
+            self._closing = True
             with self._cv:
                 while self._receiving:
                     lib.shmlink_client_interrupt(cl)
