@@ -11,12 +11,20 @@ A channel: one writer, one reader, variable-length messages.
 >>> w.send(b"job 1"); w.close()                                  # doctest: +SKIP
 >>> [m for m in r]                                               # doctest: +SKIP
 [b'job 1']
+
+Calls: a server answers requests, clients call it.
+
+>>> srv = shmlink.Server.create("posix:/echo")                   # doctest: +SKIP
+>>> srv.serve(lambda req: bytes(req))   # in the server process  # doctest: +SKIP
+>>> shmlink.Client.open("posix:/echo").call(b"hi")               # doctest: +SKIP
+b'hi'
 """
 
 from __future__ import annotations
 
+from ._calls import Call, Client, Server
 from ._channel import PeekedMessage, Reader, Reservation, Writer
-from ._errors import BusyError, PeerDeadError, ProtocolError
+from ._errors import BusyError, CallError, PeerDeadError, ProtocolError
 from ._frames import FrameError, FrameReservation, PeekedFrame
 from ._segment import Backend, Segment, SegmentStat, remove, stat, sysv_key
 from ._shmlink import lib as _lib
@@ -24,6 +32,9 @@ from ._shmlink import lib as _lib
 __all__ = [
     "Backend",
     "BusyError",
+    "Call",
+    "CallError",
+    "Client",
     "FrameError",
     "FrameReservation",
     "PeekedFrame",
@@ -34,6 +45,7 @@ __all__ = [
     "Reservation",
     "Segment",
     "SegmentStat",
+    "Server",
     "Writer",
     "__version__",
     "remove",

@@ -174,6 +174,59 @@ int shmlink_channel_slots_get(const shmlink_channel *ch, shmlink_fanout *fanout,
 int shmlink_channel_fanout_of(const shmlink_channel *ch, shmlink_fanout *fanout,
                               unsigned *slot);
 
+/* Many writers (docs/PROTOCOL.md 13.4) */
+#define SHMLINK_MAX_WRITERS ...
+int shmlink_channel_writers(const shmlink_channel *ch);
+int shmlink_channel_source(const shmlink_channel *ch);
+
+/* Calls (docs/PROTOCOL.md 13.5) */
+typedef struct shmlink_server shmlink_server;
+typedef struct shmlink_client shmlink_client;
+
+typedef struct shmlink_server_config {
+    size_t capacity;
+    unsigned mode;
+    unsigned workers;
+    unsigned clients;
+} shmlink_server_config;
+
+#define SHMLINK_CALL_HEADER ...
+
+typedef struct shmlink_request {
+    const void *data;
+    size_t len;
+    uint64_t call_id;
+    unsigned client;
+} shmlink_request;
+
+int shmlink_server_create(const char *address, const shmlink_server_config *cfg,
+                          shmlink_server **out);
+int shmlink_server_open(const char *address, shmlink_server **out);
+int shmlink_server_recv(shmlink_server *srv, shmlink_request *req,
+                        int64_t timeout_ns);
+int shmlink_server_reply(shmlink_server *srv, const void *data, size_t len,
+                         int status, int64_t timeout_ns);
+int shmlink_server_reserve(shmlink_server *srv, size_t len, void **ptr,
+                           int64_t timeout_ns);
+int shmlink_server_commit(shmlink_server *srv, size_t len, int status);
+int shmlink_server_drop(shmlink_server *srv);
+int shmlink_server_interrupt(shmlink_server *srv);
+size_t shmlink_server_max_message(const shmlink_server *srv);
+void shmlink_server_close(shmlink_server *srv);
+
+int shmlink_client_open(const char *address, shmlink_client **out);
+int shmlink_client_send(shmlink_client *cl, const void *data, size_t len,
+                        uint64_t *call_id, int64_t timeout_ns);
+int shmlink_client_recv(shmlink_client *cl, uint64_t *call_id, int *status,
+                        void *buf, size_t cap, size_t *len, int64_t timeout_ns);
+int shmlink_client_call(shmlink_client *cl, const void *req, size_t len,
+                        void *resp, size_t cap, size_t *resp_len, int *status,
+                        int64_t timeout_ns);
+int shmlink_client_interrupt(shmlink_client *cl);
+size_t shmlink_client_max_message(const shmlink_client *cl);
+unsigned shmlink_client_slot(const shmlink_client *cl);
+void shmlink_client_close(shmlink_client *cl);
+
 /* Of the Python binding (shmlink_build.py): the address of the table of
  * core functions that shmlink._chan calls (see _capi.h). */
 const void *shmlink_python_capi(void);

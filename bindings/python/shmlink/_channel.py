@@ -99,6 +99,24 @@ def _fanout(address: str, readers: int, mode: str | None) -> int:
     return int(_FANOUTS[mode])
 
 
+def _writers(address: str, writers: int, kind: int) -> int:
+    """The writers= argument, checked."""
+    if isinstance(writers, bool) or not isinstance(writers, int):
+        raise TypeError(f"shmlink: writers must be an int, not {type(writers).__name__}")
+    top = int(lib.SHMLINK_MAX_WRITERS)
+    if not 1 <= writers <= top:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: writers must be within 1..{top}, "
+            f"got {writers}"
+        )
+    if writers > 1 and kind == lib.SHMLINK_BROADCAST:
+        raise ValueError(
+            f"shmlink: cannot create a channel at {address!r}: a broadcast channel has one "
+            f"writer, got writers={writers} (use fanout='queue' or one reader)"
+        )
+    return writers
+
+
 def _create(
     address: str,
     capacity: int,
@@ -106,16 +124,24 @@ def _create(
     role: int,
     readers: int = 1,
     fanout: str | None = None,
+    writers: int = 1,
 ) -> tuple[int, str]:
     raw = _check_create_args(address, capacity, mode)
     kind = _fanout(address, readers, fanout)
+    writers = _writers(address, writers, kind)
     out = ffi.new("shmlink_channel **")
-    if kind == lib.SHMLINK_ONE:
+    if kind == lib.SHMLINK_ONE and writers == 1:
         check(lib.shmlink_channel_create(raw, capacity, mode, role, out), address)
     else:
         cfg = ffi.new(
             "shmlink_channel_config *",
-            {"capacity": capacity, "mode": mode, "readers": readers, "writers": 1, "fanout": kind},
+            {
+                "capacity": capacity,
+                "mode": mode,
+                "readers": readers,
+                "writers": writers,
+                "fanout": kind,
+            },
         )
         check(lib.shmlink_channel_create_config(raw, cfg, role, out), address)
     return _handle(out[0])
@@ -289,6 +315,13 @@ class _End(_EndBase):
             waiter = self._waiting = _aio.Waiter()
         return waiter
 
+    @property
+    def writers(self) -> int:
+        """The number of writer slots (1 unless made with ``writers=N``)."""
+        if self._handle is None:
+            raise ValueError(f"shmlink: {self.address!r} is closed")
+        return int(lib.shmlink_channel_writers(ffi.cast("shmlink_channel *", self._handle)))
+
     def _close_end(self) -> None:
         """close() of Writer and Reader: views, the waiting thread, the handle."""
         self._close_views()
@@ -349,6 +382,7 @@ class Writer(_End, _chan.WriterBase):
         *,
         readers: int = 1,
         fanout: str | None = None,
+        writers: int = 1,
     ) -> Writer:
         """Create a new channel segment at ``address`` and be its writer.
 
@@ -364,8 +398,26 @@ class Writer(_End, _chan.WriterBase):
         released when its reader dies goes to another). Readers join with
         :meth:`Reader.open` (BusyError when all N slots are held) and leave
         with ``close``. One copy of each message is in the ring whatever N is.
+
+        ``writers=N`` (up to 64; with one reader or ``fanout="queue"``)
+        makes a many-writers channel: writers join with :meth:`open` (the
+        first free writer slot, BusyError when all N are held; the creating
+        writer takes slot 0), each with a ring of its own of ``capacity``
+        bytes, so a writer that dies between reserve and commit holds nobody
+        back. Readers get every message once, each writer's in its order
+        (``Reader.source`` tells which slot a message came from), and the
+        end of stream once every ring is drained and the last holder of
+        every writer slot closed it (PeerDeadError if one died; a slot never
+        held keeps the readers waiting).
         """
-        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_WRITER, readers, fanout))
+        return cls._make(
+            *_create(address, capacity, mode, lib.SHMLINK_WRITER, readers, fanout, writers)
+        )
+
+    @property
+    def slot(self) -> int:
+        """The writer slot this writer holds in a many-writers channel (0 otherwise)."""
+        return _fanout_of(self._handle)[1] if self._handle is not None else 0
 
     @property
     def fanout(self) -> str | None:
@@ -604,12 +656,26 @@ class Reader(_End, _chan.ReaderBase):
         *,
         readers: int = 1,
         fanout: str | None = None,
+        writers: int = 1,
     ) -> Reader:
         """Create a new channel segment at ``address`` and be its reader
-        (a writer opens it later with :meth:`Writer.open`). ``readers`` and
-        ``fanout`` as for :meth:`Writer.create`; the creating reader takes
-        reader slot 0."""
-        return cls._make(*_create(address, capacity, mode, lib.SHMLINK_READER, readers, fanout))
+        (writers open it later with :meth:`Writer.open`). ``readers``,
+        ``fanout`` and ``writers`` as for :meth:`Writer.create`; the creating
+        reader takes reader slot 0."""
+        return cls._make(
+            *_create(address, capacity, mode, lib.SHMLINK_READER, readers, fanout, writers)
+        )
+
+    @property
+    def source(self) -> int:
+        """The writer slot the message last returned by ``recv``, ``peek`` or
+        ``recv_batch`` came from (a batch comes from one writer; always 0
+        with one writer)."""
+        if self._handle is None:
+            raise ValueError(f"shmlink: {self.address!r} is closed")
+        return check(
+            lib.shmlink_channel_source(ffi.cast("shmlink_channel *", self._handle)), self.address
+        )
 
     @property
     def fanout(self) -> str | None:

@@ -6,7 +6,7 @@ import errno as _errno
 
 from ._shmlink import ffi, lib
 
-__all__ = ["BusyError", "PeerDeadError", "ProtocolError", "check", "strerror"]
+__all__ = ["BusyError", "CallError", "PeerDeadError", "ProtocolError", "check", "strerror"]
 
 
 class PeerDeadError(ConnectionError):
@@ -19,6 +19,19 @@ class ProtocolError(OSError):
 
 class BusyError(OSError):
     """The channel role is held by another live process (EBUSY)."""
+
+
+class CallError(Exception):
+    """A call's handler failed: ``status`` (not 0) and ``message``, the error
+    text the server sent back."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"shmlink: the call failed (status {self.status}): {self.message}"
 
 
 # errno -> exception class for the codes Python would not map the way the
