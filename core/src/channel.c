@@ -864,6 +864,9 @@ static int chan_peer_state(shmlink_channel *ch, uint64_t need, uint64_t *rec,
     return c != 0 ? c : verdict;
 }
 
+/* After this long a spin yields the CPU between its looks (chan_spin). */
+#define CHAN_SPIN_YIELD_NS 2000
+
 /* Spins briefly (ch->spin_cur from start, not past deadline): a busy peer
  * answers within microseconds, with no system call. Returns chan_cond's
  * non-zero result, -ECANCELED, or 0 when the spin ran out. */
@@ -884,12 +887,16 @@ static int chan_spin(shmlink_channel *ch, uint64_t need, uint64_t start,
         if (__atomic_load_n(&ch->interrupts, __ATOMIC_SEQ_CST) != since)
             return -ECANCELED;
         /* The side we wait for may be runnable but kept off the CPU by
-         * this spin (more processes than CPUs): let it run. Returns at
-         * once when nothing else is runnable here. */
-        if (ch->spin_yield)
+         * this spin (more processes than CPUs, or the scheduler put both
+         * on one CPU): let it run. Returns at once when nothing else is
+         * runnable here. A peer on another CPU answers within a few
+         * microseconds: until then the spin does not yield. */
+        uint64_t now = shmlink__now_ns();
+        if (ch->spin_yield || now - start >= CHAN_SPIN_YIELD_NS)
             (void)sched_yield();
-    } while (shmlink__now_ns() < spin_end);
-    return 0;
+        if (now >= spin_end)
+            return 0;
+    } while (1);
 }
 
 /* Waits until chan_cond holds. since: the interrupt count when the call
