@@ -2228,6 +2228,12 @@ static int chan_wait(shmlink_channel *ch, uint64_t need, int64_t timeout_ns,
         }
         shm_store_seq_cst32(my_sleep, 1);
         c = chan_cond(ch, need, rec, len);
+        /* A queue reader looks for orphans after its announcement too: a
+         * reader that closed leaving one woke the readers before it, and
+         * this reader would sleep out its slice (flaw F7). */
+        if (c == 0 && ch->fan == CHAN_FLAG_QUEUE &&
+            ch->role == SHMLINK_READER && q_orphan_ready(ch))
+            c = 1;
         if (c == 0 && (ch->nwriters > 1 && ch->role == SHMLINK_READER
                            ? fi_any_closed(ch)
                            : peer_flag && shm_load_seq_cst32(peer_flag) != 0))
@@ -3311,9 +3317,14 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
             }
         }
         if (empty) {
-            /* Nothing to take: end an announcement of an earlier round. */
-            if (announced)
+            /* Nothing to take: end an announcement of an earlier round and
+             * wake the writer, which it may have held back (a writer that
+             * waits on it would sleep out its slice: flaw F6 of the SPIN
+             * model). */
+            if (announced) {
                 shm_store_seq_cst32(state, CHAN_Q_IDLE);
+                chan_wake(ch->peer_sleep, 1);
+            }
             return empty < 0 ? empty : 0;
         }
         /* Announce: from now on the writer keeps the bytes from h on. */
@@ -3328,6 +3339,7 @@ static int q_take(shmlink_channel *ch, const chan_q_req *q, int reload)
         int rc = chan_next_record(ch, h, &rec, &n);
         if (rc <= 0 || (q->mode != CHAN_Q_GET_PEEK && n > q->cap)) {
             shm_store_seq_cst32(state, CHAN_Q_IDLE);
+            chan_wake(ch->peer_sleep, 1);
             if (rc <= 0)
                 return rc < 0 ? rc : -EPROTO;
             q->lens[0] = n;
