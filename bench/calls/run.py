@@ -343,6 +343,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if reps < 1:
         ap.error("--reps must be >= 1")
 
+    # Built in the Go module's directory, run from here: one absolute path.
+    args.go_bin = os.path.abspath(args.go_bin)
     shm_why, go_why = build_go(args.go_bin)
     if shm_why:
         print(f"calls: shmlink cells skipped: {shm_why}", file=sys.stderr)
