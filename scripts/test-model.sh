@@ -70,13 +70,17 @@ checks=(
     "broken-start-wake-if-flag|reject:infutex|$M|-DRESTART_R=0 -DBROKEN_START_WAKE_IF_FLAG|-O0 -DSAFETY|-m10000 -w24"
     "broken-no-end-check|reject:rec%4|$M|-DCORRUPT=1 -DRESTART=0 -DCRASHES=0 -DBROKEN_NO_END_CHECK|-O0 -DSAFETY|-m10000 -w24"
 )
-# fanout.pml (docs/model/README.md, "fanout.pml"). fanout-no-timeout
-# expects a reject: it is flaw F5 (a lost wake-up on the shared
-# reader_sleep word) and must turn into a pass when the protocol is fixed.
+# fanout.pml (docs/model/README.md, "fanout.pml"). The readers' sleep
+# rule with the wake generation (reader_wake) passes without timeouts;
+# the old rule (FUTEX_WAIT on reader_sleep itself, flaw F5) and a reader
+# that loads the generation after announcing must be rejected.
 F=docs/model/fanout.pml
 checks+=(
     "fanout-broadcast|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
-    "fanout-no-timeout-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-no-timeout|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-broken-wait-on-reader-sleep-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_WAIT_ON_READER_SLEEP|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-gen-after-announce|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_GEN_AFTER_ANNOUNCE|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-reader-clears|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_READER_CLEARS|-O0 -DSAFETY|-m100000 -w20"
     "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
     "fanout-broken-min-ignores-slots|reject:ring\\[|$F|-DBROKEN_MIN_IGNORES_SLOTS|-O0 -DSAFETY|-m100000 -w24"
     "fanout-broken-peek-state-after-cas|reject:acked|$F|-DQUEUE -DPEEK=1 -DNMSG=2 -DBROKEN_PEEK_STATE_AFTER_CAS|-O0 -DSAFETY|-m100000 -w24"
