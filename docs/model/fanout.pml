@@ -33,6 +33,12 @@
  *                of F5: FUTEX_WAIT(&reader_sleep, 1), no reader_wake
  *   BROKEN_GEN_AFTER_ANNOUNCE  a reader loads reader_wake after its
  *                reader_sleep = 1 instead of before
+ *   BROKEN_NO_ORPHAN_RECHECK  queue: the re-check after reader_sleep = 1
+ *                looks at head and write_pos (and closed) only, not for an
+ *                orphan (flaw F7, README.md)
+ *   BROKEN_EMPTY_NO_WAKE  queue: a reader that announced a take (state
+ *                1) and then finds the queue empty stores state = 0 without
+ *                waking the writer (flaw F6, README.md)
  *
  * Readers' sleep (13.1, the fix of F5): reader_wake is a wake generation
  * and the futex word all readers sleep on; reader_sleep only says "some
@@ -578,7 +584,13 @@ inline q_take()
         if
         :: res == EMPTY ->
             if
-            :: announced -> STEP(state[s] = 0)  /* end an earlier announcement */
+            :: announced ->
+                STEP(state[s] = 0);             /* end an earlier announcement */
+#ifndef BROKEN_EMPTY_NO_WAKE
+                /* F6: the writer may have counted our pos (an h that
+                 * other readers have passed since) and gone to sleep */
+                wake_writer()
+#endif
             :: else -> skip
             fi
         :: res == AGAIN && h <= wpc && wpc - h <= CAP && h != wpc ->
@@ -775,6 +787,23 @@ end_start:
                 :: res == NO ->
                     r_announce();               /* g = reader_wake; reader_sleep = 1 */
                     Q_COND;                     /* re-check */
+#ifndef BROKEN_NO_ORPHAN_RECHECK
+                    /* F7: the re-check includes q_orphan_ready: a reader
+                     * that closes during a peek frees its lock, then wakes
+                     * the readers (an orphan to adopt at once) */
+                    if
+                    :: res == NO ->
+                        STEP(if :: state[1 - s] == 2 -> res = ORPHAN :: else -> skip fi);
+                        if
+                        :: res == ORPHAN ->
+                            STEP(o = owner[1 - s]);
+                            STEP(if :: lk[1 - s] != 0 -> res = NO :: else -> skip fi);
+                            o = 0
+                        :: else -> skip
+                        fi
+                    :: else -> skip
+                    fi;
+#endif
                     if
                     :: res == NO ->
                         STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi);
