@@ -79,27 +79,30 @@ checks=(
 F=docs/model/fanout.pml
 checks+=(
     "fanout-broadcast|pass|$F|-DNMSG=2 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
-    "fanout-no-timeout|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-no-timeout|pass|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1|-O2 -DSAFETY|-m100000 -w24"
     "fanout-broken-wait-on-reader-sleep-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_WAIT_ON_READER_SLEEP|-O0 -DSAFETY|-m100000 -w20"
     "fanout-broken-gen-after-announce|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_GEN_AFTER_ANNOUNCE|-O0 -DSAFETY|-m100000 -w20"
     "fanout-broken-reader-clears|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_READER_CLEARS|-O0 -DSAFETY|-m100000 -w20"
-    "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD -DNMSG=2 -DCAP=1|-O0 -DSAFETY|-m100000 -w24"
     "fanout-broken-min-ignores-slots|reject:ring\\[|$F|-DBROKEN_MIN_IGNORES_SLOTS|-O0 -DSAFETY|-m100000 -w24"
     "fanout-broken-peek-state-after-cas|reject:acked|$F|-DQUEUE -DPEEK=1 -DNMSG=2 -DBROKEN_PEEK_STATE_AFTER_CAS|-O0 -DSAFETY|-m100000 -w24"
     "fanout-queue-take|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-queue-peek|pass|$F|-DQUEUE -DPEEK=1 -DNMSG=1 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-queue-close-no-timeout|pass|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-broken-empty-no-wake-F6|reject:invalid end state|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_EMPTY_NO_WAKE|-O2 -DSAFETY|-m200000 -w24"
-    "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
+    "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
 )
 # fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one
-# reader. fanin-nostall is an LTL check (pan -a): once every writer has
+# reader (fanin-restart*: one writer slot in use and its restart).
+# fanin-nostall is an LTL check (pan -a): once every writer has
 # finished, the reader finishes; the shared ring with a claim counter must
 # fail it (a writer killed between claim and commit stalls the reader).
 I=docs/model/fanin.pml
 checks+=(
     "fanin-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
-    "fanin-crash-restart|pass|$I|-DNMSG=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26"
+    "fanin-restart|pass|$I|-DWRITER2=0 -DNMSG=3 -DCAP=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanin-restart-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DTIMEOUTS=0|-O2 -DSAFETY|-m200000 -w24"
+    "fanin-restart-after-close-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DRESTART=2 -DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m200000 -w24"
     "fanin-nostall|pass|$I|-DNOSTALL -DNMSG=1 -DRESTART=0|-O2 -DCOLLAPSE|-a -m200000 -w24"
     "fanin-broken-shared-ring|reject:acceptance cycle|$I|-DNOSTALL -DBROKEN_SHARED_RING|-O2|-a -m200000 -w24"
     "fanin-broken-end-ignores-locks|reject:took|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_IGNORES_LOCKS|-O0 -DSAFETY|-m200000 -w24"
@@ -107,8 +110,9 @@ checks+=(
 if [ "$full" = 1 ]; then
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
     checks+=("fanout-broadcast-full|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
+    checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
     checks+=("fanout-queue-take-full|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
-    checks+=("fanin-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
+    checks+=("fanin-two-writers-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1 -DRESTART=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
 fi
 
 # The expect field may itself contain '|' (a regex alternative): the last

@@ -12,10 +12,9 @@
  * step, and the C function where it will live (fan_ / chan_ prefixes as in
  * core/src/channel.c).
  *
- * Processes: writers 1 and 2 and a restarted writer 3 start together; each
- * takes the first free writer slot (lock slots 0, 1) and blocks until one
- * is free (so writer 3 takes a slot after a death or a close: the
- * "restart"). The reader (id 4, lock slot RS = 2) is not killed. Each
+ * Processes: writers 1 and 2 start together; a restarted writer 3 starts
+ * when one of them has died (RESTART=1) or died or closed (RESTART=2). Each takes the first free writer
+ * slot (lock slots 0, 1), and blocks while none is free. The reader (id 4, lock slot RS = 2) is not killed. Each
  * writer commits NMSG messages, then closes; when the reader is gone it
  * gets EPIPE and closes.
  *
@@ -37,7 +36,9 @@
  *   TIMEOUTS=1   0: only FUTEX_WAKE wakes; a sleeper is not a valid end
  *                state, so a lost wake-up is an "invalid end state"
  *   CRASHES=1    writer processes that may be killed (0, 1, 2)
- *   RESTART=1    0: no writer 3 (two writer processes)
+ *   RESTART=1    writer 3 after a death; 2: after a death or a close;
+ *                0: no writer 3
+ *   WRITER2=1    0: no writer 2 (writer 1 and its restart only)
  *   NOSTALL      add the LTL property "once every writer process has
  *                finished, the reader finishes" (pan -a)
  *   BROKEN_SHARED_RING  one ring shared by all writers with a claim
@@ -66,7 +67,10 @@
 #ifndef RESTART
 #define RESTART 1
 #endif
-#define NWP (2 + RESTART)       /* writer processes */
+#ifndef WRITER2
+#define WRITER2 1
+#endif
+#define NWP (1 + WRITER2 + (RESTART > 0)) /* writer processes */
 
 #include "kernel.pml"
 
@@ -114,7 +118,9 @@ active proctype killer()
 end_killer:
     do
     :: d_step { crash_left > 0 && victim == 0 && wrun[1]; victim = 1; crash_left-- }
+#if WRITER2
     :: d_step { crash_left > 0 && victim == 0 && wrun[2]; victim = 2; crash_left-- }
+#endif
 #if RESTART
     :: d_step { crash_left > 0 && victim == 0 && wrun[3]; victim = 3; crash_left-- }
 #endif
@@ -204,8 +210,15 @@ proctype writer(byte me)
 {
     byte w, wp, hc, id, tmp, res;
 
-    /* chan_claim: the first free writer slot; blocks while both are held
-     * (the restarted writer takes a slot when one is freed) */
+    /* writer 3 is the restart: it comes when writer 1 or 2 has died
+     * (RESTART=1), or died or closed (RESTART=2) */
+end_restart:
+#if RESTART == 1
+    me != 3 || crashed[1] || crashed[2];
+#else
+    me != 3 || wfin > 0;
+#endif
+    /* chan_claim: the first free writer slot; blocks while both are held */
 end_claim:
     GSTEP(lk[0] == 0 || lk[1] == 0,
           if
@@ -367,7 +380,7 @@ proctype reader(byte me)
         :: else ->
             /* chan_next_record, memcpy: the message whole, and still there */
             STEP(v = ring[cur * CAP + rp[cur] % CAP]);
-            assert(v / 4 >= 1 && v / 4 <= NWP && v % 4 == got[v / 4] + 1); /* each writer's order, once */
+            assert(v / 4 >= 1 && v / 4 <= 3 && v % 4 == got[v / 4] + 1); /* each writer's order, once */
             STEP(assert(ring[cur * CAP + rp[cur] % CAP] == v));
             assert(got[v / 4] < ncommit[v / 4]);   /* committed */
 progress_recv:
@@ -516,7 +529,9 @@ init
 {
     atomic {
         run writer(1);
+#if WRITER2
         run writer(2);
+#endif
 #if RESTART
         run writer(3);
 #endif
