@@ -7,10 +7,12 @@
 # the error the variant is there to show. Installs spin (apt-get) if it is
 # not on PATH.
 #   scripts/test-model.sh            the CI set (about 2.5 minutes on 2 cores)
-#   scripts/test-model.sh --full     also the largest configuration (both
-#                                    roles restarted, every application
-#                                    choice; ~35 million states, ~2.5 GB,
-#                                    a few minutes)
+#   scripts/test-model.sh --full     also the largest configurations (1:1
+#                                    with both roles restarted, fan-out
+#                                    broadcast with 3 messages, queue and
+#                                    many writers without timeouts; tens of
+#                                    millions of states each, several GB,
+#                                    several minutes)
 #   scripts/test-model.sh -j N       N checks at a time (default: 2)
 #   scripts/test-model.sh --list     print the checks and exit
 # The last line is "model: N passed, F failed"; the exit status is 0 only
@@ -70,19 +72,47 @@ checks=(
     "broken-start-wake-if-flag|reject:infutex|$M|-DRESTART_R=0 -DBROKEN_START_WAKE_IF_FLAG|-O0 -DSAFETY|-m10000 -w24"
     "broken-no-end-check|reject:rec%4|$M|-DCORRUPT=1 -DRESTART=0 -DCRASHES=0 -DBROKEN_NO_END_CHECK|-O0 -DSAFETY|-m10000 -w24"
 )
-# fanout.pml (docs/model/README.md, "fanout.pml"). fanout-no-timeout
-# expects a reject: it is flaw F5 (a lost wake-up on the shared
-# reader_sleep word) and must turn into a pass when the protocol is fixed.
+# fanout.pml (docs/model/README.md, "fanout.pml"). The readers' sleep
+# rule with the wake generation (reader_wake) passes without timeouts;
+# the old rule (FUTEX_WAIT on reader_sleep itself, flaw F5) and a reader
+# that loads the generation after announcing must be rejected.
 F=docs/model/fanout.pml
 checks+=(
-    "fanout-broadcast|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
-    "fanout-no-timeout-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m100000 -w20"
-    "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-broadcast|pass|$F|-DNMSG=2 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "fanout-no-timeout|pass|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1|-O2 -DSAFETY|-m100000 -w24"
+    "fanout-broken-wait-on-reader-sleep-F5|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_WAIT_ON_READER_SLEEP|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-gen-after-announce|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_GEN_AFTER_ANNOUNCE|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-reader-clears|reject:invalid end state|$F|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DCAP=1 -DBROKEN_READER_CLEARS|-O0 -DSAFETY|-m100000 -w20"
+    "fanout-broken-join-no-reload|reject:ring\\[|$F|-DBROKEN_JOIN_NO_RELOAD -DNMSG=2 -DCAP=1|-O0 -DSAFETY|-m100000 -w24"
     "fanout-broken-min-ignores-slots|reject:ring\\[|$F|-DBROKEN_MIN_IGNORES_SLOTS|-O0 -DSAFETY|-m100000 -w24"
     "fanout-broken-peek-state-after-cas|reject:acked|$F|-DQUEUE -DPEEK=1 -DNMSG=2 -DBROKEN_PEEK_STATE_AFTER_CAS|-O0 -DSAFETY|-m100000 -w24"
+    "fanout-queue-take|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanout-queue-peek|pass|$F|-DQUEUE -DPEEK=1 -DNMSG=1 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanout-queue-close-no-timeout|pass|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanout-broken-empty-no-wake-F6|reject:invalid end state|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_EMPTY_NO_WAKE|-O2 -DSAFETY|-m200000 -w24"
+    "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
+)
+# fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one
+# reader (fanin-restart*: one writer slot in use and its restart).
+# fanin-nostall is an LTL check (pan -a): once every writer has
+# finished, the reader finishes; the shared ring with a claim counter must
+# fail it (a writer killed between claim and commit stalls the reader).
+I=docs/model/fanin.pml
+checks+=(
+    "fanin-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanin-restart|pass|$I|-DWRITER2=0 -DNMSG=3 -DCAP=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "fanin-restart-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DTIMEOUTS=0|-O2 -DSAFETY|-m200000 -w24"
+    "fanin-restart-after-close-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DRESTART=2 -DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m200000 -w24"
+    "fanin-nostall|pass|$I|-DNOSTALL -DNMSG=1 -DRESTART=0|-O2 -DCOLLAPSE|-a -m200000 -w24"
+    "fanin-broken-shared-ring|reject:acceptance cycle|$I|-DNOSTALL -DBROKEN_SHARED_RING|-O2|-a -m200000 -w24"
+    "fanin-broken-end-ignores-locks|reject:took|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_IGNORES_LOCKS|-O0 -DSAFETY|-m200000 -w24"
 )
 if [ "$full" = 1 ]; then
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
+    checks+=("fanout-broadcast-full|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
+    checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
+    checks+=("fanout-queue-take-full|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
+    checks+=("fanin-two-writers-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1 -DRESTART=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
 fi
 
 # The expect field may itself contain '|' (a regex alternative): the last

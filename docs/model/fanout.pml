@@ -29,8 +29,29 @@
  *                leave; queue: close while holding a peek, an orphan)
  *   BROKEN_...   deliberately wrong variants (README.md lists them).
  *
- * F5 (found by this model; README.md): the shared reader_sleep loses
- * wake-ups (-DTIMEOUTS=0 -DCRASHES=0 gives "invalid end state"):
+ *   BROKEN_WAIT_ON_READER_SLEEP  the readers' sleep rule before the fix
+ *                of F5: FUTEX_WAIT(&reader_sleep, 1), no reader_wake
+ *   BROKEN_GEN_AFTER_ANNOUNCE  a reader loads reader_wake after its
+ *                reader_sleep = 1 instead of before
+ *   BROKEN_NO_ORPHAN_RECHECK  queue: the re-check after reader_sleep = 1
+ *                looks at head and write_pos (and closed) only, not for an
+ *                orphan (flaw F7, README.md)
+ *   BROKEN_EMPTY_NO_WAKE  queue: a reader that announced a take (state
+ *                1) and then finds the queue empty stores state = 0 without
+ *                waking the writer (flaw F6, README.md)
+ *
+ * Readers' sleep (13.1, the fix of F5): reader_wake is a wake generation
+ * and the futex word all readers sleep on; reader_sleep only says "some
+ * reader announced". A reader: g = load(reader_wake); store reader_sleep
+ * = 1; re-check; FUTEX_WAIT(&reader_wake, g). It never clears
+ * reader_sleep. A waker, after its store: if load(reader_sleep) != 0 and
+ * exchange(reader_sleep, 0) != 0: fetch_add(reader_wake, 1), then
+ * FUTEX_WAKE(&reader_wake, all).
+ *
+ * F5 (found by this model; README.md): with the old rule (FUTEX_WAIT on
+ * reader_sleep itself) the shared word loses wake-ups
+ * (-DBROKEN_WAIT_ON_READER_SLEEP -DTIMEOUTS=0 -DCRASHES=0 gives "invalid
+ * end state"):
  *   R3 reader_sleep = 1; re-check: nothing, closed = 0 (about to sleep).
  *   W  commit 3; closed = 1; unlock; wake: load 1, exchange 1 -> 0.
  *   R2 reader_sleep = 1; re-check: closed = 1 -> ENODATA (leaves its 1).
@@ -83,8 +104,18 @@ byte qend[NR];                  /* reader slot: end (queue) */
 byte state[NR];                 /* reader slot: state */
 byte rgone[NR];                  /* reader slot: gone */
 byte ring[CAP];
-/* reader_sleep = sleepf[RSLP] (one word, two sleepers: infutex[0], [1] say
- * which reader slot is blocked on it); writer_sleep = sleepf[WS]. */
+/* reader_wake (header offset 416), the readers' futex word, is a u32
+ * generation that wakers increment and readers only compare with the value
+ * g they loaded. The model keeps, instead of the counter and each reader's
+ * g, one bit per reader slot: gcur[s] = 1 while "reader_wake == the g
+ * loaded by the reader of slot s" (its load sets it, every fetch_add
+ * clears both). That is the same behaviour (the counter does not wrap
+ * around in 2^32 wakes) without a counter whose value would tell apart
+ * states that are otherwise the same.
+ * reader_sleep = sleepf[RSLP] (offset 400: "a reader announced"); two
+ * sleepers on reader_wake: infutex[0], [1] say which reader slot is
+ * blocked; writer_sleep = sleepf[WS]. */
+bit gcur[NR];
 
 /* ---- ghost --------------------------------------------------------------- */
 byte ncommit;
@@ -137,23 +168,74 @@ inline crash()
     rdone++;
     if :: lk[0] == me -> lk[0] = 0 :: else -> skip fi;
     if :: lk[1] == me -> lk[1] = 0 :: else -> skip fi;
-    infutex[s] = 0
+    infutex[s] = 0;
+    gcur[s] = 0                 /* (its g dies with it) */
 }
 
-/* chan_wake(word, n): load the word; if 1, exchange it to 0; if that
- * returned 1, FUTEX_WAKE (all of them for reader_sleep). */
+/* fan_wake_readers (13.1): if load(reader_sleep) != 0 and
+ * exchange(reader_sleep, 0) != 0: fetch_add(reader_wake, 1), then
+ * FUTEX_WAKE(&reader_wake, all). (Old rule: chan_wake(reader_sleep, all),
+ * the exchange then FUTEX_WAKE on reader_sleep itself.) */
 inline wake_readers()
 {
     if
-    :: d_step { victim != me && sleepf[RSLP] == 1 } ->      /* shm_load_seq_cst32 */
+    :: d_step { victim != me && sleepf[RSLP] != 0 } ->      /* shm_load_seq_cst32 */
         STEP(tmp = sleepf[RSLP]; sleepf[RSLP] = 0);          /* shm_exchange32 */
         if
-        :: tmp == 1 -> STEP(infutex[0] = 0; infutex[1] = 0; tmp = 0) /* FUTEX_WAKE(all) */
+        :: tmp != 0 ->
+#ifndef BROKEN_WAIT_ON_READER_SLEEP
+            STEP(gcur[0] = 0; gcur[1] = 0);                  /* fetch_add(reader_wake, 1) */
+#endif
+            STEP(infutex[0] = 0; infutex[1] = 0; tmp = 0)    /* FUTEX_WAKE(all) */
         :: else -> skip
         fi
-    :: d_step { victim != me && sleepf[RSLP] != 1 }
+    :: d_step { victim != me && sleepf[RSLP] == 0 }
     :: DIE
     fi
+}
+
+/* The readers' announcement before a sleep (chan_wait of a fan-out
+ * reader): g = load(reader_wake), then store reader_sleep = 1; the caller
+ * re-checks next. */
+inline r_announce()
+{
+#if !defined(BROKEN_WAIT_ON_READER_SLEEP) && !defined(BROKEN_GEN_AFTER_ANNOUNCE)
+    STEP(gcur[s] = 1);                          /* g = load(reader_wake) */
+#endif
+    STEP(sleepf[RSLP] = 1);                     /* store reader_sleep = 1 */
+#ifdef BROKEN_GEN_AFTER_ANNOUNCE
+    STEP(gcur[s] = 1)                           /* wrong: g after the announcement */
+#endif
+}
+
+/* FUTEX_WAIT(&reader_wake, g, <= 100 ms) by the reader of slot sl: the
+ * kernel sleeps only if reader_wake still is g. (Old rule:
+ * FUTEX_WAIT(&reader_sleep, 1).) No end label: with TIMEOUTS=0 a sleeper
+ * nobody wakes is a deadlock. */
+inline rwait(sl)
+{
+#ifdef BROKEN_WAIT_ON_READER_SLEEP
+    fwait(RSLP, sl)
+#else
+    STEP(if
+         :: gcur[sl] -> infutex[sl] = 1; tmp = 1       /* reader_wake == g */
+         :: else -> skip                                    /* EAGAIN */
+         fi);
+    gcur[sl] = 0;                                           /* (g no longer used) */
+    if
+    :: tmp == 1 ->
+        tmp = 0;
+progress_rsleep:
+        if
+        :: infutex[sl] == 0 -> skip                         /* woken */
+#if TIMEOUTS
+        :: d_step { infutex[sl] == 1; infutex[sl] = 0 }     /* the slice ran out */
+#endif
+        :: DIE
+        fi
+    :: else -> skip
+    fi
+#endif
 }
 inline wake_writer()
 {
@@ -289,7 +371,10 @@ proctype writer(byte me)
     m = wp - CAP;                               /* cached minimum: "full" */
     STEP(wowner = me);                          /* store owner */
     STEP(closed = 0);                           /* store closed = 0 */
-    STEP(sleepf[RSLP] = 0);                     /* chan_wake(reader_sleep, all): exchange */
+    STEP(sleepf[RSLP] = 0);                     /* wake the readers, always: exchange */
+#ifndef BROKEN_WAIT_ON_READER_SLEEP
+    STEP(gcur[0] = 0; gcur[1] = 0);             /* fetch_add(reader_wake, 1) */
+#endif
     STEP(infutex[0] = 0; infutex[1] = 0);       /* FUTEX_WAKE(all) */
     id = 1;
     do
@@ -414,7 +499,7 @@ end_start:
                     B_COND;                     /* last look */
                     if :: res == NO -> res = ENODATA :: else -> skip fi
                 :: else ->
-                    STEP(sleepf[RSLP] = 1);     /* store reader_sleep = 1 */
+                    r_announce();               /* g = reader_wake; reader_sleep = 1 */
                     B_COND;                     /* re-check */
                     if
                     :: res == NO ->
@@ -424,7 +509,7 @@ end_start:
                             B_COND;
                             if :: res == NO -> res = ENODATA :: else -> skip fi
                         :: else ->
-                            fwait(RSLP, s); /* FUTEX_WAIT(&reader_sleep, 1) */
+                            rwait(s);       /* FUTEX_WAIT(&reader_wake, g) */
 #ifdef BROKEN_READER_CLEARS
                             STEP(sleepf[RSLP] = 0); /* wrong: a sleeper clears it */
 #endif
@@ -438,7 +523,8 @@ end_start:
 #endif
                     fi
                 fi
-            od
+            od;
+            gcur[s] = 0                 /* (g no longer used) */
         fi;
         if
         :: res == ENODATA ->
@@ -498,7 +584,13 @@ inline q_take()
         if
         :: res == EMPTY ->
             if
-            :: announced -> STEP(state[s] = 0)  /* end an earlier announcement */
+            :: announced ->
+                STEP(state[s] = 0);             /* end an earlier announcement */
+#ifndef BROKEN_EMPTY_NO_WAKE
+                /* F6: the writer may have counted our pos (an h that
+                 * other readers have passed since) and gone to sleep */
+                wake_writer()
+#endif
             :: else -> skip
             fi
         :: res == AGAIN && h <= wpc && wpc - h <= CAP && h != wpc ->
@@ -693,8 +785,25 @@ end_start:
                 fi;
                 if
                 :: res == NO ->
-                    STEP(sleepf[RSLP] = 1);     /* store reader_sleep = 1 */
+                    r_announce();               /* g = reader_wake; reader_sleep = 1 */
                     Q_COND;                     /* re-check */
+#ifndef BROKEN_NO_ORPHAN_RECHECK
+                    /* F7: the re-check includes q_orphan_ready: a reader
+                     * that closes during a peek frees its lock, then wakes
+                     * the readers (an orphan to adopt at once) */
+                    if
+                    :: res == NO ->
+                        STEP(if :: state[1 - s] == 2 -> res = ORPHAN :: else -> skip fi);
+                        if
+                        :: res == ORPHAN ->
+                            STEP(o = owner[1 - s]);
+                            STEP(if :: lk[1 - s] != 0 -> res = NO :: else -> skip fi);
+                            o = 0
+                        :: else -> skip
+                        fi
+                    :: else -> skip
+                    fi;
+#endif
                     if
                     :: res == NO ->
                         STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi);
@@ -713,7 +822,7 @@ end_start:
                             :: else -> skip
                             fi
                         :: else ->
-                            fwait(RSLP, s);
+                            rwait(s);   /* FUTEX_WAIT(&reader_wake, g) */
                             Q_COND
                         fi
                     :: else -> skip
@@ -721,6 +830,7 @@ end_start:
                 :: else -> skip
                 fi
             od;
+            gcur[s] = 0;                /* (g no longer used) */
             if
             :: res == ENODATA ->
                 assert(ncommit == NMSG);
