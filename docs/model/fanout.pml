@@ -172,7 +172,7 @@ inline crash()
     gcur[s] = 0                 /* (its g dies with it) */
 }
 
-/* fan_wake_readers (13.1): if load(reader_sleep) != 0 and
+/* chan_wake_readers (13.1): if load(reader_sleep) != 0 and
  * exchange(reader_sleep, 0) != 0: fetch_add(reader_wake, 1), then
  * FUTEX_WAKE(&reader_wake, all). (Old rule: chan_wake(reader_sleep, all),
  * the exchange then FUTEX_WAKE on reader_sleep itself.) */
