@@ -19,6 +19,18 @@
 
 #define SEC 1000000000ll
 
+/* The POSIX reply channel of client slot w (< 10) of the server at addr. */
+static void reply_name(char *out, const char *addr, unsigned w)
+{
+    size_t n = strlen(addr);
+    ASSERT_LT(n + 4, SHMLINK_ADDRESS_MAX);
+    ASSERT_LT(w, 10);
+    memcpy(out, addr, n);
+    memcpy(out + n, ".r", 2);
+    out[n + 2] = (char)('0' + w);
+    out[n + 3] = '\0';
+}
+
 static shmlink_server *srv_create(shmlink_backend be, unsigned workers,
                                   unsigned clients, char *addr)
 {
@@ -31,8 +43,8 @@ static shmlink_server *srv_create(shmlink_backend be, unsigned workers,
     t_register(addr);
     /* The clients' reply channels, should a failing test leave them. */
     for (unsigned w = 0; be == SHMLINK_BACKEND_POSIX && w < clients; w++) {
-        char reply[SHMLINK_ADDRESS_MAX + 8];
-        snprintf(reply, sizeof(reply), "%s.r%u", addr, w);
+        char reply[SHMLINK_ADDRESS_MAX];
+        reply_name(reply, addr, w);
         t_register(reply);
     }
     return srv;
@@ -196,8 +208,8 @@ static void test_basic(shmlink_backend be)
     ASSERT_EQ(pthread_join(th, NULL), 0);
 
     /* Reply channels go with their clients. */
-    char reply[SHMLINK_ADDRESS_MAX + 8];
-    snprintf(reply, sizeof(reply), "%s.r0", addr);
+    char reply[SHMLINK_ADDRESS_MAX];
+    reply_name(reply, addr, 0);
     shmlink_stat sst;
     if (be == SHMLINK_BACKEND_POSIX)
         ASSERT_OK(shmlink_stat_address(reply, &sst));
