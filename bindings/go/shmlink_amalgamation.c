@@ -347,6 +347,14 @@ int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
  * the writer's own calls in another thread. */
 int shmlink__channel_readers_state(const shmlink_channel *ch);
 
+/* A System V channel whose segment is already marked for removal: removes
+ * its semaphore set now, even while other processes hold roles (they keep
+ * their mappings; their locks are gone with the channel). A client's reply
+ * channel uses it: the workers that hold its writer slots would otherwise
+ * leave the set behind when they die before closing. Returns 0 (also for a
+ * POSIX channel), -EBUSY (the segment is still named) or -errno. */
+int shmlink__channel_drop_locks(shmlink_channel *ch);
+
 /* The permission bits of the channel's segment, or -errno. */
 int shmlink__channel_mode(const shmlink_channel *ch);
 
@@ -498,23 +506,60 @@ SHMLINK_EXTERN int shmlink_server_open(const char *address,
     return rc < 0 ? rc : srv_new(req, out);
 }
 
+static void srv_forget(shmlink_server *srv, unsigned w, int reader_gone);
+
+/* Closes our writer handles of the reply channels of clients that left
+ * (their slot's owner word is no longer the one we opened under): a handle
+ * kept open keeps a System V reply channel's semaphore set alive, and a
+ * worker killed later could not give it back. One load per client slot. */
+static void srv_sweep(shmlink_server *srv)
+{
+    for (unsigned w = 0; w < srv->nclients; w++) {
+        uint32_t kind, id;
+        uint64_t owner;
+        if (srv->replies[w].ch &&
+            shmlink__channel_reply_of(srv->req, w, &kind, &id, &owner) == 0 &&
+            owner != srv->replies[w].owner)
+            srv_forget(srv, w, -1);
+    }
+}
+
 SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
                                        shmlink_request *req, int64_t timeout_ns)
 {
     if (!srv || !req || srv->active)
         return -EINVAL;
+    uint64_t since = shmlink_channel_interrupts(srv->req);
     uint64_t deadline = UINT64_MAX;
     if (timeout_ns > 0)
         deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
     for (;;) {
-        int64_t t = timeout_ns;
-        if (timeout_ns > 0) {
+        /* Wait in slices, closing the reply handles of clients that left
+         * between them (srv_sweep). */
+        srv_sweep(srv);
+        int64_t t = CALL_SLICE_NS;
+        if (timeout_ns == 0) {
+            t = 0;
+        } else if (timeout_ns > 0) {
             uint64_t now = shmlink__now_ns();
-            t = now >= deadline ? 0 : (int64_t)(deadline - now);
+            uint64_t left = now >= deadline ? 0 : deadline - now;
+            if (left < (uint64_t)t)
+                t = (int64_t)left;
         }
+        int rc = shmlink_channel_wait(srv->req, 0, t, since);
+        if (rc == -ETIMEDOUT) {
+            if (timeout_ns == 0 ||
+                (timeout_ns > 0 && shmlink__now_ns() >= deadline))
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
         const void *p;
         size_t n;
-        int rc = shmlink_channel_peek(srv->req, &p, &n, t);
+        rc = shmlink_channel_peek(srv->req, &p, &n, 0);
+        if (rc == -ETIMEDOUT)
+            continue; /* another worker took it */
         if (rc < 0)
             return rc;
         const uint8_t *b = p;
@@ -959,7 +1004,10 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
 {
     if (!cl)
         return;
+    /* Remove the reply channel, and its System V semaphore set at once:
+     * the workers holding its writer slots may die before they close. */
     (void)shmlink_remove(cl->reply_addr);
+    (void)shmlink__channel_drop_locks(cl->reply);
     shmlink_channel_close(cl->reply);
     shmlink_channel_close(cl->req);
     free(cl);
@@ -985,6 +1033,7 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -1091,7 +1140,7 @@ static inline void shm_cpu_relax(void)
 }
 
 #endif /* SHMLINK_ATOMICS_H */
-#line 25 "../../core/src/channel.c"
+#line 26 "../../core/src/channel.c"
 /* #include "channel_internal.h": already inlined above */
 
 /* ======== core/src/guard.h ======== */
@@ -1138,7 +1187,7 @@ static inline int shmlink__guard_hit(const shmlink__guard *g)
 }
 
 #endif /* SHMLINK_GUARD_H */
-#line 27 "../../core/src/channel.c"
+#line 28 "../../core/src/channel.c"
 
 /* ======== core/src/lock.h ======== */
 #line 1 "../../core/src/lock.h"
@@ -1262,7 +1311,7 @@ unsigned long shmlink__fork_gen(void);
 extern unsigned long shmlink__fork_generation;
 
 #endif /* SHMLINK_LOCK_H */
-#line 28 "../../core/src/channel.c"
+#line 29 "../../core/src/channel.c"
 
 /* ======== core/src/proc.h ======== */
 #line 1 "../../core/src/proc.h"
@@ -1294,7 +1343,7 @@ static inline int32_t shmlink__owner_pid(uint64_t owner)
 }
 
 #endif /* SHMLINK_PROC_H */
-#line 29 "../../core/src/channel.c"
+#line 30 "../../core/src/channel.c"
 /* #include "wait.h": already inlined above */
 
 /* ------------------------------------------------------------------------ */
@@ -2908,6 +2957,20 @@ int shmlink__channel_readers_state(const shmlink_channel *ch)
             ended = 1;
     }
     return ended ? 0 : 2;
+}
+
+int shmlink__channel_drop_locks(shmlink_channel *ch)
+{
+    if (!ch || chan_usable(ch) < 0 || ch->version != CHAN_VERSION_2 ||
+        ch->locks.kind != SHMLINK__LOCK_SEM)
+        return 0;
+    struct shmid_ds ds;
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 ||
+        !(ds.shm_perm.mode & SHM_DEST))
+        return -EBUSY; /* still named: others may open it */
+    if (semctl(ch->locks.semid, 0, IPC_RMID) == -1)
+        return -errno;
+    return 0;
 }
 
 int shmlink__channel_mode(const shmlink_channel *ch)

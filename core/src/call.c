@@ -135,23 +135,60 @@ SHMLINK_EXTERN int shmlink_server_open(const char *address,
     return rc < 0 ? rc : srv_new(req, out);
 }
 
+static void srv_forget(shmlink_server *srv, unsigned w, int reader_gone);
+
+/* Closes our writer handles of the reply channels of clients that left
+ * (their slot's owner word is no longer the one we opened under): a handle
+ * kept open keeps a System V reply channel's semaphore set alive, and a
+ * worker killed later could not give it back. One load per client slot. */
+static void srv_sweep(shmlink_server *srv)
+{
+    for (unsigned w = 0; w < srv->nclients; w++) {
+        uint32_t kind, id;
+        uint64_t owner;
+        if (srv->replies[w].ch &&
+            shmlink__channel_reply_of(srv->req, w, &kind, &id, &owner) == 0 &&
+            owner != srv->replies[w].owner)
+            srv_forget(srv, w, -1);
+    }
+}
+
 SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
                                        shmlink_request *req, int64_t timeout_ns)
 {
     if (!srv || !req || srv->active)
         return -EINVAL;
+    uint64_t since = shmlink_channel_interrupts(srv->req);
     uint64_t deadline = UINT64_MAX;
     if (timeout_ns > 0)
         deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
     for (;;) {
-        int64_t t = timeout_ns;
-        if (timeout_ns > 0) {
+        /* Wait in slices, closing the reply handles of clients that left
+         * between them (srv_sweep). */
+        srv_sweep(srv);
+        int64_t t = CALL_SLICE_NS;
+        if (timeout_ns == 0) {
+            t = 0;
+        } else if (timeout_ns > 0) {
             uint64_t now = shmlink__now_ns();
-            t = now >= deadline ? 0 : (int64_t)(deadline - now);
+            uint64_t left = now >= deadline ? 0 : deadline - now;
+            if (left < (uint64_t)t)
+                t = (int64_t)left;
         }
+        int rc = shmlink_channel_wait(srv->req, 0, t, since);
+        if (rc == -ETIMEDOUT) {
+            if (timeout_ns == 0 ||
+                (timeout_ns > 0 && shmlink__now_ns() >= deadline))
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
         const void *p;
         size_t n;
-        int rc = shmlink_channel_peek(srv->req, &p, &n, t);
+        rc = shmlink_channel_peek(srv->req, &p, &n, 0);
+        if (rc == -ETIMEDOUT)
+            continue; /* another worker took it */
         if (rc < 0)
             return rc;
         const uint8_t *b = p;
@@ -596,7 +633,10 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
 {
     if (!cl)
         return;
+    /* Remove the reply channel, and its System V semaphore set at once:
+     * the workers holding its writer slots may die before they close. */
     (void)shmlink_remove(cl->reply_addr);
+    (void)shmlink__channel_drop_locks(cl->reply);
     shmlink_channel_close(cl->reply);
     shmlink_channel_close(cl->req);
     free(cl);

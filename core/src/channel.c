@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -1639,6 +1640,20 @@ int shmlink__channel_readers_state(const shmlink_channel *ch)
             ended = 1;
     }
     return ended ? 0 : 2;
+}
+
+int shmlink__channel_drop_locks(shmlink_channel *ch)
+{
+    if (!ch || chan_usable(ch) < 0 || ch->version != CHAN_VERSION_2 ||
+        ch->locks.kind != SHMLINK__LOCK_SEM)
+        return 0;
+    struct shmid_ds ds;
+    if (shmctl(ch->seg->shmid, IPC_STAT, &ds) == -1 ||
+        !(ds.shm_perm.mode & SHM_DEST))
+        return -EBUSY; /* still named: others may open it */
+    if (semctl(ch->locks.semid, 0, IPC_RMID) == -1)
+        return -errno;
+    return 0;
 }
 
 int shmlink__channel_mode(const shmlink_channel *ch)

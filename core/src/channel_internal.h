@@ -44,6 +44,14 @@ int shmlink__channel_prev_reply(const shmlink_channel *ch, uint32_t *kind,
  * the writer's own calls in another thread. */
 int shmlink__channel_readers_state(const shmlink_channel *ch);
 
+/* A System V channel whose segment is already marked for removal: removes
+ * its semaphore set now, even while other processes hold roles (they keep
+ * their mappings; their locks are gone with the channel). A client's reply
+ * channel uses it: the workers that hold its writer slots would otherwise
+ * leave the set behind when they die before closing. Returns 0 (also for a
+ * POSIX channel), -EBUSY (the segment is still named) or -errno. */
+int shmlink__channel_drop_locks(shmlink_channel *ch);
+
 /* The permission bits of the channel's segment, or -errno. */
 int shmlink__channel_mode(const shmlink_channel *ch);
 
