@@ -276,10 +276,19 @@ static int q_reader(const char *addr, int batch, uint64_t n, uint64_t seed,
                     struct shared *sh, int wfd)
 {
     shmlink_channel *r;
-    int rc = shmlink_channel_open(addr, SHMLINK_READER, &r);
+    /* A live reader that adopts a dead one's orphan holds that slot until
+     * it releases the message: every slot can be held for a moment. */
+    int rc;
+    for (int tries = 0;
+         (rc = shmlink_channel_open(addr, SHMLINK_READER, &r)) == -EBUSY &&
+         tries < 10000;
+         tries++)
+        usleep(1000);
     char c = 'j';
-    if (rc < 0 || write(wfd, &c, 1) != 1)
+    if (rc < 0 || write(wfd, &c, 1) != 1) {
+        fprintf(stderr, "queue reader: open: %s\n", shmlink_strerror(rc));
         return 1;
+    }
     close(wfd);
     size_t max = shmlink_channel_max_message(r);
     uint8_t *buf = malloc(max * 4);
