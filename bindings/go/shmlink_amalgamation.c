@@ -402,6 +402,44 @@ int64_t shmlink__spin_ns(void);
 #define CALL_SLICE_NS    100000000ll /* server liveness check period */
 #define CALL_DEF_CLIENTS 8u
 
+/* A call's time budget: timeout as the channel API takes it (< 0: no
+ * limit, 0: no waiting) and the deadline it gives. */
+typedef struct call_clock {
+    int64_t timeout;
+    uint64_t deadline;
+} call_clock;
+
+static call_clock call_clock_start(int64_t timeout_ns)
+{
+    call_clock c = {timeout_ns, UINT64_MAX};
+    if (timeout_ns > 0)
+        c.deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    return c;
+}
+
+/* What is left of the budget, as a timeout argument. */
+static int64_t call_left(const call_clock *c)
+{
+    if (c->timeout <= 0)
+        return c->timeout;
+    uint64_t now = shmlink__now_ns();
+    return now >= c->deadline ? 0 : (int64_t)(c->deadline - now);
+}
+
+/* The next wait slice: what is left, at most CALL_SLICE_NS. */
+static int64_t call_slice(const call_clock *c)
+{
+    int64_t t = call_left(c);
+    return t < 0 || t > CALL_SLICE_NS ? CALL_SLICE_NS : t;
+}
+
+/* The budget is spent (or there was none). */
+static int call_expired(const call_clock *c)
+{
+    return c->timeout == 0 ||
+           (c->timeout > 0 && shmlink__now_ns() >= c->deadline);
+}
+
 /* The 16-byte headers: request call_id, flags, reserved; reply call_id,
  * status, reserved (little-endian, as every field of the protocol). */
 static void call_put_hdr(uint8_t *p, uint64_t id, uint32_t word)
@@ -530,26 +568,14 @@ SHMLINK_EXTERN int shmlink_server_recv(shmlink_server *srv,
     if (!srv || !req || srv->active)
         return -EINVAL;
     uint64_t since = shmlink_channel_interrupts(srv->req);
-    uint64_t deadline = UINT64_MAX;
-    if (timeout_ns > 0)
-        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    call_clock clk = call_clock_start(timeout_ns);
     for (;;) {
         /* Wait in slices, closing the reply handles of clients that left
          * between them (srv_sweep). */
         srv_sweep(srv);
-        int64_t t = CALL_SLICE_NS;
-        if (timeout_ns == 0) {
-            t = 0;
-        } else if (timeout_ns > 0) {
-            uint64_t now = shmlink__now_ns();
-            uint64_t left = now >= deadline ? 0 : deadline - now;
-            if (left < (uint64_t)t)
-                t = (int64_t)left;
-        }
-        int rc = shmlink_channel_wait(srv->req, 0, t, since);
+        int rc = shmlink_channel_wait(srv->req, 0, call_slice(&clk), since);
         if (rc == -ETIMEDOUT) {
-            if (timeout_ns == 0 ||
-                (timeout_ns > 0 && shmlink__now_ns() >= deadline))
+            if (call_expired(&clk))
                 return -ETIMEDOUT;
             continue;
         }
@@ -896,28 +922,15 @@ SHMLINK_EXTERN int shmlink_client_recv(shmlink_client *cl, uint64_t *call_id,
     if (!cl || !call_id || !status || !len || (cap > 0 && !buf))
         return -EINVAL;
     uint64_t since = shmlink_channel_interrupts(cl->reply);
-    uint64_t deadline = UINT64_MAX;
-    if (timeout_ns > 0)
-        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    call_clock clk = call_clock_start(timeout_ns);
     for (;;) {
         /* Wait in slices, looking at the server's workers between them:
          * the reply channel's own end of stream is not used (13.5). */
-        int64_t t = CALL_SLICE_NS;
-        if (timeout_ns == 0) {
-            t = 0;
-        } else if (timeout_ns > 0) {
-            uint64_t now = shmlink__now_ns();
-            uint64_t left = now >= deadline ? 0 : deadline - now;
-            if (left < (uint64_t)t)
-                t = (int64_t)left;
-        }
-        int rc = shmlink_channel_wait(cl->reply, 0, t, since);
+        int rc = shmlink_channel_wait(cl->reply, 0, call_slice(&clk), since);
         if (rc == -ETIMEDOUT) {
             if (shmlink__channel_readers_state(cl->req) == 0)
                 return -EPIPE;
-            if (timeout_ns >= 0 && shmlink__now_ns() >= deadline)
-                return -ETIMEDOUT;
-            if (timeout_ns == 0)
+            if (call_expired(&clk))
                 return -ETIMEDOUT;
             continue;
         }
@@ -956,21 +969,15 @@ SHMLINK_EXTERN int shmlink_client_call(shmlink_client *cl, const void *req,
 {
     if (!cl || !resp_len || !status)
         return -EINVAL;
-    uint64_t deadline = UINT64_MAX;
-    if (timeout_ns > 0)
-        deadline = shmlink__now_ns() + (uint64_t)timeout_ns;
+    call_clock clk = call_clock_start(timeout_ns);
     uint64_t id;
     int rc = shmlink_client_send(cl, req, len, &id, timeout_ns);
     if (rc < 0)
         return rc;
     for (;;) {
-        int64_t t = timeout_ns;
-        if (timeout_ns > 0) {
-            uint64_t now = shmlink__now_ns();
-            t = now >= deadline ? 0 : (int64_t)(deadline - now);
-        }
         uint64_t got;
-        rc = shmlink_client_recv(cl, &got, status, resp, cap, resp_len, t);
+        rc = shmlink_client_recv(cl, &got, status, resp, cap, resp_len,
+                                 call_left(&clk));
         if (rc == -EMSGSIZE && got != id) {
             /* Too large and not ours (still peeked): drop it. */
             (void)shmlink_channel_release(cl->reply);
@@ -1515,7 +1522,6 @@ struct shmlink_channel {
                                sleeps on; NULL else */
     uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
     uint64_t *peer_owner_w; /* reader: the writer's owner word */
-    int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
     int spin_yield;         /* more processes share the channel than there
                                are CPUs: yield the CPU while spinning */
     int shared_sleep;       /* my_sleep is shared by several sleepers: only
@@ -1761,7 +1767,7 @@ static inline void chan_wake_peer(shmlink_channel *ch)
     if (ch->peer_gen)
         chan_wake_readers(ch->peer_sleep, ch->peer_gen, 0);
     else
-        chan_wake(ch->peer_sleep, ch->peer_wake_n);
+        chan_wake(ch->peer_sleep, 1); /* one sleeper: the peer */
 }
 
 /* Wakes the peer whatever its sleep word says: used when taking a role. A
@@ -2341,7 +2347,6 @@ static void chan_bind(shmlink_channel *ch)
         ch->peer_flag = CHAN_F32(b, w ? CHAN_OFF_READER_GONE : CHAN_OFF_CLOSED);
         ch->peer_owner_w =
             CHAN_F64(b, w ? CHAN_OFF_READER_OWNER : CHAN_OFF_WRITER_OWNER);
-        ch->peer_wake_n = 1;
         ch->shared_sleep = 0;
         ch->ring = ch->ring0;
         return;
@@ -2355,7 +2360,6 @@ static void chan_bind(shmlink_channel *ch)
         ch->my_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
         ch->peer_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
         ch->peer_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
-        ch->peer_wake_n = INT_MAX;
         ch->shared_sleep = 0;
         /* The one reader of a many-writers channel without fan-out: its
          * slot is the peer (13.4); fan-out readers wake us when they
@@ -2375,7 +2379,6 @@ static void chan_bind(shmlink_channel *ch)
     ch->my_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
     ch->my_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
     ch->my_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
-    ch->peer_wake_n = 1;
     ch->shared_sleep = 1;
     /* One writer: its slot's owner word and closed flag; several: the
      * reader looks at every writer slot (13.4). */

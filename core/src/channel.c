@@ -198,7 +198,6 @@ struct shmlink_channel {
                                sleeps on; NULL else */
     uint32_t *peer_flag;    /* closed / reader_gone; NULL: fan-out writer */
     uint64_t *peer_owner_w; /* reader: the writer's owner word */
-    int peer_wake_n;        /* waiters woken on peer_sleep: 1 or all */
     int spin_yield;         /* more processes share the channel than there
                                are CPUs: yield the CPU while spinning */
     int shared_sleep;       /* my_sleep is shared by several sleepers: only
@@ -444,7 +443,7 @@ static inline void chan_wake_peer(shmlink_channel *ch)
     if (ch->peer_gen)
         chan_wake_readers(ch->peer_sleep, ch->peer_gen, 0);
     else
-        chan_wake(ch->peer_sleep, ch->peer_wake_n);
+        chan_wake(ch->peer_sleep, 1); /* one sleeper: the peer */
 }
 
 /* Wakes the peer whatever its sleep word says: used when taking a role. A
@@ -1024,7 +1023,6 @@ static void chan_bind(shmlink_channel *ch)
         ch->peer_flag = CHAN_F32(b, w ? CHAN_OFF_READER_GONE : CHAN_OFF_CLOSED);
         ch->peer_owner_w =
             CHAN_F64(b, w ? CHAN_OFF_READER_OWNER : CHAN_OFF_WRITER_OWNER);
-        ch->peer_wake_n = 1;
         ch->shared_sleep = 0;
         ch->ring = ch->ring0;
         return;
@@ -1038,7 +1036,6 @@ static void chan_bind(shmlink_channel *ch)
         ch->my_sleep = CHAN_F32(ws, CHAN_WS_SLEEP);
         ch->peer_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
         ch->peer_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
-        ch->peer_wake_n = INT_MAX;
         ch->shared_sleep = 0;
         /* The one reader of a many-writers channel without fan-out: its
          * slot is the peer (13.4); fan-out readers wake us when they
@@ -1058,7 +1055,6 @@ static void chan_bind(shmlink_channel *ch)
     ch->my_owner_w = CHAN_F64(rs, CHAN_RS_OWNER);
     ch->my_sleep = CHAN_F32(b, CHAN_OFF_READER_SLEEP);
     ch->my_gen = CHAN_F32(b, CHAN_OFF_READER_WAKE);
-    ch->peer_wake_n = 1;
     ch->shared_sleep = 1;
     /* One writer: its slot's owner word and closed flag; several: the
      * reader looks at every writer slot (13.4). */
