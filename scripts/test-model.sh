@@ -10,7 +10,8 @@
 #   scripts/test-model.sh --full     also the largest configurations (1:1
 #                                    with both roles restarted, fan-out
 #                                    broadcast with 3 messages, queue and
-#                                    many writers without timeouts; tens of
+#                                    many writers without timeouts, calls
+#                                    with two calls or two kills; tens of
 #                                    millions of states each, several GB,
 #                                    several minutes)
 #   scripts/test-model.sh -j N       N checks at a time (default: 2)
@@ -107,7 +108,26 @@ checks+=(
     "fanin-broken-shared-ring|reject:acceptance cycle|$I|-DNOSTALL -DBROKEN_SHARED_RING|-O2|-a -m200000 -w24"
     "fanin-broken-end-ignores-locks|reject:took|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_IGNORES_LOCKS|-O0 -DSAFETY|-m200000 -w24"
 )
+# calls.pml (docs/model/README.md, "calls.pml"): the calls layer over
+# abstract channels. Two clients share one client slot (the second takes
+# it when the first closed or died); workers leave or die; the broken
+# variants are the rules as they were before the model (owner word before
+# reply_kind = 0; the workers' locks tested one by one) and two more.
+C=docs/model/calls.pml
+checks+=(
+    "calls-two-clients|pass|$C|-DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "calls-two-clients-sysv|pass|$C|-DSYSV=1 -DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "calls-worker-restart|pass|$C|-DCLIENT2=0 -DNCALL=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "calls-slot-reuse-two-kills|pass|$C|-DWORKER4=0 -DNCALL=2 -DCRASHES=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
+    "calls-broken-owner-before-kind-F8|reject:copen|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_OWNER_BEFORE_KIND|-O0 -DSAFETY|-m100000 -w20"
+    "calls-broken-owner-before-kind-sysv|reject:copen|$C|-DSYSV=1 -DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_OWNER_BEFORE_KIND|-O0 -DSAFETY|-m100000 -w20"
+    "calls-broken-per-slot-test-F9|reject:freeseen|$C|-DCLIENT2=0 -DBROKEN_PER_SLOT_TEST|-O0 -DSAFETY|-m100000 -w22"
+    "calls-broken-no-owner-check|reject:copen|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_NO_OWNER_CHECK|-O0 -DSAFETY|-m100000 -w20"
+    "calls-broken-unlock-first|reject:invalid end state|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_UNLOCK_FIRST|-O0 -DSAFETY|-m100000 -w20"
+)
 if [ "$full" = 1 ]; then
+    checks+=("calls-two-clients-two-calls|pass|$C|-DRESTART=0 -DNCALL=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w26")
+    checks+=("calls-two-clients-two-kills|pass|$C|-DRESTART=0 -DCRASHES=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w26")
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
     checks+=("fanout-broadcast-full|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
     checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")

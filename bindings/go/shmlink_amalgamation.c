@@ -1297,6 +1297,16 @@ void shmlink__lock_give(shmlink__lockset *ls, unsigned slot);
  * -errno if it cannot be told. */
 int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot);
 
+/* 1 if some process holds one of the count slots first..first+count-1,
+ * 0 if none does, -errno if it cannot be told (-EINVAL when this handle
+ * holds one of them, or for the 1:1 layout). The test is one kernel
+ * operation, so its answer holds at one moment for all of them: a single
+ * F_OFD_GETLK over the bytes from the first slot's lock byte to the last
+ * one's (fan-out layout: no other slot's lock byte lies between), or one
+ * semop of "wait for zero" on each of their semaphores with IPC_NOWAIT. */
+int shmlink__lock_any_held(const shmlink__lockset *ls, unsigned first,
+                           unsigned count);
+
 /* Gives up every slot this handle holds and closes its descriptor; the
  * semaphore set stays (see shmlink__lock_remove_set). */
 void shmlink__lock_close(shmlink__lockset *ls);
@@ -2464,8 +2474,11 @@ static int fan_start_role(shmlink_channel *ch)
             shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND));
         ch->prev_reply_id =
             shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID));
-        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
+        /* reply_kind = 0 before the owner word: a call server's worker
+         * that loads our owner word then finds no reply channel or ours,
+         * never the previous holder's (13.5). */
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
+        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
         chan_wake_readers(ch->peer_sleep, ch->peer_gen, 1);
         return 0;
@@ -2950,15 +2963,19 @@ int shmlink__channel_readers_state(const shmlink_channel *ch)
 {
     if (!ch || !ch->flags || ch->version != CHAN_VERSION_2)
         return -EINVAL;
+    /* Was any slot ever held (an owner word or gone set)? Then one test of
+     * every reader lock at once: tested one by one, a reader that takes a
+     * slot already tested while the last other one leaves a slot not yet
+     * tested would make a live server look dead (13.5). */
     int ended = 0;
     for (unsigned s = 0; s < ch->nreaders; s++) {
         const uint8_t *rs = chan_rslot(ch, s);
-        uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
-        if (shmlink__lock_held(&ch->locks, s) != 0)
-            return 1; /* held, or cannot tell: alive */
-        if (o != 0 || shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
+        if (shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER)) != 0 ||
+            shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
             ended = 1;
     }
+    if (shmlink__lock_any_held(&ch->locks, 0, ch->nreaders) != 0)
+        return 1; /* held, or cannot tell: alive */
     return ended ? 0 : 2;
 }
 
@@ -4601,6 +4618,42 @@ int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot)
     }
     int v = lock_sem_value(ls->semid, slot);
     return v < 0 ? v : v > 0;
+}
+
+int shmlink__lock_any_held(const shmlink__lockset *ls, unsigned first,
+                           unsigned count)
+{
+    if (count == 0 || first >= ls->nslots || count > ls->nslots - first ||
+        ls->layout != SHMLINK__LOCK_LAYOUT_FANOUT)
+        return -EINVAL;
+    for (unsigned s = first; s < first + count; s++)
+        if (shmlink__lock_mine(ls, s))
+            return -EINVAL;
+    if (ls->kind == SHMLINK__LOCK_OFD) {
+        struct flock fl;
+        lock_flock(ls, &fl, F_WRLCK, first);
+        fl.l_len =
+            shmlink__lock_byte(ls->layout, first + count - 1) - fl.l_start + 1;
+        if (ls->probe_fd < 0)
+            return -EBADF;
+        if (fcntl(ls->probe_fd, F_OFD_GETLK, &fl) == -1)
+            return -errno;
+        return fl.l_type != F_UNLCK;
+    }
+    struct sembuf ops[SHMLINK__LOCK_MAX_SLOTS];
+    for (unsigned i = 0; i < count; i++) {
+        ops[i].sem_num = (unsigned short)(first + i);
+        ops[i].sem_op = 0;
+        ops[i].sem_flg = IPC_NOWAIT;
+    }
+    for (;;) {
+        if (semop(ls->semid, ops, count) == 0)
+            return 0;
+        if (errno == EAGAIN)
+            return 1;
+        if (errno != EINTR)
+            return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+    }
 }
 
 void shmlink__lock_close(shmlink__lockset *ls)

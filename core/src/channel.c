@@ -1140,8 +1140,11 @@ static int fan_start_role(shmlink_channel *ch)
             shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND));
         ch->prev_reply_id =
             shm_load_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_ID));
-        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
+        /* reply_kind = 0 before the owner word: a call server's worker
+         * that loads our owner word then finds no reply channel or ours,
+         * never the previous holder's (13.5). */
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
+        shm_store_seq_cst64(ch->my_owner_w, ch->owner);
         shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_CLOSED), 0);
         chan_wake_readers(ch->peer_sleep, ch->peer_gen, 1);
         return 0;
@@ -1626,15 +1629,19 @@ int shmlink__channel_readers_state(const shmlink_channel *ch)
 {
     if (!ch || !ch->flags || ch->version != CHAN_VERSION_2)
         return -EINVAL;
+    /* Was any slot ever held (an owner word or gone set)? Then one test of
+     * every reader lock at once: tested one by one, a reader that takes a
+     * slot already tested while the last other one leaves a slot not yet
+     * tested would make a live server look dead (13.5). */
     int ended = 0;
     for (unsigned s = 0; s < ch->nreaders; s++) {
         const uint8_t *rs = chan_rslot(ch, s);
-        uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
-        if (shmlink__lock_held(&ch->locks, s) != 0)
-            return 1; /* held, or cannot tell: alive */
-        if (o != 0 || shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
+        if (shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER)) != 0 ||
+            shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_GONE)) != 0)
             ended = 1;
     }
+    if (shmlink__lock_any_held(&ch->locks, 0, ch->nreaders) != 0)
+        return 1; /* held, or cannot tell: alive */
     return ended ? 0 : 2;
 }
 

@@ -328,6 +328,42 @@ int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot)
     return v < 0 ? v : v > 0;
 }
 
+int shmlink__lock_any_held(const shmlink__lockset *ls, unsigned first,
+                           unsigned count)
+{
+    if (count == 0 || first >= ls->nslots || count > ls->nslots - first ||
+        ls->layout != SHMLINK__LOCK_LAYOUT_FANOUT)
+        return -EINVAL;
+    for (unsigned s = first; s < first + count; s++)
+        if (shmlink__lock_mine(ls, s))
+            return -EINVAL;
+    if (ls->kind == SHMLINK__LOCK_OFD) {
+        struct flock fl;
+        lock_flock(ls, &fl, F_WRLCK, first);
+        fl.l_len =
+            shmlink__lock_byte(ls->layout, first + count - 1) - fl.l_start + 1;
+        if (ls->probe_fd < 0)
+            return -EBADF;
+        if (fcntl(ls->probe_fd, F_OFD_GETLK, &fl) == -1)
+            return -errno;
+        return fl.l_type != F_UNLCK;
+    }
+    struct sembuf ops[SHMLINK__LOCK_MAX_SLOTS];
+    for (unsigned i = 0; i < count; i++) {
+        ops[i].sem_num = (unsigned short)(first + i);
+        ops[i].sem_op = 0;
+        ops[i].sem_flg = IPC_NOWAIT;
+    }
+    for (;;) {
+        if (semop(ls->semid, ops, count) == 0)
+            return 0;
+        if (errno == EAGAIN)
+            return 1;
+        if (errno != EINTR)
+            return errno == EINVAL || errno == EIDRM ? -EPROTO : -errno;
+    }
+}
+
 void shmlink__lock_close(shmlink__lockset *ls)
 {
     for (unsigned i = 0; i < ls->nslots; i++)

@@ -97,6 +97,16 @@ void shmlink__lock_give(shmlink__lockset *ls, unsigned slot);
  * -errno if it cannot be told. */
 int shmlink__lock_held(const shmlink__lockset *ls, unsigned slot);
 
+/* 1 if some process holds one of the count slots first..first+count-1,
+ * 0 if none does, -errno if it cannot be told (-EINVAL when this handle
+ * holds one of them, or for the 1:1 layout). The test is one kernel
+ * operation, so its answer holds at one moment for all of them: a single
+ * F_OFD_GETLK over the bytes from the first slot's lock byte to the last
+ * one's (fan-out layout: no other slot's lock byte lies between), or one
+ * semop of "wait for zero" on each of their semaphores with IPC_NOWAIT. */
+int shmlink__lock_any_held(const shmlink__lockset *ls, unsigned first,
+                           unsigned count);
+
 /* Gives up every slot this handle holds and closes its descriptor; the
  * semaphore set stays (see shmlink__lock_remove_set). */
 void shmlink__lock_close(shmlink__lockset *ls);

@@ -7,7 +7,8 @@
  *   - a client killed mid-call stalls nobody; a worker killed holding a
  *     request leaves it to another worker; a server whose workers are all
  *     gone fails pending and later calls with -EPIPE within 1 s, and a
- *     restarted server serves new calls;
+ *     restarted server serves new calls; a worker left in the last worker
+ *     slot alone keeps the server alive for the client;
  *   - malformed requests are dropped; reply channels are removed.
  * SHMLINK_CALL_COUNT scales the counts (default 3000).
  */
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 #define SEC 1000000000ll
 
@@ -543,6 +545,70 @@ static void test_server_killed(shmlink_backend be)
     ASSERT_OK(t_remove(addr));
 }
 
+/* A worker child that opens the server at addr, tells the parent, and
+ * holds its worker slot (serving nothing) until killed. */
+static pid_t holder_start(const char *addr)
+{
+    int fds[2];
+    ASSERT_SYS(pipe(fds));
+    pid_t pid = fork();
+    ASSERT_SYS(pid);
+    if (pid == 0) {
+        /* Dies with the test, should an assertion end it first. */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(fds[0]);
+        shmlink_server *s;
+        char c = shmlink_server_open(addr, &s) == 0 ? 'k' : 'e';
+        if (write(fds[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    ASSERT_EQ(c, 'k');
+    return pid;
+}
+
+static void holder_kill(pid_t pid)
+{
+    int st;
+    kill(pid, SIGKILL);
+    ASSERT_SYS(waitpid(pid, &st, 0));
+}
+
+/* The client's test of the workers covers every worker slot, the last one
+ * too, and counts no other lock (its own writer slot): only the worker in
+ * slot 2 is left -> the server lives; it is killed -> EPIPE in < 1 s. */
+static void test_last_worker_slot(shmlink_backend be)
+{
+    char addr[SHMLINK_ADDRESS_MAX];
+    shmlink_server *srv = srv_create(be, 3, 2, addr);
+    shmlink_client *cl = cli_open(addr);
+    pid_t w1 = holder_start(addr); /* slot 1 */
+    pid_t w2 = holder_start(addr); /* slot 2 */
+    shmlink_server_close(srv);     /* slot 0: closed */
+    holder_kill(w1);               /* slot 1: died */
+    uint64_t id, got;
+    uint8_t out[8];
+    size_t n;
+    int st;
+    ASSERT_OK(shmlink_client_send(cl, "q", 1, &id, 0));
+    ASSERT_ERR(
+        shmlink_client_recv(cl, &got, &st, out, sizeof(out), &n, SEC / 4),
+        -ETIMEDOUT);
+    holder_kill(w2);
+    uint64_t t0 = cu_now_ns();
+    ASSERT_ERR(
+        shmlink_client_recv(cl, &got, &st, out, sizeof(out), &n, 10 * SEC),
+        -EPIPE);
+    ASSERT_LT(cu_now_ns() - t0, (uint64_t)SEC);
+    shmlink_client_close(cl);
+    ASSERT_OK(t_remove(addr));
+}
+
 int main(void)
 {
     t_registry_init();
@@ -556,6 +622,7 @@ int main(void)
         test_malformed(be);
         test_client_killed(be);
         test_server_killed(be);
+        test_last_worker_slot(be);
         test_load(be, count / 4);
     }
     test_stale_sysv_reply();
