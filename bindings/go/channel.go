@@ -1127,3 +1127,73 @@ func (r *Reader) RecvBatch(buf []byte, sizes []int) (int, error) {
 // gets ErrPeerDead. It is idempotent; a second Close returns nil. A call
 // waiting in another goroutine returns ErrClosed first, at once.
 func (r *Reader) Close() error { return r.close() }
+
+// WriterSlot is one writer slot of a channel as WriterSlots reads it. A
+// channel made with Writers(n) has n, a server's address (Listen) one per
+// client, any other channel one: its writer.
+type WriterSlot struct {
+	Slot int
+	// PID is the pid the holder recorded (in its own pid namespace); 0
+	// when the slot was never held or was given up with Close.
+	PID int
+	// Alive is 1 while a live process holds the slot, 0 when it is free
+	// (with a PID: its holder died), -1 when the core cannot tell.
+	Alive int
+	// Closed: the slot's last holder closed it (the end of its stream).
+	Closed bool
+	// Position is the write position of the slot's ring: bytes ever
+	// committed.
+	Position uint64
+	// Used is what the ring holds that readers have not taken yet: not
+	// read (one reader), not taken (Queue; a peeked message is taken), not
+	// read by the slowest joined live reader (Broadcast); 0 when the
+	// positions in the segment contradict each other.
+	Used         uint64
+	MessagesSent uint64
+	// ReplyKind and ReplyID name the reply channel a call client stored
+	// (docs/PROTOCOL.md 13.5): 0 none, 1 POSIX ("<address>.r<slot>"), 2
+	// System V ("sysv-id:<ReplyID>"). They are reported as stored, so any
+	// other kind is a corrupt value; a closed slot keeps them (its client
+	// removed that channel).
+	ReplyKind int
+	ReplyID   uint32
+}
+
+// WriterSlots lists the writer slots of the channel at addr: who holds
+// each, whether that process lives (the slot's kernel lock), and its ring.
+// Like Segment.Stat it maps the segment read-only (a System V segment is
+// attached read-only, which sets its last-attach pid and time) and takes
+// no role. The error matches fs.ErrNotExist when there is no segment and
+// ErrProtocol when it holds no channel.
+func WriterSlots(addr string) ([]WriterSlot, error) {
+	kind, err := parseAddress("writer slots", addr)
+	if err != nil {
+		return nil, err
+	}
+	if kind == C.SHMLINK_ADDR_SYSV_PRIVATE {
+		return nil, invalid("writer slots "+addr, "\"sysv:private\" names no segment; use its \"sysv-id:N\" address")
+	}
+	cs := C.CString(addr)
+	defer C.free(unsafe.Pointer(cs))
+	var infos [MaxWriters]C.shmlink_writer_slot_info
+	rc := int(C.shmlink_channel_writer_slots(cs, &infos[0], C.size_t(len(infos))))
+	if rc < 0 {
+		return nil, opError("writer slots", addr, rc)
+	}
+	slots := make([]WriterSlot, min(rc, len(infos)))
+	for i := range slots {
+		x := &infos[i]
+		slots[i] = WriterSlot{
+			Slot:         int(x.slot),
+			PID:          int(x.pid),
+			Alive:        int(x.alive),
+			Closed:       x.closed != 0,
+			Position:     uint64(x.position),
+			Used:         uint64(x.used),
+			MessagesSent: uint64(x.messages_sent),
+			ReplyKind:    int(x.reply_kind),
+			ReplyID:      uint32(x.reply_id),
+		}
+	}
+	return slots, nil
+}

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,6 +222,17 @@ func TestFaninHelperProcess(t *testing.T) {
 		if err := w.Close(); err != nil {
 			fail(err)
 		}
+	case "hold":
+		// Send, say so, and wait to be killed holding the slot.
+		n, _ := strconv.Atoi(os.Getenv("SHMLINK_FANIN_COUNT"))
+		for k := 0; k < n; k++ {
+			if err := w.Send(faninMsg(99, k)); err != nil {
+				fail(err)
+			}
+		}
+		fmt.Println("holding")
+		time.Sleep(time.Minute)
+		fail(errors.New("not killed"))
 	case "reserve-hang":
 		// Reserve, fill, say so, and wait to be killed before Commit.
 		p, err := w.Reserve(16)
@@ -328,6 +341,137 @@ func TestFaninProcesses(t *testing.T) {
 				if err := c.Wait(); err != nil {
 					t.Fatalf("writer process: %v", err)
 				}
+			}
+		})
+	}
+}
+
+// TestWriterSlots: WriterSlots of a channel with three writer slots, one
+// held, one closed, one whose holder was killed; of a 1:1 channel; of a
+// server with a client; and its errors. Both backends.
+func TestWriterSlots(t *testing.T) {
+	for _, b := range backends[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			addr := b.newAddr()
+			r, err := CreateReader(addr, 4096, Writers(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeOnCleanup(t, addr)
+			closeAtEnd(t, r)
+			addr = r.Address()
+			w0, err := OpenWriter(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeAtEnd(t, w0)
+			w1, err := OpenWriter(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeAtEnd(t, w1) // (closed below; a test that fails first closes it here)
+			for k := 0; k < 2; k++ {
+				mustSend(t, w0, faninMsg(0, k))
+			}
+			buf := make([]byte, 64)
+			if _, err := r.RecvTimeout(buf, 0); err != nil || r.Source() != 0 {
+				t.Fatalf("recv: %v from %d, want ring 0's first message", err, r.Source())
+			}
+			mustSend(t, w1, faninMsg(1, 0))
+			hold := faninHelper(t, "hold", addr, 2, 3)
+			out, err := hold.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := hold.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = hold.Process.Kill()
+				_ = hold.Wait()
+			})
+			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "holding\n" {
+				t.Fatalf("holding writer said %q, %v", line, err)
+			}
+			if err := hold.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = hold.Wait()
+			mustClose(t, w1)
+
+			// 16-byte messages take 24 bytes of a ring each.
+			me := os.Getpid()
+			want := []WriterSlot{
+				{Slot: 0, PID: me, Alive: 1, Position: 48, Used: 24, MessagesSent: 2},
+				{Slot: 1, Closed: true, Position: 24, Used: 24, MessagesSent: 1},
+				{Slot: 2, PID: hold.Process.Pid, Position: 72, Used: 72, MessagesSent: 3},
+			}
+			got, err := WriterSlots(addr)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("WriterSlots = %+v, %v; want %+v", got, err, want)
+			}
+
+			// A 1:1 channel: one slot, its writer.
+			one := b.newAddr()
+			w, err := CreateWriter(one, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeOnCleanup(t, one)
+			closeAtEnd(t, w)
+			mustSend(t, w, faninMsg(0, 0))
+			got, err = WriterSlots(w.Address())
+			want = []WriterSlot{{Slot: 0, PID: me, Alive: 1, Position: 24, Used: 24, MessagesSent: 1}}
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("WriterSlots of a 1:1 channel = %+v, %v; want %+v", got, err, want)
+			}
+
+			// A server: each client slot names the client's reply channel.
+			saddr := b.newAddr()
+			srv, err := Listen(saddr, 1<<16, Clients(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeOnCleanup(t, saddr)
+			closeAtEnd(t, srv)
+			c, err := Dial(saddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeAtEnd(t, c)
+			got, err = WriterSlots(saddr)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("WriterSlots of a server = %+v, %v; want 2 slots", got, err)
+			}
+			reply := saddr + ".r0"
+			if b.name == "sysv" {
+				if got[0].ReplyKind != 2 {
+					t.Fatalf("client slot %+v: want reply kind 2", got[0])
+				}
+				reply = fmt.Sprintf("sysv-id:%d", got[0].ReplyID)
+			} else if got[0].ReplyKind != 1 || got[0].ReplyID != 0 {
+				t.Fatalf("client slot %+v: want reply kind 1, id 0", got[0])
+			}
+			if st, err := StatAddress(reply); err != nil || (b.name == "sysv" && st.CreatorPID != me) {
+				t.Fatalf("the reply channel %s: %+v, %v", reply, st, err)
+			}
+			if got[0].PID != me || got[0].Alive != 1 || got[1].PID != 0 || got[1].Alive != 0 || got[1].ReplyKind != 0 {
+				t.Fatalf("client slots %+v: want slot 0 held by this process, slot 1 free", got)
+			}
+
+			// Errors.
+			if _, err := WriterSlots(b.newAddr()); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("WriterSlots of nothing: %v, want fs.ErrNotExist", err)
+			}
+			if _, err := WriterSlots("sysv:private"); !errors.Is(err, syscall.EINVAL) {
+				t.Fatalf("WriterSlots(sysv:private): %v, want EINVAL", err)
+			}
+			seg := create(t, b.newAddr, 8192)
+			if _, err := seg.WriteAt([]byte("not a channel"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := WriterSlots(seg.Address()); !errors.Is(err, ErrProtocol) {
+				t.Fatalf("WriterSlots of a plain segment: %v, want ErrProtocol", err)
 			}
 		})
 	}

@@ -441,7 +441,8 @@ SHMLINK_EXTERN int shmlink_channel_info_get(const shmlink_channel *ch,
  * of the lowest held reader slot (0 if none); reader_alive says whether
  * any reader slot is held (1), none is (0), or cannot tell (-1);
  * reader_gone is 1 when no reader slot is held and some reader closed.
- * shmlink_channel_slots tells each reader slot apart. */
+ * shmlink_channel_slots tells each reader slot apart,
+ * shmlink_channel_writer_slots each writer slot. */
 
 /* One reader slot of a channel (a 1:1 channel has one: its reader). */
 typedef struct shmlink_slot_info {
@@ -480,6 +481,51 @@ SHMLINK_EXTERN int shmlink_channel_slots_get(const shmlink_channel *ch,
                                              shmlink_fanout *fanout,
                                              shmlink_slot_info *slots,
                                              size_t max);
+
+/* One writer slot of a channel (a 1:1 channel has one: its writer; a
+ * call server's request channel has one per client). */
+typedef struct shmlink_writer_slot_info {
+    uint32_t slot; /* index, 0..writers-1 */
+    /* The pid the holder recorded (its own pid namespace); 0 when the slot
+     * was never held or was given up with close. */
+    int32_t pid;
+    /* 1: held by a live process; 0: free (a pid here: its holder died);
+     * -1: cannot tell. */
+    int alive;
+    int closed; /* 1 once its last holder closed it (end of its stream) */
+    /* The write position of its ring (bytes ever committed). */
+    uint64_t position;
+    /* Bytes committed in its ring that readers have not yet taken: 1:1
+     * and one reader of many writers: not yet read; queue: not yet taken
+     * (a peeked message counts as taken); broadcast: not yet read by the
+     * slowest joined live reader. 0 when the positions in shared memory
+     * contradict each other (corrupt). */
+    uint64_t used;
+    uint64_t messages_sent;
+    /* Calls (docs/PROTOCOL.md 13.5): the reply channel the slot's last
+     * holder stored, 0 none, 1 POSIX ("<address>.r<slot>"), 2 System V
+     * (reply_id is its shmid); as read, so any other value is a corrupt
+     * one (a worker drops that client's requests). A closed slot keeps the
+     * value; its client removed the reply channel. Always 0 for a 1:1
+     * channel. */
+    uint32_t reply_kind;
+    uint32_t reply_id;
+} shmlink_writer_slot_info;
+
+/* The writer slots of the channel at address: maps it read-only like
+ * shmlink_channel_stat, tests each slot's lock, unmaps. Fills slots[0 ..
+ * min(writers, max) - 1] (slots may be NULL when max is 0). Returns the
+ * number of writer slots (1 unless the channel was made with writers > 1),
+ * or the errors of shmlink_channel_stat. */
+SHMLINK_EXTERN int shmlink_channel_writer_slots(const char *address,
+                                                shmlink_writer_slot_info *slots,
+                                                size_t max);
+
+/* Same for an open channel (no mapping of its own). Returns the number of
+ * writer slots, or -EPROTO, -ECHILD, -EINVAL. */
+SHMLINK_EXTERN int
+shmlink_channel_writer_slots_get(const shmlink_channel *ch,
+                                 shmlink_writer_slot_info *slots, size_t max);
 
 /* The fan-out of an open channel and the slot the handle holds (*slot: a
  * reader's reader slot, a writer's writer slot; 0 for 1:1 handles).

@@ -2619,6 +2619,73 @@ static int chan_fill_slots(const chan_view *v, shmlink_fanout *fanout,
     return 1;
 }
 
+/* Broadcast (13.2): the lowest position of a joined reader slot not known
+ * to be dead, at most wp. */
+static uint64_t view_slowest(const chan_view *v, uint64_t wp)
+{
+    uint64_t low = wp;
+    for (unsigned s = 0; s < v->g.readers; s++) {
+        const uint8_t *rs = view_rslot(v, s);
+        uint64_t o = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_OWNER));
+        if (shm_load_seq_cst32(CHAN_CF32(rs, CHAN_RS_STATE)) == 0)
+            continue;
+        uint64_t pos = shm_load_seq_cst64(CHAN_CF64(rs, CHAN_RS_POS));
+        if (pos < low && view_alive(v, s, o) != 0)
+            low = pos;
+    }
+    return low;
+}
+
+/* Writer slot w of a channel with slots (section 13.1): used is what its
+ * ring holds that readers have not taken, 0 when the positions read
+ * contradict each other; the reply channel as read (13.5). */
+static void view_wslot(const chan_view *v, unsigned w,
+                       shmlink_writer_slot_info *wi)
+{
+    const uint8_t *ws = view_rslot(v, v->g.readers + w);
+    memset(wi, 0, sizeof(*wi));
+    uint64_t o = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_OWNER));
+    wi->slot = w;
+    wi->pid = o ? shmlink__owner_pid(o) : 0;
+    wi->alive = view_alive(v, v->g.readers + w, o);
+    wi->closed = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_CLOSED)) != 0;
+    uint64_t wp = shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_WRITE_POS));
+    uint64_t h = v->g.fan == CHAN_FLAG_BROADCAST
+                     ? view_slowest(v, wp)
+                     : shm_load_seq_cst64(CHAN_CF64(ws, CHAN_WS_HEAD));
+    wi->position = wp;
+    wi->used = wp >= h && wp - h <= v->g.cap ? wp - h : 0;
+    wi->messages_sent = shm_load_relaxed64(CHAN_CF64(ws, CHAN_WS_SENT));
+    wi->reply_kind = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_KIND));
+    wi->reply_id = shm_load_seq_cst32(CHAN_CF32(ws, CHAN_WS_REPLY_ID));
+}
+
+/* Fills the writer slots of a checked header. Returns W. */
+static int chan_fill_writer_slots(const chan_view *v,
+                                  shmlink_writer_slot_info *slots, size_t max)
+{
+    if (v->g.flags) {
+        for (unsigned w = 0; w < v->g.writers && w < max; w++)
+            view_wslot(v, w, &slots[w]);
+        return (int)v->g.writers;
+    }
+    if (max > 0) {
+        const uint8_t *b = v->b;
+        shmlink_writer_slot_info *wi = &slots[0];
+        memset(wi, 0, sizeof(*wi));
+        uint64_t wo = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITER_OWNER));
+        uint64_t wp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_WRITE_POS));
+        uint64_t rp = shm_load_seq_cst64(CHAN_CF64(b, CHAN_OFF_READ_POS));
+        wi->pid = wo ? shmlink__owner_pid(wo) : 0;
+        wi->alive = view_alive(v, 0, wo);
+        wi->closed = shm_load_seq_cst32(CHAN_CF32(b, CHAN_OFF_CLOSED)) != 0;
+        wi->position = wp;
+        wi->used = wp >= rp && wp - rp <= v->g.cap ? wp - rp : 0;
+        wi->messages_sent = shm_load_relaxed64(CHAN_CF64(b, CHAN_OFF_SENT));
+    }
+    return 1;
+}
+
 SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
                                            shmlink_channel_info *info)
 {
@@ -2632,12 +2699,14 @@ SHMLINK_EXTERN int shmlink_channel_inspect(const void *mem, size_t size,
     return 0;
 }
 
+/* What chan_stat_view reads from a checked header: 0 (or a slot count) or
+ * an error. */
+typedef int (*chan_view_fn)(const chan_view *v, void *arg);
+
 /* Maps the channel at address read-only, checks its header, attaches to
- * its locks (version 2), and fills info and/or the slots. Returns 0 (or
- * the slot count) or an error. */
-static int chan_stat_view(const char *address, shmlink_channel_info *info,
-                          shmlink_fanout *fanout, shmlink_slot_info *slots,
-                          size_t max)
+ * its locks (version 2), and calls fill. Returns what fill returned, or an
+ * error (also after fill, when the segment was truncated meanwhile). */
+static int chan_stat_view(const char *address, chan_view_fn fill, void *arg)
 {
     shmlink_segment *seg;
     int rc = shmlink_segment_open(address, SHMLINK_RDONLY, &seg);
@@ -2661,18 +2730,19 @@ static int chan_stat_view(const char *address, shmlink_channel_info *info,
             shm_load_relaxed32(CHAN_CF32(v.b, CHAN_OFF_LOCK_ID)),
             chan_nslots(&v.g), chan_layout(&v.g), 1) == 0)
         v.ls = &ls;
-    shmlink_channel_info tmp;
-    if (rc == 0 && info)
-        chan_fill_info(&v, &tmp);
-    if (rc == 0 && !info)
-        rc = chan_fill_slots(&v, fanout, slots, max);
+    if (rc == 0)
+        rc = fill(&v, arg);
     if (shmlink__guard_hit(g))
         rc = -EPROTO;
     shmlink__guard_remove(g);
     shmlink_segment_close(seg);
-    if (rc == 0 && info)
-        *info = tmp;
     return rc;
+}
+
+static int view_info_fn(const chan_view *v, void *arg)
+{
+    chan_fill_info(v, arg);
+    return 0;
 }
 
 SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
@@ -2680,7 +2750,30 @@ SHMLINK_EXTERN int shmlink_channel_stat(const char *address,
 {
     if (!info)
         return -EINVAL;
-    return chan_stat_view(address, info, NULL, NULL, 0);
+    shmlink_channel_info tmp;
+    int rc = chan_stat_view(address, view_info_fn, &tmp);
+    if (rc == 0)
+        *info = tmp;
+    return rc;
+}
+
+typedef struct view_slots_arg {
+    shmlink_fanout *fanout;
+    shmlink_slot_info *slots;
+    shmlink_writer_slot_info *wslots;
+    size_t max;
+} view_slots_arg;
+
+static int view_slots_fn(const chan_view *v, void *arg)
+{
+    const view_slots_arg *a = arg;
+    return chan_fill_slots(v, a->fanout, a->slots, a->max);
+}
+
+static int view_writer_slots_fn(const chan_view *v, void *arg)
+{
+    const view_slots_arg *a = arg;
+    return chan_fill_writer_slots(v, a->wslots, a->max);
 }
 
 SHMLINK_EXTERN int shmlink_channel_slots(const char *address,
@@ -2689,7 +2782,18 @@ SHMLINK_EXTERN int shmlink_channel_slots(const char *address,
 {
     if (max > 0 && !slots)
         return -EINVAL;
-    return chan_stat_view(address, NULL, fanout, slots, max);
+    view_slots_arg a = {fanout, slots, NULL, max};
+    return chan_stat_view(address, view_slots_fn, &a);
+}
+
+SHMLINK_EXTERN int shmlink_channel_writer_slots(const char *address,
+                                                shmlink_writer_slot_info *slots,
+                                                size_t max)
+{
+    if (max > 0 && !slots)
+        return -EINVAL;
+    view_slots_arg a = {NULL, NULL, slots, max};
+    return chan_stat_view(address, view_writer_slots_fn, &a);
 }
 
 /* The view of an open handle. 0 or -ECHILD / -EPROTO. */
@@ -2726,6 +2830,17 @@ SHMLINK_EXTERN int shmlink_channel_slots_get(const shmlink_channel *ch,
     chan_view v;
     int rc = chan_handle_view(ch, &v);
     return rc < 0 ? rc : chan_fill_slots(&v, fanout, slots, max);
+}
+
+SHMLINK_EXTERN int
+shmlink_channel_writer_slots_get(const shmlink_channel *ch,
+                                 shmlink_writer_slot_info *slots, size_t max)
+{
+    if (!ch || (max > 0 && !slots))
+        return -EINVAL;
+    chan_view v;
+    int rc = chan_handle_view(ch, &v);
+    return rc < 0 ? rc : chan_fill_writer_slots(&v, slots, max);
 }
 
 SHMLINK_EXTERN int shmlink_channel_fanout_of(const shmlink_channel *ch,

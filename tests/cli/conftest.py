@@ -128,16 +128,30 @@ class Shm:
     def channel(self, address, role="writer", *opts, capacity=65536, user=None):
         """Starts a fixture process holding a channel role. Returns
         (process, canonical address); for --close the process has exited."""
+        return self._hold(address, ["channel", address, str(capacity), role, *opts], user)
+
+    def server(self, address, *opts, capacity=65536):
+        """Starts a fixture process holding a call server (one worker; opts:
+        --clients N) that serves nothing. Returns (process, address)."""
+        return self._hold(address, ["server", address, str(capacity), *opts], None)
+
+    def client(self, address):
+        """Starts a fixture process holding a client of the call server at
+        address. Returns (process, address)."""
+        return self._hold(address, ["client", address], None)
+
+    def _hold(self, address, args, user):
         from pytest_shmlink import note_lock_set  # (loaded by pytest_plugins by now)
 
         if address != "sysv:private":
             self.names.adopt(address)
-        p = self._start([*HOLDER, "channel", address, str(capacity), role, *opts], user=user)
+        opts = args[2:]
+        p = self._start([*HOLDER, *args], user=user)
         line = p.stdout.readline().decode("utf-8", "surrogateescape").strip()
         if not line:
             p.wait(timeout=TIMEOUT)
             raise AssertionError(
-                f"holder {role} {address} {opts} failed: "
+                f"holder {args[0]} {address} {opts} failed: "
                 + p.stderr.read().decode(errors="replace")
             )
         word, canonical = line.split(" ", 1)

@@ -12,8 +12,15 @@ dead peers).
       --send N       writer: send N messages of --size bytes (default 100)
       --recv N       reader: receive N messages
       --close        close the channel (the writer marks end of stream), exit 0
+      --writers N    a created channel has N writer slots
       otherwise prints "ready ADDRESS" and waits until killed (SIGTERM
       closes the channel first, SIGKILL leaves a dead holder).
+  holder.py server ADDRESS CAPACITY [--clients N]
+      creates a call server (one worker, N client slots, default 8) and
+      holds it as above without serving.
+  holder.py client ADDRESS
+      connects to the call server at ADDRESS (a client slot and a reply
+      channel) and holds it as above.
 
 Addresses may hold any byte (os.fsdecode). Errors: a message on stderr and
 exit 1. Nothing here removes anything: the tests own the cleanup.
@@ -48,7 +55,7 @@ def channel(args: argparse.Namespace) -> int:
     if args.open:
         ch = cls.open(args.address)
     else:
-        ch = cls.create(args.address, args.capacity, int(args.mode, 8))
+        ch = cls.create(args.address, args.capacity, int(args.mode, 8), writers=args.writers)
     timeout = 30.0
     if isinstance(ch, shmlink.Writer):
         for i in range(args.send):
@@ -60,15 +67,31 @@ def channel(args: argparse.Namespace) -> int:
         say("closed", ch.address)
         ch.close()
         return 0
-    # SIGTERM: give the role up cleanly (the tests' cleanup); SIGKILL (the
-    # tests' dead peers) leaves it to the kernel.
+    return hold(ch, ch.address)
+
+
+def hold(
+    obj: shmlink.Writer | shmlink.Reader | shmlink.Server | shmlink.Client, address: str
+) -> int:
+    """Says "ready ADDRESS" and holds obj until killed. SIGTERM: close it
+    cleanly (the tests' cleanup); SIGKILL (the tests' dead peers) leaves it
+    to the kernel."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    say("ready", ch.address)
+    say("ready", address)
     try:
         while True:
             signal.pause()
     finally:
-        ch.close()
+        obj.close()
+
+
+def server(args: argparse.Namespace) -> int:
+    srv = shmlink.Server.create(args.address, args.capacity, clients=args.clients)
+    return hold(srv, srv.address)
+
+
+def client(args: argparse.Namespace) -> int:
+    return hold(shmlink.Client.open(args.address), args.address)
 
 
 def main() -> int:
@@ -88,9 +111,17 @@ def main() -> int:
     c.add_argument("--recv", type=int, default=0)
     c.add_argument("--size", type=int, default=100)
     c.add_argument("--close", action="store_true")
+    c.add_argument("--writers", type=int, default=1)
+    v = sub.add_parser("server")
+    v.add_argument("address", type=os.fsdecode)
+    v.add_argument("capacity", type=int)
+    v.add_argument("--clients", type=int, default=8)
+    k = sub.add_parser("client")
+    k.add_argument("address", type=os.fsdecode)
     args = ap.parse_args()
+    run = {"segment": segment, "channel": channel, "server": server, "client": client}
     try:
-        return segment(args) if args.what == "segment" else channel(args)
+        return run[args.what](args)
     except (OSError, ValueError) as exc:
         print(f"holder: {args.what} {args.address!r}: {exc}", file=sys.stderr)
         return 1

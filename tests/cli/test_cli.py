@@ -27,7 +27,11 @@ ENTRY_KEYS = {
 CHANNEL_KEYS = {
     "version", "capacity", "max_message", "used", "fill_percent",
     "messages_sent", "messages_received", "writer", "reader", "closed",
-    "reader_gone", "stale", "fanout", "readers",
+    "reader_gone", "stale", "fanout", "readers", "calls", "writers",
+}
+WRITER_SLOT_KEYS = {
+    "slot", "pid", "alive", "closed", "position", "used", "messages_sent",
+    "reply_kind", "reply_id", "reply",
 }
 # Smallest segment that can hold a channel: 512-byte header + 4096-byte ring.
 MIN_CHANNEL_SIZE = 512 + 4096
@@ -411,6 +415,8 @@ def test_live_channel(shm, backend):
     assert set(c) == CHANNEL_KEYS
     assert c["fanout"] == "one"
     assert c["readers"] is None
+    assert c["writers"] is None  # one writer: the writer key says it all
+    assert c["calls"] is False
     assert c["version"] >= 1
     assert c["capacity"] == 65536
     assert c["max_message"] >= 65536 // 4
@@ -564,6 +570,122 @@ def test_closed_channel_shows_end_of_stream(shm, backend):
     row = table_row(run(["ls"], check_rc=0).stdout, addr)
     assert " eos" in row
     assert "end of stream: yes\n" in run(["stat", addr], check_rc=0).stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_many_writers_channel_shows_each_writer_slot(shm, backend):
+    # Slot 0 held, slot 1 closed, slot 2's holder killed; nothing read.
+    _r, addr = shm.channel(new_address(shm, backend), "reader", "--writers", "3")
+    a, _ = shm.channel(addr, "writer", "--open", "--send", "5")
+    b, _ = shm.channel(addr, "writer", "--open", "--send", "2")
+    c, _ = shm.channel(addr, "writer", "--open", "--send", "3")
+    shm.kill(c)
+    b.terminate()  # closes its slot
+    assert b.wait(timeout=60) == 0
+    e = find(ls_json(), addr)
+    ch = e["channel"]
+    assert set(ch) == CHANNEL_KEYS
+    assert ch["calls"] is False
+    assert ch["readers"] is None
+    ws = ch["writers"]
+    assert [set(x) for x in ws] == [WRITER_SLOT_KEYS] * 3
+    # 100-byte messages take 112 bytes of a ring each (header, padding).
+    assert [
+        (x["slot"], x["pid"], x["alive"], x["closed"], x["position"], x["used"],
+         x["messages_sent"], x["reply_kind"], x["reply"])
+        for x in ws
+    ] == [
+        (0, a.pid, True, False, 560, 560, 5, 0, None),
+        (1, None, False, True, 224, 224, 2, 0, None),
+        (2, c.pid, False, False, 336, 336, 3, 0, None),
+    ]
+    assert ch["messages_sent"] == 10
+    assert ch["used"] == 560 + 224 + 336
+
+    row = table_row(run(["ls"], check_rc=0).stdout, addr)
+    assert " 1/3 alive " in row
+    st = json.loads(run(["stat", addr, "--json"], check_rc=0).stdout)
+    assert st["channel"] == ch
+    text = run(["stat", addr], check_rc=0).stdout
+    assert "writers:    3 writer slots\n" in text
+    assert f"writer 0:   {a.pid} alive, position 560, used 560 bytes, 5 sent\n" in text
+    assert "writer 1:   none, position 224, used 224 bytes, 2 sent, closed\n" in text
+    assert f"writer 2:   {c.pid} dead, position 336, used 336 bytes, 3 sent\n" in text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_call_server_shows_its_clients(shm, backend):
+    # One client slot: a queue with one writer slot, told apart from a
+    # plain queue only by the reply channel its client names.
+    _srv, addr = shm.server(new_address(shm, backend), "--clients", "1")
+    e = find(ls_json(), addr)
+    assert e["channel"]["fanout"] == "queue"
+    assert e["channel"]["calls"] is False  # no client came yet
+    assert e["channel"]["writers"] is None
+    client, _ = shm.client(addr)
+    ch = find(ls_json(), addr)["channel"]
+    assert ch["calls"] is True
+    [w] = ch["writers"]
+    if backend == "posix":
+        assert (w["reply_kind"], w["reply_id"]) == (1, 0)
+        reply = f"{addr}.r0"
+    else:
+        assert w["reply_kind"] == 2
+        reply = f"sysv-id:{w['reply_id']}"
+    shm.names.adopt(reply)  # the killed client below leaves it
+    assert exists(reply)
+    assert (w["slot"], w["pid"], w["alive"], w["closed"], w["reply"]) == (
+        0, client.pid, True, False, reply)
+    row = table_row(run(["ls"], check_rc=0).stdout, addr)
+    assert " 1/1 alive " in row
+    assert " queue 1/1 alive " in row
+    text = run(["stat", addr], check_rc=0).stdout
+    assert "writers:    1 client slot of a call server\n" in text
+    assert (f"writer 0:   {client.pid} alive, position 0, used 0 bytes, 0 sent, "
+            f"reply {reply}\n") in text
+
+    # A killed client: its slot shows the holder dead and the reply
+    # channel it left behind.
+    shm.kill(client)
+    [w] = find(ls_json(), addr)["channel"]["writers"]
+    assert (w["pid"], w["alive"], w["closed"], w["reply"]) == (
+        client.pid, False, False, reply)
+    text = run(["stat", addr], check_rc=0).stdout
+    assert (f"writer 0:   {client.pid} dead, position 0, used 0 bytes, 0 sent, "
+            f"reply {reply}\n") in text
+
+    # A client that closed removed its reply channel: stat no longer names it.
+    again, _ = shm.client(addr)
+    again.terminate()
+    assert again.wait(timeout=60) == 0
+    [w] = find(ls_json(), addr)["channel"]["writers"]
+    assert (w["pid"], w["alive"], w["closed"], w["reply"]) == (None, False, True, None)
+    assert w["reply_kind"] == (1 if backend == "posix" else 2)  # as the slot keeps it
+    assert "writer 0:   none, position 0, used 0 bytes, 0 sent, closed\n" in run(
+        ["stat", addr], check_rc=0).stdout
+
+
+def test_writer_slots_unknown_liveness_and_unusable_reply():
+    from shmlink.cli import _core, _output, stat
+
+    e = _channel_entry(_info(writer_pid=7, writer_alive=1))
+    e.fanout, e.calls = "queue", True
+    slot = dict(closed=False, position=0, used=0, messages_sent=0, reply_id=0)
+    e.writer_slots = [
+        _core.WriterSlotInfo(slot=0, pid=7, alive=1, reply_kind=1, **slot),
+        _core.WriterSlotInfo(slot=1, pid=8, alive=-1, reply_kind=0, **slot),
+        _core.WriterSlotInfo(slot=2, pid=9, alive=0, reply_kind=9, **slot),
+    ]
+    assert _output.row(e)[9] == "1/3 alive (+1?)"
+    ws = _output.entry_json(e)["channel"]["writers"]
+    assert [(x["alive"], x["reply"]) for x in ws] == [
+        (True, "posix:/x.r0"), (None, None), (False, None)]
+    text = stat.text(e)
+    assert "writers:    3 client slots of a call server\n" in text
+    assert "writer 0:   7 alive, position 0, used 0 bytes, 0 sent, reply posix:/x.r0\n" in text
+    assert "writer 1:   8 unknown, position 0, used 0 bytes, 0 sent\n" in text
+    assert ("writer 2:   9 dead, position 0, used 0 bytes, 0 sent, "
+            "reply kind 9 id 0 (no worker can use it)\n") in text
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * ring; the rest reads zero). Then:
  *   - shmlink_channel_inspect on an exactly sized heap copy of the segment
  *     (AddressSanitizer sees any read past it) and on the segment itself;
- *   - shmlink_channel_stat by address;
+ *   - shmlink_channel_stat and shmlink_channel_writer_slots by address;
  *   - open as reader and as writer (by address with shmlink_channel_open,
  *     or on the segment the harness has mapped with the internal attach);
  *     a second open of a role that is held must fail;
@@ -211,6 +211,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == 0 || rc == -EPROTO);
     rc = shmlink_channel_stat(addr, &info);
     FUZZ_CHECK(rc == 0 || rc == -EPROTO);
+    shmlink_writer_slot_info wi[4];
+    rc = shmlink_channel_writer_slots(addr, wi, 4);
+    FUZZ_CHECK((rc >= 1 && rc <= 64) || rc == -EPROTO);
+    for (int i = 0; i < rc && i < 4; i++)
+        FUZZ_CHECK(wi[i].slot == (uint32_t)i && wi[i].alive >= -1 &&
+                   wi[i].alive <= 1 && wi[i].used <= (1ull << 30));
 
     /* Open both roles unless an opener would wait for a creator. */
     if (!fz_header_pending(b, seg_size)) {

@@ -43,8 +43,9 @@
  *    11 BATCH   reader h, n: buffer n * 32, at most v * 3 + 1 messages
  *    12 WAIT    v & 1 ? writer h (length n) : reader h; v & 2: interrupt
  *               the handle first
- *    13 INFO    handle h (v & 1: writer): info_get, slots_get, fanout_of,
- *               writers, source; v & 2: also stat and slots by address
+ *    13 INFO    handle h (v & 1: writer): info_get, slots_get,
+ *               writer_slots_get, fanout_of, writers, source; v & 2: also
+ *               stat, slots and writer slots by address
  *    14 FILL    writer h, n: sends of length n * 8 + v until one fails
  *    15 DRAIN   reader h: v & 1 ? peek + release : recv, until one fails
  * After the script every handle still open runs each of its calls once,
@@ -409,6 +410,19 @@ static void do_wait(struct handle *h, size_t len, int interrupt)
     check_rc("wait", rc);
 }
 
+/* The first min(n, 8) writer slots a listing returned (n < 0: none):
+ * indexes in order, flags and used within their ranges whatever the
+ * slots hold. */
+static void check_writer_slots(const shmlink_writer_slot_info *wi, int n)
+{
+    for (int i = 0; i < n && i < 8; i++) {
+        FUZZ_CHECK(wi[i].slot == (uint32_t)i);
+        FUZZ_CHECK(wi[i].alive >= -1 && wi[i].alive <= 1);
+        FUZZ_CHECK(wi[i].closed == 0 || wi[i].closed == 1);
+        FUZZ_CHECK(wi[i].used <= (1ull << 30));
+    }
+}
+
 static void do_info(struct handle *h, int by_address)
 {
     shmlink_channel_info info;
@@ -419,6 +433,10 @@ static void do_info(struct handle *h, int by_address)
         shmlink_fanout fan;
         int n = shmlink_channel_slots(cur_address, &fan, si, 8);
         FUZZ_CHECK(n != 0 && n <= 64);
+        shmlink_writer_slot_info wi[8];
+        n = shmlink_channel_writer_slots(cur_address, wi, 8);
+        FUZZ_CHECK(n != 0 && n <= 64);
+        check_writer_slots(wi, n);
     }
     if (!h->ch)
         return;
@@ -435,6 +453,13 @@ static void do_info(struct handle *h, int by_address)
     FUZZ_CHECK(rc != 0 && rc <= 64);
     for (int i = 0; i < rc && i < 8; i++)
         FUZZ_CHECK(si[i].slot == (uint32_t)i);
+    shmlink_writer_slot_info wi[8];
+    rc = shmlink_channel_writer_slots_get(h->ch, wi, 8);
+    note("writer_slots_get", rc);
+    if (rc < 0 && rc != -EPROTO)
+        fail_rc("writer_slots_get", rc);
+    FUZZ_CHECK(rc != 0 && rc <= 64);
+    check_writer_slots(wi, rc);
     unsigned slot = 0;
     rc = shmlink_channel_fanout_of(h->ch, &fan, &slot);
     FUZZ_CHECK(rc >= 1 && rc <= 64 && slot < 64);

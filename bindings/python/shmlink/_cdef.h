@@ -179,6 +179,24 @@ int shmlink_channel_fanout_of(const shmlink_channel *ch, shmlink_fanout *fanout,
 int shmlink_channel_writers(const shmlink_channel *ch);
 int shmlink_channel_source(const shmlink_channel *ch);
 
+typedef struct shmlink_writer_slot_info {
+    uint32_t slot;
+    int32_t pid;
+    int alive;
+    int closed;
+    uint64_t position;
+    uint64_t used;
+    uint64_t messages_sent;
+    uint32_t reply_kind;
+    uint32_t reply_id;
+} shmlink_writer_slot_info;
+
+int shmlink_channel_writer_slots(const char *address,
+                                 shmlink_writer_slot_info *slots, size_t max);
+int shmlink_channel_writer_slots_get(const shmlink_channel *ch,
+                                     shmlink_writer_slot_info *slots,
+                                     size_t max);
+
 /* Calls (docs/PROTOCOL.md 13.5) */
 typedef struct shmlink_server shmlink_server;
 typedef struct shmlink_client shmlink_client;

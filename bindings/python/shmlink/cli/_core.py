@@ -163,6 +163,53 @@ def channel_slots(address: str) -> tuple[int, str, list[SlotInfo]]:
     return 0, FANOUTS.get(int(fanout[0]), str(int(fanout[0]))), out
 
 
+REPLY_POSIX, REPLY_SYSV = 1, 2  # shmlink_writer_slot_info.reply_kind
+
+
+@dataclass(frozen=True)
+class WriterSlotInfo:
+    """shmlink_writer_slot_info: one writer slot. ``alive`` as in
+    ChannelInfo; ``used``: bytes committed in its ring not yet taken;
+    ``reply_kind``/``reply_id``: the reply channel a call client stored (0
+    none, REPLY_POSIX, REPLY_SYSV with its shmid; any other kind is corrupt),
+    kept after the client closed."""
+
+    slot: int
+    pid: int
+    alive: int
+    closed: bool
+    position: int
+    used: int
+    messages_sent: int
+    reply_kind: int
+    reply_id: int
+
+
+def channel_writer_slots(address: str) -> tuple[int, list[WriterSlotInfo]]:
+    """shmlink_channel_writer_slots: each writer slot (one for a channel
+    made with one writer). Returns (0, slots) or (-errno, [])."""
+    max_slots = int(lib.SHMLINK_MAX_WRITERS)
+    slots = ffi.new("shmlink_writer_slot_info[]", max_slots)
+    rc = int(lib.shmlink_channel_writer_slots(encode(address), slots, max_slots))
+    if rc < 0:
+        return rc, []
+    out = [
+        WriterSlotInfo(
+            slot=int(x.slot),
+            pid=int(x.pid),
+            alive=int(x.alive),
+            closed=bool(x.closed),
+            position=int(x.position),
+            used=int(x.used),
+            messages_sent=int(x.messages_sent),
+            reply_kind=int(x.reply_kind),
+            reply_id=int(x.reply_id),
+        )
+        for x in slots[0 : min(rc, max_slots)]
+    ]
+    return 0, out
+
+
 def remove(address: str) -> int:
     """shmlink_remove (shm_unlink / IPC_RMID): 0 or -errno."""
     return int(lib.shmlink_remove(encode(address)))

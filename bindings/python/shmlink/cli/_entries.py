@@ -61,6 +61,9 @@ class Entry:
     info: _core.ChannelInfo | None = None
     fanout: str = "one"  # "one", "broadcast" or "queue"
     slots: list[_core.SlotInfo] | None = None  # reader slots of a fan-out channel
+    # writer slots of a many-writers channel or a call server's request channel
+    writer_slots: list[_core.WriterSlotInfo] | None = None
+    calls: bool = False  # a call server's request channel
 
 
 class Gone(Exception):
@@ -104,6 +107,12 @@ def inspect(e: Entry) -> None:
         src, fanout, slots = _core.channel_slots(e.open_address)
         if src == 0 and fanout != "one":
             e.fanout, e.slots = fanout, slots
+        src, wslots = _core.channel_writer_slots(e.open_address)
+        # A call server's request channel is a queue whose client slots
+        # name reply channels (one client slot: only that tells it apart).
+        e.calls = src == 0 and e.fanout == "queue" and any(x.reply_kind for x in wslots)
+        if src == 0 and (len(wslots) > 1 or e.calls):
+            e.writer_slots = wslots
     elif rc == -errno.EPROTO:
         e.kind = SEGMENT
     elif rc in (-errno.ENOENT, -errno.EIDRM):
@@ -282,7 +291,16 @@ def refresh(e: Entry) -> Entry | None:
     if e.backend == "sysv":
         again = collect_sysv(None, shmid=e.shmid)
         return again[0] if again else None
-    fresh = Entry(**{**e.__dict__, "info": None, "fanout": "one", "slots": None})
+    fresh = Entry(
+        **{
+            **e.__dict__,
+            "info": None,
+            "fanout": "one",
+            "slots": None,
+            "writer_slots": None,
+            "calls": False,
+        }
+    )
     try:
         inspect(fresh)
     except Gone:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._core import ChannelInfo, SlotInfo
+from ._core import REPLY_POSIX, REPLY_SYSV, ChannelInfo, SlotInfo, WriterSlotInfo
 from ._entries import CHANNEL, Entry, judge
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -150,6 +150,10 @@ def _channel_json(e: Entry, i: ChannelInfo) -> dict[str, Any]:
         "stale": judge(e)[0],
         "fanout": e.fanout,
         "readers": None if e.slots is None else [_slot_json(e.fanout, x) for x in e.slots],
+        "calls": e.calls,
+        "writers": None
+        if e.writer_slots is None
+        else [_writer_slot_json(e, x) for x in e.writer_slots],
     }
 
 
@@ -167,6 +171,37 @@ def _slot_json(fanout: str, x: SlotInfo) -> dict[str, Any]:
     }
 
 
+def reply_address(e: Entry, x: WriterSlotInfo) -> str | None:
+    """The reply channel a call client's writer slot names, as a worker of
+    this backend would open it; None if it names none, one no worker would
+    use (a kind of the other backend, or a corrupt one), or the slot was
+    closed (its client removed that channel then; the slot keeps the
+    value)."""
+    if x.closed:
+        return None
+    if x.reply_kind == REPLY_POSIX and e.backend == "posix":
+        return f"{e.address}.r{x.slot}"
+    if x.reply_kind == REPLY_SYSV and e.backend == "sysv":
+        return f"sysv-id:{x.reply_id}"
+    return None
+
+
+def _writer_slot_json(e: Entry, x: WriterSlotInfo) -> dict[str, Any]:
+    """One writer slot of a many-writers channel or a call server."""
+    return {
+        "slot": x.slot,
+        "pid": x.pid or None,
+        "alive": _alive(x.alive),
+        "closed": x.closed,
+        "position": x.position,
+        "used": x.used,
+        "messages_sent": x.messages_sent,
+        "reply_kind": x.reply_kind,
+        "reply_id": x.reply_id,
+        "reply": reply_address(e, x),
+    }
+
+
 def peer_cell(pid: int, alive: int) -> str:
     """A role in the table: "123 alive", "123 dead", "123 unknown", "-"."""
     if pid == 0 and alive == 0:
@@ -175,13 +210,23 @@ def peer_cell(pid: int, alive: int) -> str:
     return f"{pid or '?'} {word}"
 
 
+def _held(alive: Sequence[int]) -> str:
+    """Slots held by live processes of all: "2/4 alive", "1/4 alive (+1?)"
+    with one the core cannot tell about."""
+    unknown = sum(1 for a in alive if a < 0)
+    more = f" (+{unknown}?)" if unknown else ""
+    return f"{sum(1 for a in alive if a > 0)}/{len(alive)} alive{more}"
+
+
 def readers_cell(e: Entry) -> str:
     """The READER cell of a fan-out channel: "broadcast 2/4 alive"."""
-    slots = e.slots or []
-    alive = sum(1 for x in slots if x.alive > 0)
-    unknown = sum(1 for x in slots if x.alive < 0)
-    more = f" (+{unknown}?)" if unknown else ""
-    return f"{e.fanout} {alive}/{len(slots)} alive{more}"
+    return f"{e.fanout} {_held([x.alive for x in e.slots or []])}"
+
+
+def writers_cell(e: Entry) -> str:
+    """The WRITER cell of a channel with several writer slots or of a call
+    server: "2/8 alive"."""
+    return _held([x.alive for x in e.writer_slots or []])
 
 
 # Table columns. When the table is wider than the terminal, columns are left
@@ -225,7 +270,7 @@ def row(e: Entry) -> list[str]:
         cells += [
             f"{human(i.used)}/{human(i.capacity)} {fill_percent(e):.0f}%",
             f"{i.messages_sent}/{i.messages_received}",
-            peer_cell(i.writer_pid, i.writer_alive),
+            peer_cell(i.writer_pid, i.writer_alive) if e.writer_slots is None else writers_cell(e),
             peer_cell(i.reader_pid, i.reader_alive) if e.slots is None else readers_cell(e),
         ]
         state.append("eos" if i.closed else "open")

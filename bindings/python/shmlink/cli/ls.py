@@ -18,7 +18,9 @@ received, the writer's and reader's pid and whether each is alive (as the
 C core tells it: 'alive', 'dead', or 'unknown' when it cannot tell, e.g. for
 a holder in another pid namespace), and end of stream ('eos'). For a
 fan-out channel the READER column counts its live reader slots ('queue
-2/4 alive'); 'stat' and --json show each slot.
+2/4 alive'), for a channel with several writer slots or a call server's
+request channel the WRITER column its live writer (client) slots ('2/8
+alive'); 'stat' and --json show each slot.
 
 Nothing is written and nothing is attached just to list: the list comes
 from /dev/shm and /proc/sysvipc/shm. Only a segment whose size can hold a
@@ -39,8 +41,12 @@ Bytes outside printable ASCII in names are shown as \\xHH.
 size mode ("0600") uid owner gid group readable note ctime mtime shmid key
 nattch cpid lpid cuid cgid atime dtime removed channel; channel is null or
 {version capacity max_message used fill_percent messages_sent
-messages_received writer reader closed reader_gone stale}, writer/reader
-null or {pid, alive} with alive true, false or null (cannot tell). Keys that
+messages_received writer reader closed reader_gone stale fanout readers
+calls writers}, writer/reader null or {pid, alive} with alive true, false or
+null (cannot tell); readers (fan-out) and writers (several writer slots or a
+call server, calls true) null or one object per slot: readers {slot pid
+alive state gone position lag messages_received}, writers {slot pid alive
+closed position used messages_sent reply_kind reply_id reply}. Keys that
 do not apply to a backend are null. Names are UTF-8; a byte that is not
 valid UTF-8 is written as \\udcHH (Python's surrogateescape: os.fsencode()
 gives back the exact bytes).

@@ -18,7 +18,11 @@ protocol version, capacity, largest message, fill level, messages sent and
 received, writer and reader (pid, and alive, dead or unknown as the C core
 tells it), end of stream and whether 'rm --stale' would remove it, and why;
 for a fan-out channel (broadcast or queue) also each reader slot: its pid
-and liveness, state, position, lag behind the writer and messages received.
+and liveness, state, position, lag behind the writer and messages received;
+for a channel with several writer slots or a call server's request channel
+also each writer (client) slot: its pid and liveness, write position, bytes
+of its ring not yet taken, messages sent, whether it was closed, and the
+reply channel a call client named.
 
 What the kernel keeps is read from /dev/shm and /proc/sysvipc/shm without
 opening anything; only a segment whose size can hold a channel (at least
@@ -118,7 +122,28 @@ def _channel_lines(e: _entries.Entry, i: _core.ChannelInfo) -> Lines:
             )
             for x in e.slots
         ]
+    if e.writer_slots is not None:
+        n = len(e.writer_slots)
+        what = f"{n} {'client' if e.calls else 'writer'} slot{'s' if n != 1 else ''}"
+        lines.append(("writers", what + (" of a call server" if e.calls else "")))
+        lines += [(f"writer {x.slot}", _writer_slot(e, x)) for x in e.writer_slots]
     return lines
+
+
+def _writer_slot(e: _entries.Entry, x: _core.WriterSlotInfo) -> str:
+    """One writer slot: holder, ring, and the reply channel a call client
+    named (not after it closed: it removed that channel then)."""
+    text = (
+        f"{_role(x.pid, x.alive)}, position {x.position}, used {x.used} bytes, "
+        f"{x.messages_sent} sent" + (", closed" if x.closed else "")
+    )
+    if x.reply_kind and not x.closed:
+        reply = _output.reply_address(e, x)
+        if reply is not None:
+            text += f", reply {_output.display(reply)}"
+        else:
+            text += f", reply kind {x.reply_kind} id {x.reply_id} (no worker can use it)"
+    return text
 
 
 def _role(pid: int, alive: int) -> str:
