@@ -121,13 +121,16 @@ checks+=(
     "calls-slot-reuse-two-kills|pass|$C|-DWORKER4=0 -DNCALL=2 -DCRASHES=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
     "calls-broken-owner-before-kind-F8|reject:copen|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_OWNER_BEFORE_KIND|-O0 -DSAFETY|-m100000 -w20"
     "calls-broken-owner-before-kind-sysv|reject:copen|$C|-DSYSV=1 -DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_OWNER_BEFORE_KIND|-O0 -DSAFETY|-m100000 -w20"
+    "calls-full-ring|pass|$C|-DCLIENT2=0 -DNCALL=2 -DCAPQ=1|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24"
     "calls-broken-per-slot-test-F9|reject:freeseen|$C|-DCLIENT2=0 -DBROKEN_PER_SLOT_TEST|-O0 -DSAFETY|-m100000 -w22"
+    "calls-broken-send-per-slot-test-F10|reject:freeseen|$C|-DCLIENT2=0 -DNCALL=2 -DCAPQ=1 -DBROKEN_SEND_PER_SLOT_TEST|-O0 -DSAFETY|-m100000 -w22"
     "calls-broken-no-owner-check|reject:copen|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_NO_OWNER_CHECK|-O0 -DSAFETY|-m100000 -w20"
     "calls-broken-unlock-first|reject:invalid end state|$C|-DWORKER4=0 -DRESTART=0 -DLEAVE=0 -DBROKEN_UNLOCK_FIRST|-O0 -DSAFETY|-m100000 -w20"
 )
 if [ "$full" = 1 ]; then
     checks+=("calls-two-clients-two-calls|pass|$C|-DRESTART=0 -DNCALL=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w26")
     checks+=("calls-two-clients-two-kills|pass|$C|-DRESTART=0 -DCRASHES=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w26")
+    checks+=("calls-two-clients-small-ring|pass|$C|-DRESTART=0 -DNCALL=2 -DCAPQ=2|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w26")
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
     checks+=("fanout-broadcast-full|pass|$F||-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
     checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")

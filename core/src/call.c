@@ -502,10 +502,19 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
     int mode = shmlink__channel_mode(cl->req);
+    uint32_t uid = 0;
+    int urc = shmlink__channel_uid(cl->req, &uid);
     if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
     else if (mode < 0)
         rc = mode;
+    else if (urc < 0)
+        rc = urc;
+    else if (uid != (uint32_t)geteuid())
+        /* A server of another user (root's: open trusts it) would not
+         * open our reply channel (section 10): no call could be answered.
+         * Say so now rather than let every call time out. */
+        rc = -EPERM;
     else
         rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
     if (rc < 0) {
@@ -641,9 +650,17 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
     if (!cl)
         return;
     /* Remove the reply channel, and its System V semaphore set at once:
-     * the workers holding its writer slots may die before they close. */
-    (void)shmlink_remove(cl->reply_addr);
-    (void)shmlink__channel_drop_locks(cl->reply);
+     * the workers holding its writer slots may die before they close. Not
+     * from a forked child: the client is its parent's, which still uses
+     * the reply channel (the child's close only unmaps, section 6.7). */
+    if (!shmlink__channel_inherited(cl->reply)) {
+        /* First no reply channel in our slot: a worker that takes one of
+         * our requests from now on drops it rather than open an id that
+         * may name another segment once ours is removed. */
+        (void)shmlink__channel_clear_reply(cl->req);
+        (void)shmlink_remove(cl->reply_addr);
+        (void)shmlink__channel_drop_locks(cl->reply);
+    }
     shmlink_channel_close(cl->reply);
     shmlink_channel_close(cl->req);
     free(cl);

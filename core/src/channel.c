@@ -673,7 +673,12 @@ static int fan_writer_verdict(shmlink_channel *ch, uint64_t need)
         if (o != 0 || shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE)) != 0)
             any_ended = 1;
     }
-    if (ch->fan == CHAN_FLAG_QUEUE && !any_held && any_ended)
+    /* None held, tested one by one: a reader that took a slot already
+     * tested while the last other one left a slot not yet tested would
+     * look like none. EPIPE only when one test of every reader lock at
+     * once finds none held (13.3). */
+    if (ch->fan == CHAN_FLAG_QUEUE && !any_held && any_ended &&
+        shmlink__lock_any_held(&ch->locks, 0, ch->nreaders) == 0)
         return -EPIPE;
     return 0;
 }
@@ -1602,6 +1607,17 @@ int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id)
     return chan_after(ch, 0);
 }
 
+int shmlink__channel_clear_reply(shmlink_channel *ch)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
+    return chan_after(ch, 0);
+}
+
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
                               uint32_t *kind, uint32_t *id, uint64_t *owner)
 {
@@ -1657,6 +1673,20 @@ int shmlink__channel_drop_locks(shmlink_channel *ch)
     if (semctl(ch->locks.semid, 0, IPC_RMID) == -1)
         return -errno;
     return 0;
+}
+
+int shmlink__channel_inherited(const shmlink_channel *ch)
+{
+    return ch && chan_usable(ch) == -ECHILD;
+}
+
+int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid)
+{
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(ch->seg, &st);
+    if (rc == 0)
+        *uid = st.uid;
+    return rc;
 }
 
 int shmlink__channel_mode(const shmlink_channel *ch)

@@ -27,6 +27,12 @@ void shmlink__channel_set_no_eos(shmlink_channel *ch);
  * slot (id, then kind, seq_cst). Returns 0 or -EINVAL. */
 int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
 
+/* Writer of a channel with slots: reply_kind = 0 (seq_cst), reply_id
+ * left as it is (a worker that loaded the old kind still loads the id
+ * that goes with it). A closing client: its reply channel is going away.
+ * Returns 0 or -EINVAL. */
+int shmlink__channel_clear_reply(shmlink_channel *ch);
+
 /* Reader of a channel with slots: the reply channel of writer slot w and
  * the slot's owner word. Returns 0 or -EINVAL. */
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
@@ -51,6 +57,13 @@ int shmlink__channel_readers_state(const shmlink_channel *ch);
  * leave the set behind when they die before closing. Returns 0 (also for a
  * POSIX channel), -EBUSY (the segment is still named) or -errno. */
 int shmlink__channel_drop_locks(shmlink_channel *ch);
+
+/* 1 if the handle was inherited through fork() (calls on it fail with
+ * -ECHILD; its close only unmaps), 0 if it is this process's own. */
+int shmlink__channel_inherited(const shmlink_channel *ch);
+
+/* The uid that owns the channel's segment in *uid. 0 or -errno. */
+int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid);
 
 /* The permission bits of the channel's segment, or -errno. */
 int shmlink__channel_mode(const shmlink_channel *ch);

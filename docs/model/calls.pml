@@ -44,6 +44,9 @@
  *   CRASHES=1       SIGKILLs (0..2)
  *   LEAVE=1         0: workers never leave (close) by choice
  *   RESTART=1       0: no worker 5
+ *   CAPQ=4          request ring cells; with fewer, a client's send
+ *                   waits for room and, while it waits, tests the workers
+ *                   (the queue writer's EPIPE, fan_writer_verdict)
  *   CLIENT2=1       0: no client 2
  *   WORKER4=1       0: no worker 4 (worker 3 and, with RESTART, worker 5)
  *   BROKEN_OWNER_BEFORE_KIND   taking a client slot stores the owner word
@@ -51,9 +54,13 @@
  *                   2 before this model): a worker can pair the new
  *                   owner with the old reply channel
  *   BROKEN_PER_SLOT_TEST       the client tests the workers' locks one by
- *                   one: a worker that joins after its slot was tested
- *                   while the last other one leaves before its slot is
- *                   tested makes it report a live server dead
+ *                   one while it waits for a reply: a
+ *                   worker that joins after its slot was tested while the
+ *                   last other one leaves before its slot is tested makes
+ *                   it report a live server dead
+ *   BROKEN_SEND_PER_SLOT_TEST  the same test slot by slot while the
+ *                   client waits for room in its ring (the queue writer's
+ *                   verdict before this model; needs CAPQ=1)
  *   BROKEN_NO_OWNER_CHECK      a worker keeps its reply handle of a slot
  *                   whoever holds the slot now
  *   BROKEN_UNLOCK_FIRST        a closing client gives up its slot before
@@ -87,7 +94,12 @@
 #define CS 2                    /* the client slot: lock slot 2 */
 #define NROLES 3
 #define NPROC 6                 /* clients 1, 2; workers 3, 4, 5 */
-#define CAPQ 4                  /* request ring cells: every request fits */
+#ifndef CAPQ
+#define CAPQ 4                  /* request ring cells (4: every request fits) */
+#endif
+/* The request ring's bytes in use, as the writer counts its room (13.3):
+ * not yet taken, or peeked and not yet released. */
+#define USED ((qwp - qhead) + (wstate[0] == 2) + (wstate[1] == 2))
 #define KIND (SYSV -> 2 : 1)    /* reply_kind of this backend */
 
 #include "kernel.pml"
@@ -306,41 +318,57 @@ inline crash_client()
     live[me] = 0
 }
 
-/* shmlink__channel_readers_state: is some worker slot held? Owner words
- * and gone of every slot (was any ever held?), then the locks. res: 0
- * alive (or never held: keep waiting), 1 EPIPE. */
-inline readers_state()
+/* Is some worker slot held? Owner words and gone of every slot (was any
+ * ever held?), then the locks. res: 0 alive (or never held: keep
+ * waiting), 1 EPIPE. The client's test while it waits for a reply
+ * (shmlink__channel_readers_state) and, while it waits for room in its
+ * ring, the queue writer's (fan_writer_verdict: its tests slot by slot,
+ * each "held" cached for 100 ms, can only make it wait longer; EPIPE needs
+ * the one test of all locks at the end). */
+inline workers_test(perslot)
 {
     ended = 0;
     res = 0;
-#ifndef BROKEN_PER_SLOT_TEST
-    STEP(if :: wowner[0] != 0 -> ended = 1 :: else -> skip fi);
-    STEP(if :: wgone[0] -> ended = 1 :: else -> skip fi);
-    STEP(if :: wowner[1] != 0 -> ended = 1 :: else -> skip fi);
-    STEP(if :: wgone[1] -> ended = 1 :: else -> skip fi);
-    /* one test of every reader lock at once: F_OFD_GETLK over the range
-     * of their lock bytes, or one semop of "wait for zero" on every
-     * reader semaphore with IPC_NOWAIT (shmlink__lock_any_held) */
-    STEP(if :: ALLFREE && ended -> res = 1 :: else -> skip fi)
-#else
-    /* slot by slot: owner word, lock, gone */
-    STEP(if :: wowner[0] != 0 -> ended = 1 :: else -> skip fi);
-    STEP(if :: lk[0] != 0 -> res = 2 :: else -> skip fi);
     if
-    :: res == 0 ->
+    :: !perslot ->
+        STEP(if :: wowner[0] != 0 -> ended = 1 :: else -> skip fi);
         STEP(if :: wgone[0] -> ended = 1 :: else -> skip fi);
         STEP(if :: wowner[1] != 0 -> ended = 1 :: else -> skip fi);
-        STEP(if :: lk[1] != 0 -> res = 2 :: else -> skip fi);
+        STEP(if :: wgone[1] -> ended = 1 :: else -> skip fi);
+        /* one test of every reader lock at once: F_OFD_GETLK over the
+         * range of their lock bytes, or one semop of "wait for zero" on
+         * every reader semaphore with IPC_NOWAIT (shmlink__lock_any_held) */
+        STEP(if :: ALLFREE && ended -> res = 1 :: else -> skip fi)
+    :: perslot ->
+        /* slot by slot: owner word, lock, gone */
+        STEP(if :: wowner[0] != 0 -> ended = 1 :: else -> skip fi);
+        STEP(if :: lk[0] != 0 -> res = 2 :: else -> skip fi);
         if
         :: res == 0 ->
-            STEP(if :: wgone[1] -> ended = 1 :: else -> skip fi);
-            if :: ended -> res = 1 :: else -> skip fi
+            STEP(if :: wgone[0] -> ended = 1 :: else -> skip fi);
+            STEP(if :: wowner[1] != 0 -> ended = 1 :: else -> skip fi);
+            STEP(if :: lk[1] != 0 -> res = 2 :: else -> skip fi);
+            if
+            :: res == 0 ->
+                STEP(if :: wgone[1] -> ended = 1 :: else -> skip fi);
+                if :: ended -> res = 1 :: else -> skip fi
+            :: else -> res = 0
+            fi
         :: else -> res = 0
         fi
-    :: else -> res = 0
     fi
-#endif
 }
+
+#ifdef BROKEN_PER_SLOT_TEST
+#define RECV_PERSLOT 1
+#else
+#define RECV_PERSLOT 0
+#endif
+#ifdef BROKEN_SEND_PER_SLOT_TEST
+#define SEND_PERSLOT 1
+#else
+#define SEND_PERSLOT 0
+#endif
 
 proctype client(byte me)
 {
@@ -384,8 +412,26 @@ end_claim:
     do
     :: n > NCALL -> break
     :: else ->
-        /* shmlink_client_send: the request, committed in our ring */
-        STEP(q[qwp % CAPQ] = me * 4 + n; qwp++);
+        /* shmlink_client_send: the request, committed in our ring; a full
+         * ring waits (chan_wait of the writer), testing the workers */
+        do
+        :: GSTEP(USED < CAPQ, q[qwp % CAPQ] = me * 4 + n; qwp++) -> break
+        :: GSTEP(USED >= CAPQ && chg[me], chg[me] = 0; freeseen[me] = ALLFREE) ->
+            workers_test(SEND_PERSLOT);
+            if
+            :: res == 1 ->
+                /* the last look at the room (chan_cond), then EPIPE */
+                if
+                :: d_step { victim != me && USED < CAPQ } -> skip
+                :: d_step { victim != me && USED >= CAPQ } ->
+                    assert(freeseen[me]);       /* EPIPE only for a dead server */
+                    epipe[me] = 1;
+                    goto cclose
+                :: DIE
+                fi
+            :: else -> skip
+            fi
+        od;
         /* shmlink_client_recv until our call id comes */
         do
         :: GSTEP(rq[me] != 0, t = rq[me]; rq[me] = 0) ->   /* peek, release */
@@ -400,7 +446,7 @@ end_claim:
         :: GSTEP(chg[me], chg[me] = 0; freeseen[me] = ALLFREE) ->
             /* a 100 ms slice ended: look at the workers (a look that
              * finds what the last one found is the same look) */
-            readers_state();
+            workers_test(RECV_PERSLOT);
             if
             :: res == 1 ->
                 /* EPIPE: only if no worker held a slot at some moment */
@@ -413,9 +459,11 @@ end_claim:
         n++
     od;
 cclose:
-    /* shmlink_client_close: remove the reply channel, close it, then close
-     * the request channel's writer slot: closed = 1, owner 0, unlock */
+    /* shmlink_client_close: reply_kind = 0, remove the reply channel,
+     * close it, then close the request channel's writer slot: closed = 1,
+     * owner 0, unlock */
     copen[me] = 0;
+    STEP(ckind = 0);                            /* shmlink__channel_clear_reply */
 #ifndef BROKEN_UNLOCK_FIRST
 #if SYSV
     STEP(iexists[me] = 0);                      /* IPC_RMID (by id: ours) */

@@ -9,7 +9,9 @@
  *     gone fails pending and later calls with -EPIPE within 1 s, and a
  *     restarted server serves new calls; a worker left in the last worker
  *     slot alone keeps the server alive for the client;
- *   - malformed requests are dropped; reply channels are removed.
+ *   - a client of another user than the server's is refused at open;
+ *   - malformed requests are dropped; reply channels are removed, but not
+ *     by a forked child closing the client it inherited.
  * SHMLINK_CALL_COUNT scales the counts (default 3000).
  */
 #include "channel_util.h"
@@ -609,6 +611,69 @@ static void test_last_worker_slot(shmlink_backend be)
     ASSERT_OK(t_remove(addr));
 }
 
+/* A forked child that closes the client it inherited leaves its parent's
+ * reply channel alone: a worker that opens it afterwards finds it. */
+static void test_fork_close(shmlink_backend be)
+{
+    char addr[SHMLINK_ADDRESS_MAX];
+    shmlink_server *srv = srv_create(be, 1, 2, addr);
+    shmlink_client *cl = cli_open(addr);
+    pid_t pid = fork();
+    ASSERT_SYS(pid);
+    if (pid == 0) {
+        shmlink_client_close(cl); /* inherited: only unmaps */
+        _exit(0);
+    }
+    int st;
+    ASSERT_SYS(waitpid(pid, &st, 0));
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* A new worker handle: it opens the reply channel now. */
+    shmlink_server_close(srv);
+    ASSERT_OK(shmlink_server_open(addr, &srv));
+    struct serving sv;
+    serve_start(&sv, srv, 1);
+    uint8_t out[8];
+    size_t n;
+    ASSERT_OK(
+        shmlink_client_call(cl, "f", 1, out, sizeof(out), &n, &st, 5 * SEC));
+    ASSERT_EQ(out[0], 'g');
+    serve_join(&sv);
+    shmlink_server_close(srv);
+    shmlink_client_close(cl);
+    ASSERT_OK(t_remove(addr));
+}
+
+/* A client of another user than the server's (here: root's server, a
+ * client running as nobody, which open lets in because root's objects are
+ * trusted) is refused at open with -EPERM: the workers could not open its
+ * reply channel (section 10), and every call would time out. Root only. */
+static void test_other_user(shmlink_backend be)
+{
+    if (geteuid() != 0)
+        return;
+    char addr[SHMLINK_ADDRESS_MAX];
+    shmlink_server_config cfg = {8192, 0666, 1, 2};
+    shmlink_server *srv;
+    t_addr(be, addr, "xuser");
+    ASSERT_OK(shmlink_server_create(addr, &cfg, &srv));
+    t_register(addr);
+    pid_t pid = fork();
+    ASSERT_SYS(pid);
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        shmlink_client *cl;
+        int rc = shmlink_client_open(addr, &cl);
+        _exit(rc == -EPERM ? 0 : 1);
+    }
+    int st;
+    ASSERT_SYS(waitpid(pid, &st, 0));
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    shmlink_server_close(srv);
+    ASSERT_OK(t_remove(addr));
+}
+
 int main(void)
 {
     t_registry_init();
@@ -623,6 +688,8 @@ int main(void)
         test_client_killed(be);
         test_server_killed(be);
         test_last_worker_slot(be);
+        test_fork_close(be);
+        test_other_user(be);
         test_load(be, count / 4);
     }
     test_stale_sysv_reply();
