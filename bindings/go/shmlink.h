@@ -505,9 +505,9 @@ typedef struct shmlink_writer_slot_info {
     /* Calls (docs/PROTOCOL.md 13.5): the reply channel the slot's last
      * holder stored, 0 none, 1 POSIX ("<address>.r<slot>"), 2 System V
      * (reply_id is its shmid); as read, so any other value is a corrupt
-     * one (a worker drops that client's requests). A closed slot keeps the
-     * value; its client removed the reply channel. Always 0 for a 1:1
-     * channel. */
+     * one (a worker drops that client's requests). A client that closes
+     * stores 0 first (reply_id stays); a killed client's value stays. Always
+     * 0 for a 1:1 channel. */
     uint32_t reply_kind;
     uint32_t reply_id;
 } shmlink_writer_slot_info;

@@ -330,6 +330,12 @@ void shmlink__channel_set_no_eos(shmlink_channel *ch);
  * slot (id, then kind, seq_cst). Returns 0 or -EINVAL. */
 int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id);
 
+/* Writer of a channel with slots: reply_kind = 0 (seq_cst), reply_id
+ * left as it is (a worker that loaded the old kind still loads the id
+ * that goes with it). A closing client: its reply channel is going away.
+ * Returns 0 or -EINVAL. */
+int shmlink__channel_clear_reply(shmlink_channel *ch);
+
 /* Reader of a channel with slots: the reply channel of writer slot w and
  * the slot's owner word. Returns 0 or -EINVAL. */
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
@@ -354,6 +360,13 @@ int shmlink__channel_readers_state(const shmlink_channel *ch);
  * leave the set behind when they die before closing. Returns 0 (also for a
  * POSIX channel), -EBUSY (the segment is still named) or -errno. */
 int shmlink__channel_drop_locks(shmlink_channel *ch);
+
+/* 1 if the handle was inherited through fork() (calls on it fail with
+ * -ECHILD; its close only unmaps), 0 if it is this process's own. */
+int shmlink__channel_inherited(const shmlink_channel *ch);
+
+/* The uid that owns the channel's segment in *uid. 0 or -errno. */
+int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid);
 
 /* The permission bits of the channel's segment, or -errno. */
 int shmlink__channel_mode(const shmlink_channel *ch);
@@ -873,10 +886,19 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
     int mode = shmlink__channel_mode(cl->req);
+    uint32_t uid = 0;
+    int urc = shmlink__channel_uid(cl->req, &uid);
     if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
     else if (mode < 0)
         rc = mode;
+    else if (urc < 0)
+        rc = urc;
+    else if (uid != (uint32_t)geteuid())
+        /* A server of another user (root's: open trusts it) would not
+         * open our reply channel (section 10): no call could be answered.
+         * Say so now rather than let every call time out. */
+        rc = -EPERM;
     else
         rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
     if (rc < 0) {
@@ -1012,9 +1034,17 @@ SHMLINK_EXTERN void shmlink_client_close(shmlink_client *cl)
     if (!cl)
         return;
     /* Remove the reply channel, and its System V semaphore set at once:
-     * the workers holding its writer slots may die before they close. */
-    (void)shmlink_remove(cl->reply_addr);
-    (void)shmlink__channel_drop_locks(cl->reply);
+     * the workers holding its writer slots may die before they close. Not
+     * from a forked child: the client is its parent's, which still uses
+     * the reply channel (the child's close only unmaps, section 6.7). */
+    if (!shmlink__channel_inherited(cl->reply)) {
+        /* First no reply channel in our slot: a worker that takes one of
+         * our requests from now on drops it rather than open an id that
+         * may name another segment once ours is removed. */
+        (void)shmlink__channel_clear_reply(cl->req);
+        (void)shmlink_remove(cl->reply_addr);
+        (void)shmlink__channel_drop_locks(cl->reply);
+    }
     shmlink_channel_close(cl->reply);
     shmlink_channel_close(cl->req);
     free(cl);
@@ -2007,7 +2037,12 @@ static int fan_writer_verdict(shmlink_channel *ch, uint64_t need)
         if (o != 0 || shm_load_seq_cst32(CHAN_F32(rs, CHAN_RS_GONE)) != 0)
             any_ended = 1;
     }
-    if (ch->fan == CHAN_FLAG_QUEUE && !any_held && any_ended)
+    /* None held, tested one by one: a reader that took a slot already
+     * tested while the last other one left a slot not yet tested would
+     * look like none. EPIPE only when one test of every reader lock at
+     * once finds none held (13.3). */
+    if (ch->fan == CHAN_FLAG_QUEUE && !any_held && any_ended &&
+        shmlink__lock_any_held(&ch->locks, 0, ch->nreaders) == 0)
         return -EPIPE;
     return 0;
 }
@@ -2936,6 +2971,17 @@ int shmlink__channel_set_reply(shmlink_channel *ch, uint32_t kind, uint32_t id)
     return chan_after(ch, 0);
 }
 
+int shmlink__channel_clear_reply(shmlink_channel *ch)
+{
+    if (!ch || !ch->flags || ch->role != SHMLINK_WRITER)
+        return -EINVAL;
+    int rc = chan_usable(ch);
+    if (rc < 0)
+        return rc;
+    shm_store_seq_cst32(CHAN_F32(ch->wslot, CHAN_WS_REPLY_KIND), 0);
+    return chan_after(ch, 0);
+}
+
 int shmlink__channel_reply_of(const shmlink_channel *ch, unsigned w,
                               uint32_t *kind, uint32_t *id, uint64_t *owner)
 {
@@ -2991,6 +3037,20 @@ int shmlink__channel_drop_locks(shmlink_channel *ch)
     if (semctl(ch->locks.semid, 0, IPC_RMID) == -1)
         return -errno;
     return 0;
+}
+
+int shmlink__channel_inherited(const shmlink_channel *ch)
+{
+    return ch && chan_usable(ch) == -ECHILD;
+}
+
+int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid)
+{
+    shmlink_stat st;
+    int rc = shmlink_segment_stat(ch->seg, &st);
+    if (rc == 0)
+        *uid = st.uid;
+    return rc;
 }
 
 int shmlink__channel_mode(const shmlink_channel *ch)
