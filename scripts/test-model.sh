@@ -93,10 +93,13 @@ checks+=(
     "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
 )
 # fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one
-# reader (fanin-restart*: one writer slot in use and its restart).
-# fanin-nostall is an LTL check (pan -a): once every writer has
-# finished, the reader finishes; the shared ring with a claim counter must
-# fail it (a writer killed between claim and commit stalls the reader).
+# reader (fanin-restart*: one writer slot in use and its restart;
+# fanin-restart-beside-writer: writer 1 killed and restarted while writer
+# 2 holds the other slot; the same with writer 2 sending too is
+# fanin-two-writers-restart, --full). fanin-nostall is an LTL check (pan
+# -a): once every writer has finished (and no slot looks never held), the
+# reader finishes; the shared ring with a claim counter must fail it (a
+# writer killed between claim and commit stalls the reader).
 I=docs/model/fanin.pml
 checks+=(
     "fanin-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
@@ -104,8 +107,10 @@ checks+=(
     "fanin-restart-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DTIMEOUTS=0|-O2 -DSAFETY|-m200000 -w24"
     "fanin-restart-after-close-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DRESTART=2 -DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m200000 -w24"
     "fanin-nostall|pass|$I|-DNOSTALL -DNMSG=1 -DRESTART=0|-O2 -DCOLLAPSE|-a -m200000 -w24"
+    "fanin-restart-beside-writer|pass|$I|-DNMSG=1 -DNMSG2=0 -DKILL1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanin-broken-shared-ring|reject:acceptance cycle|$I|-DNOSTALL -DBROKEN_SHARED_RING|-O2|-a -m200000 -w24"
     "fanin-broken-end-ignores-locks|reject:took|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_IGNORES_LOCKS|-O0 -DSAFETY|-m200000 -w24"
+    "fanin-broken-end-any-closed|reject:owned|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_ANY_CLOSED|-O0 -DSAFETY|-m200000 -w24"
 )
 if [ "$full" = 1 ]; then
     checks+=("safety-full|pass|$M||-O2 -DSAFETY -DCOLLAPSE|-m10000 -w26")
@@ -113,6 +118,7 @@ if [ "$full" = 1 ]; then
     checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
     checks+=("fanout-queue-take-full|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
     checks+=("fanin-two-writers-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1 -DRESTART=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
+    checks+=("fanin-two-writers-restart|pass|$I|-DNMSG=1 -DKILL1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
 fi
 
 # The expect field may itself contain '|' (a regex alternative): the last
