@@ -6,13 +6,14 @@
 # a check of a deliberately broken variant passes when pan REJECTS it with
 # the error the variant is there to show. Installs spin (apt-get) if it is
 # not on PATH.
-#   scripts/test-model.sh            the CI set (about 2.5 minutes on 2 cores)
+#   scripts/test-model.sh            the CI set (about 3.5 minutes on 2 cores)
 #   scripts/test-model.sh --full     also the largest configurations (1:1
 #                                    with both roles restarted, fan-out
-#                                    broadcast with 3 messages, queue and
-#                                    many writers without timeouts; tens of
-#                                    millions of states each, several GB,
-#                                    several minutes)
+#                                    broadcast with 3 messages, queue,
+#                                    queue with many writers and two
+#                                    readers, many writers with a restart;
+#                                    tens of millions of states each,
+#                                    several GB, several minutes)
 #   scripts/test-model.sh -j N       N checks at a time (default: 2)
 #   scripts/test-model.sh --list     print the checks and exit
 # The last line is "model: N passed, F failed"; the exit status is 0 only
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
         -j) shift; jobs="${1:-}" ;;
         -j*) jobs="${1#-j}" ;;
         --list) list=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "test-model.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -91,6 +92,25 @@ checks+=(
     "fanout-queue-close-no-timeout|pass|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-broken-empty-no-wake-F6|reject:invalid end state|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_EMPTY_NO_WAKE|-O2 -DSAFETY|-m200000 -w24"
     "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
+    "fanout-broken-start-wp-first-F9|reject:h<=wpc|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1 -DCRASHES=0 -DBROKEN_START_WP_FIRST|-O0 -DSAFETY -DBFS|-m200000 -w24"
+)
+# fanout.pml -DQUEUE -DWRITERS (docs/model/README.md, "A work queue fed by
+# many writers"): two writer slots with a ring each. Q1: one reader
+# process (NRP=1), with a dead reader's take (DEAD1=1) or unreleased peek
+# (DEAD1=2) of ring 1 left in reader slot 1; Q2: two readers, ring 1
+# filled and closed by its writer first (W1FIRST). The writer that counts
+# a pos beyond its write_pos as corrupt (flaw F8) and the one that ignores
+# the ring bits must be rejected.
+Q1="-DQUEUE -DWRITERS -DNRP=1 -DTIMEOUTS=0 -DCRASHES=0"
+Q2="-DQUEUE -DWRITERS -DW1FIRST -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0"
+checks+=(
+    "qw-take-no-timeout|pass|$F|$Q1 -DPEEK=0 -DNMSG=2 -DNMSG1=1 -DCAP=1|-O2 -DSAFETY|-m200000 -w24"
+    "qw-dead-take-no-timeout|pass|$F|$Q1 -DDEAD1=1 -DPEEK=0 -DNMSG=1 -DNMSG1=2 -DCAP=1|-O2 -DSAFETY|-m200000 -w24"
+    "qw-orphan-no-timeout|pass|$F|$Q1 -DDEAD1=2 -DPEEK=1 -DNMSG=1 -DNMSG1=2 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-aba-no-timeout|pass|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-two-readers-no-timeout|pass|$F|$Q2 -DPEEK=1 -DLEAVE=1 -DNMSG=0 -DNMSG1=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-broken-state-aba-F8|reject:p<=wp|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2 -DBROKEN_STATE_ABA|-O0 -DSAFETY|-m200000 -w24"
+    "qw-broken-any-ring|reject:invalid end state|$F|$Q1 -DPEEK=0 -DNMSG=1 -DNMSG1=1 -DBROKEN_ANY_RING -DCAP=1|-O0 -DSAFETY|-m200000 -w24"
 )
 # fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one
 # reader (fanin-restart*: one writer slot in use and its restart;
@@ -119,6 +139,7 @@ if [ "$full" = 1 ]; then
     checks+=("fanout-queue-take-full|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
     checks+=("fanin-two-writers-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1 -DRESTART=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
     checks+=("fanin-two-writers-restart|pass|$I|-DNMSG=1 -DKILL1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
+    checks+=("qw-two-readers-crash|pass|$F|-DQUEUE -DWRITERS -DW1FIRST -DCAP=1 -DPEEK=1 -DNMSG=0 -DNMSG1=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
 fi
 
 # The expect field may itself contain '|' (a regex alternative): the last
