@@ -6,14 +6,15 @@
 # a check of a deliberately broken variant passes when pan REJECTS it with
 # the error the variant is there to show. Installs spin (apt-get) if it is
 # not on PATH.
-#   scripts/test-model.sh            the CI set (about 2.5 minutes on 2 cores)
+#   scripts/test-model.sh            the CI set (about 3.5 minutes on 2 cores)
 #   scripts/test-model.sh --full     also the largest configurations (1:1
 #                                    with both roles restarted, fan-out
-#                                    broadcast with 3 messages, queue and
-#                                    many writers without timeouts, calls
-#                                    with two calls or two kills; tens of
-#                                    millions of states each, several GB,
-#                                    several minutes)
+#                                    broadcast with 3 messages, queue,
+#                                    queue with many writers and two
+#                                    readers, many writers with a restart,
+#                                    calls with two calls, two kills or a
+#                                    small ring; tens of millions of states
+#                                    each, several GB, several minutes)
 #   scripts/test-model.sh -j N       N checks at a time (default: 2)
 #   scripts/test-model.sh --list     print the checks and exit
 # The last line is "model: N passed, F failed"; the exit status is 0 only
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
         -j) shift; jobs="${1:-}" ;;
         -j*) jobs="${1#-j}" ;;
         --list) list=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "test-model.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -92,12 +93,34 @@ checks+=(
     "fanout-queue-close-no-timeout|pass|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-broken-empty-no-wake-F6|reject:invalid end state|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_EMPTY_NO_WAKE|-O2 -DSAFETY|-m200000 -w24"
     "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
+    "fanout-broken-start-wp-first-F9|reject:h<=wpc|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1 -DCRASHES=0 -DBROKEN_START_WP_FIRST|-O0 -DSAFETY -DBFS|-m200000 -w24"
+)
+# fanout.pml -DQUEUE -DWRITERS (docs/model/README.md, "A work queue fed by
+# many writers"): two writer slots with a ring each. Q1: one reader
+# process (NRP=1), with a dead reader's take (DEAD1=1) or unreleased peek
+# (DEAD1=2) of ring 1 left in reader slot 1; Q2: two readers, ring 1
+# filled and closed by its writer first (W1FIRST). The writer that counts
+# a pos beyond its write_pos as corrupt (flaw F8) and the one that ignores
+# the ring bits must be rejected.
+Q1="-DQUEUE -DWRITERS -DNRP=1 -DTIMEOUTS=0 -DCRASHES=0"
+Q2="-DQUEUE -DWRITERS -DW1FIRST -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0"
+checks+=(
+    "qw-take-no-timeout|pass|$F|$Q1 -DPEEK=0 -DNMSG=2 -DNMSG1=1 -DCAP=1|-O2 -DSAFETY|-m200000 -w24"
+    "qw-dead-take-no-timeout|pass|$F|$Q1 -DDEAD1=1 -DPEEK=0 -DNMSG=1 -DNMSG1=2 -DCAP=1|-O2 -DSAFETY|-m200000 -w24"
+    "qw-orphan-no-timeout|pass|$F|$Q1 -DDEAD1=2 -DPEEK=1 -DNMSG=1 -DNMSG1=2 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-aba-no-timeout|pass|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-two-readers-no-timeout|pass|$F|$Q2 -DPEEK=1 -DLEAVE=1 -DNMSG=0 -DNMSG1=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
+    "qw-broken-state-aba-F8|reject:p<=wp|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2 -DBROKEN_STATE_ABA|-O0 -DSAFETY|-m200000 -w24"
+    "qw-broken-any-ring|reject:invalid end state|$F|$Q1 -DPEEK=0 -DNMSG=1 -DNMSG1=1 -DBROKEN_ANY_RING -DCAP=1|-O0 -DSAFETY|-m200000 -w24"
 )
 # fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one
-# reader (fanin-restart*: one writer slot in use and its restart).
-# fanin-nostall is an LTL check (pan -a): once every writer has
-# finished, the reader finishes; the shared ring with a claim counter must
-# fail it (a writer killed between claim and commit stalls the reader).
+# reader (fanin-restart*: one writer slot in use and its restart;
+# fanin-restart-beside-writer: writer 1 killed and restarted while writer
+# 2 holds the other slot; the same with writer 2 sending too is
+# fanin-two-writers-restart, --full). fanin-nostall is an LTL check (pan
+# -a): once every writer has finished (and no slot looks never held), the
+# reader finishes; the shared ring with a claim counter must fail it (a
+# writer killed between claim and commit stalls the reader).
 I=docs/model/fanin.pml
 checks+=(
     "fanin-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=2 -DRESTART=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
@@ -105,8 +128,10 @@ checks+=(
     "fanin-restart-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DTIMEOUTS=0|-O2 -DSAFETY|-m200000 -w24"
     "fanin-restart-after-close-no-timeout|pass|$I|-DWRITER2=0 -DNMSG=2 -DRESTART=2 -DTIMEOUTS=0 -DCRASHES=0|-O0 -DSAFETY|-m200000 -w24"
     "fanin-nostall|pass|$I|-DNOSTALL -DNMSG=1 -DRESTART=0|-O2 -DCOLLAPSE|-a -m200000 -w24"
+    "fanin-restart-beside-writer|pass|$I|-DNMSG=1 -DNMSG2=0 -DKILL1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanin-broken-shared-ring|reject:acceptance cycle|$I|-DNOSTALL -DBROKEN_SHARED_RING|-O2|-a -m200000 -w24"
     "fanin-broken-end-ignores-locks|reject:took|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_IGNORES_LOCKS|-O0 -DSAFETY|-m200000 -w24"
+    "fanin-broken-end-any-closed|reject:owned|$I|-DCRASHES=0 -DNMSG=1 -DRESTART=0 -DBROKEN_END_ANY_CLOSED|-O0 -DSAFETY|-m200000 -w24"
 )
 # calls.pml (docs/model/README.md, "calls.pml"): the calls layer over
 # abstract channels. Two clients share one client slot (the second takes
@@ -136,6 +161,8 @@ if [ "$full" = 1 ]; then
     checks+=("fanout-no-timeout-full|pass|$F|-DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m100000 -w24")
     checks+=("fanout-queue-take-full|pass|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
     checks+=("fanin-two-writers-restart-no-timeout|pass|$I|-DTIMEOUTS=0 -DCRASHES=0 -DNMSG=1 -DRESTART=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
+    checks+=("fanin-two-writers-restart|pass|$I|-DNMSG=1 -DKILL1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w26")
+    checks+=("qw-two-readers-crash|pass|$F|-DQUEUE -DWRITERS -DW1FIRST -DCAP=1 -DPEEK=1 -DNMSG=0 -DNMSG1=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24")
 fi
 
 # The expect field may itself contain '|' (a regex alternative): the last

@@ -4,19 +4,19 @@
  * own ring, and one reader that visits the rings round-robin, keeps a
  * private position per ring and publishes it in that ring's head. Style and
  * kernel as channel.pml and fanout.pml: every shared load and store is one
- * atomic step; a writer may be killed at any step (between reserve and
- * commit too); the kernel frees its lock atomically with its death; a
- * FUTEX_WAIT may time out at any moment (TIMEOUTS=1).
- *
- * The C code of WRITERS is being written: each step names the protocol
- * step, and the C function where it will live (fan_ / chan_ prefixes as in
- * core/src/channel.c).
+ * atomic step, named after the C function of core/src/channel.c that does
+ * it; a writer may be killed at any step (between reserve and commit too);
+ * the kernel frees its lock atomically with its death; a FUTEX_WAIT may
+ * time out at any moment (TIMEOUTS=1).
  *
  * Processes: writers 1 and 2 start together; a restarted writer 3 starts
- * when one of them has died (RESTART=1) or died or closed (RESTART=2). Each takes the first free writer
- * slot (lock slots 0, 1), and blocks while none is free. The reader (id 4, lock slot RS = 2) is not killed. Each
+ * when one of them has died (RESTART=1) or died or closed (RESTART=2).
+ * Each takes the first free writer slot (lock slots 0, 1; chan_claim fails
+ * with EBUSY while both are held, and the writer here tries again until
+ * one is free). The reader (id 4, lock slot RS = 2) is not killed. Each
  * writer commits NMSG messages, then closes; when the reader is gone it
- * gets EPIPE and closes.
+ * gets EPIPE and closes. With WRITER2=0, writer slot 1 has been held and
+ * closed before (closed = 1), so that the end of stream rests on slot 0.
  *
  * Records: one ring cell per record holding the message (writer id * 4 +
  * its number 1..NMSG), header and payload in one cell (channel.pml has the
@@ -33,20 +33,34 @@
  *
  * Options (spin -D...):
  *   CAP=1        cells per ring;  NMSG=2 messages per writer process
+ *   NMSG2=NMSG   the messages of writer 2
  *   TIMEOUTS=1   0: only FUTEX_WAKE wakes; a sleeper is not a valid end
  *                state, so a lost wake-up is an "invalid end state"
  *   CRASHES=1    writer processes that may be killed (0, 1, 2)
  *   RESTART=1    writer 3 after a death; 2: after a death or a close;
  *                0: no writer 3
  *   WRITER2=1    0: no writer 2 (writer 1 and its restart only)
+ *   KILL1        the killer kills writer 1 or 3, never writer 2. With
+ *                CRASHES=1 nothing is lost: writers 1 and 2 run the same
+ *                code from the same start, so a run that kills writer 2 is
+ *                a run that kills writer 1 with the two ids swapped.
  *   NOSTALL      add the LTL property "once every writer process has
- *                finished, the reader finishes" (pan -a)
+ *                finished, and no writer slot looks never held, the reader
+ *                finishes" (pan -a)
  *   BROKEN_SHARED_RING  one ring shared by all writers with a claim
  *                counter (Agrona's many-to-one ring): a writer killed
  *                between its claim and its commit stalls the reader
- *   BROKEN_END_IGNORES_LOCKS  the reader reports the end when the rings
- *                are drained and some writer closed, without testing the
- *                writer locks
+ *   BROKEN_END_IGNORES_LOCKS  the reader's end check without testing
+ *                the writer locks (a live writer's slot reads as dead)
+ *   BROKEN_END_ANY_CLOSED  the end of stream when some writer slot's last
+ *                holder closed it and none died, while another slot was
+ *                never held (the rule before 13.4 said "every slot"): a
+ *                writer that comes later is cut off
+ *
+ * A stream whose writer slot looks never held (owner word 0, closed = 0)
+ * stays open for good (13.4): with every writer process finished, the
+ * reader may leave its FUTEX_WAIT for the end label end_open (a ghost
+ * exit, OPEN), and NOSTALL asks nothing of it.
  */
 
 #ifndef CAP
@@ -56,6 +70,10 @@
 #ifndef NMSG
 #define NMSG 2
 #endif
+#ifndef NMSG2
+#define NMSG2 NMSG
+#endif
+#define WNMSG(id) ((id) == 2 -> NMSG2 : NMSG) /* messages of writer process id */
 #ifndef CRASHES
 #define CRASHES 1
 #endif
@@ -103,14 +121,27 @@ byte got[4];              /* messages delivered per writer process */
 byte ncommit_all;
 byte ndeliv;
 byte took[NW];                  /* claims of each writer slot */
+bit owned[NW];                  /* some holder of writer slot w stored its owner word */
 bit crashed[4];
 byte wfin;                      /* writer processes finished (or dead) */
 bit rfin;                       /* the reader finished */
 byte crash_left = CRASHES;
 bit wrun[4] = 1;          /* writer process not finished */
 
+/* The stream stays open for good: every writer process has finished and
+ * some writer slot looks never held, owner word 0 and closed = 0 (13.4: a
+ * writer may still come, the reader keeps waiting). A writer killed
+ * after taking the lock and before storing its owner word leaves its slot
+ * so. */
+#define NEVER(w) (wowner[w] == 0 && closed[w] == 0)
+#define OPEN (wfin == NWP && (NEVER(0) || NEVER(1)))
+
 #ifdef NOSTALL
+#ifndef BROKEN_SHARED_RING
+ltl nostall { [] ((wfin == NWP && !NEVER(0) && !NEVER(1)) -> <> rfin) }
+#else
 ltl nostall { [] ((wfin == NWP) -> <> rfin) }
+#endif
 #endif
 
 active proctype killer()
@@ -118,7 +149,7 @@ active proctype killer()
 end_killer:
     do
     :: d_step { crash_left > 0 && victim == 0 && wrun[1]; victim = 1; crash_left-- }
-#if WRITER2
+#if WRITER2 && !defined(KILL1)
     :: d_step { crash_left > 0 && victim == 0 && wrun[2]; victim = 2; crash_left-- }
 #endif
 #if RESTART
@@ -173,8 +204,10 @@ inline wake_writer(w)
 }
 
 /* FUTEX_WAIT on the word of slot sl: the kernel sleeps only if the word
- * still holds the value (cmp). No end label. */
-#define FUTEX_WAIT(sl, cmp)                                               \
+ * still holds the value (cmp). No end label; a sleeper for which esc holds
+ * goes to the end label open (ghost: the reader of a stream that stays
+ * open, OPEN). */
+#define FUTEX_WAIT(sl, cmp, esc)                                          \
     STEP(if                                                               \
          :: cmp -> infutex[sl] = 1; tmp = 1                               \
          :: else -> skip                          /* EAGAIN */            \
@@ -185,6 +218,7 @@ inline wake_writer(w)
         if                                                                \
         :: infutex[sl] == 0 -> skip               /* woken */             \
         :: d_step { TIMEOUTS && infutex[sl] == 1; infutex[sl] = 0 } /* slice */ \
+        :: d_step { esc } -> goto end_open        /* (ghost) */           \
         :: DIE                                                            \
         fi                                                                \
     :: else -> skip                                                       \
@@ -229,14 +263,14 @@ end_claim:
     /* fan_start_role (writer slot w) */
     STEP(wp = wpos[w]);                         /* load write_pos */
     STEP(hc = head[w]; assert(hc <= wp && wp <= hc + CAP)); /* load head, check */
-    STEP(wowner[w] = me);                       /* store owner */
+    STEP(wowner[w] = me; owned[w] = 1);         /* store owner */
     STEP(closed[w] = 0);                        /* store closed = 0 */
     STEP(sleepf[RS] = 0);                       /* wake the reader, always: exchange, */
     STEP(gcur = 0);                             /*   fetch_add(reader_wake), */
     STEP(infutex[RS] = 0);                      /*   FUTEX_WAKE(all) */
     id = 1;
     do
-    :: id > NMSG -> break
+    :: id > WNMSG(me) -> break
     :: else ->
         /* reserve (shmlink_channel_reserve): room by the cached head */
         if
@@ -259,7 +293,7 @@ end_claim:
                     :: res == EPIPE -> STEP(sleepf[w] = 0); goto wclose
                     :: else -> skip
                     fi;
-                    FUTEX_WAIT(w, sleepf[w] == 1);
+                    FUTEX_WAIT(w, sleepf[w] == 1, false);
                     STEP(sleepf[w] = 0);        /* store writer_sleep = 0 */
                     W_COND
                 :: else -> STEP(sleepf[w] = 0)
@@ -284,6 +318,8 @@ wclose:
     wake_reader();
     d_step { wfin++; wrun[me] = 0 };
     goto gone;
+end_open:                                       /* (not reached: esc is false) */
+    goto gone;
 dying:
     atomic { crash() };
 gone:
@@ -298,78 +334,90 @@ gone:
     STEP(if :: wpos[0] != rp[0] -> res = YES :: else -> skip fi);           \
     STEP(if :: wpos[1] != rp[1] -> res = YES :: else -> skip fi)
 
-/* The reader's peer state (chan_peer_state, reader; 13.4): for each
- * writer slot its owner word, then its lock (F2). A held lock: keep
- * waiting. All free: for each slot, closed and the owner word again: the
- * same non-zero owner and closed = 0 means its last holder died (EPIPE),
- * closed = 1 means it closed (ENODATA), anything else (no writer yet, or a
- * new one on its way in): keep waiting. Then the last look at the rings. */
+/* The reader's peer state (chan_peer_state, reader: fi_verdict; 13.4):
+ * for each writer slot, its owner word, then its lock (F2); a held lock:
+ * keep waiting (at once). A free one: closed, and with closed = 0 and an
+ * owner word, the owner word again (the same: its last holder died). Then
+ * EPIPE if the last holder of some slot died, ENODATA if the last holder
+ * of every slot closed it, else keep waiting (some slot never held: a
+ * writer may still come). With a verdict, the last look at the rings. */
 inline r_peer_state()
 {
-    res = ENODATA;
+    ended = 0;
     k = 0;
     do
     :: k == NW -> break
     :: else ->
-        STEP(o[k] = wowner[k]);                 /* load owner */
-        /* test the lock (ghost: seen = the holds of slot k so far) */
+        STEP(o = wowner[k]);                    /* load owner */
+        /* fan_slot_alive: test the lock (ghost: seen = the holds of slot
+         * k so far) */
 #ifndef BROKEN_END_IGNORES_LOCKS
-        STEP(seen[k] = took[k]; if :: lk[k] != 0 -> res = NO :: else -> skip fi);
+        STEP(seen[k] = took[k]; if :: lk[k] != 0 -> ended = 4 :: else -> skip fi);
 #else
         seen[k] = took[k];
 #endif
+        if
+        :: ended == 4 -> break                  /* held: keep waiting */
+        :: else -> skip
+        fi;
+        STEP(tmp = closed[k]);                  /* load closed */
+        if
+        :: tmp != 0 -> ended = ended + 8        /* (count of closed slots) */
+        :: tmp == 0 && o != 0 ->                /* load owner again: the same? */
+            STEP(if :: wowner[k] == o -> ended = ended | 2 :: else -> skip fi)
+        :: else -> skip
+        fi;
+        tmp = 0; o = 0;
         k++
     od;
-    k = 0;
+    k = 0; o = 0;
     if
-    :: res == ENODATA ->
-        ended = 0;
-        do
-        :: k == NW -> break
-        :: else ->
-            STEP(tmp = closed[k]);              /* load closed */
-            if
-            :: tmp != 0 -> ended = ended | 1
-            :: tmp == 0 && o[k] != 0 ->         /* load owner again: the same? */
-                STEP(if :: wowner[k] == o[k] -> ended = ended | 2 :: else -> skip fi)
-            :: else -> skip
-            fi;
-            tmp = 0;
-            k++
-        od;
-        k = 0;
+    :: ended == 4 -> res = NO
+    :: ended != 4 && (ended & 2) -> res = EPIPE
+    :: ended == 8 * NW -> res = ENODATA         /* every slot closed */
+#ifdef BROKEN_END_ANY_CLOSED
+    :: ended != 8 * NW && ended != 4 && !(ended & 2) && ended >= 8 -> res = ENODATA
+#else
+    :: ended != 8 * NW && ended != 4 && !(ended & 2) && ended >= 8 -> res = NO
+#endif
+    :: ended == 0 -> res = NO                   /* no writer yet */
+    fi;
+    if
+    :: res != NO ->
+        /* ghost: a slot never held leaves the end open (13.4) */
+        assert(res == EPIPE || (owned[0] && owned[1]));
+        snap = ncommit_all;                     /* ghost: committed so far */
+        R_COND;                                 /* the last look */
         if
-        :: ended & 2 -> res = EPIPE
-        :: ended == 1 -> res = ENODATA
-        :: else -> res = NO                     /* no writer yet */
-        fi;
-        if
-        :: res != NO ->
-            snap = ncommit_all;                 /* ghost: committed so far */
-            R_COND;                             /* the last look */
-            if
-            :: res == NO ->
-                res = (ended & 2 -> EPIPE : ENODATA)
-            :: else -> skip                     /* deliver what was left first */
-            fi
-        :: else -> skip
+        :: res == NO ->
+            res = ((ended & 2) -> EPIPE : ENODATA)
+        :: else -> skip                         /* deliver what was left first */
         fi
     :: else -> skip
     fi;
-    o[0] = 0; o[1] = 0
+    ended = 0
 }
+
+/* fi_any_closed: has some writer closed? (tmp = 1 if so) */
+#define ANY_CLOSED STEP(tmp = closed[0]);                                   \
+    if :: tmp == 0 -> STEP(tmp = closed[1]) :: else -> skip fi
 
 proctype reader(byte me)
 {
-    byte rp[NW], o[NW], seen[NW], cur, wpc, v, tmp, res, k, ended, snap, any;
+    byte rp[NW], seen[NW], o, cur, wpc, v, tmp, res, k, ended, snap, any;
 
     STEP(lk[RS] = me);                          /* chan_claim (reader slot 0) */
     STEP(rowner = me);                          /* store owner */
     STEP(rgone = 0);                            /* store gone = 0 */
-    STEP(rp[0] = head[0]);                      /* its positions: head of each ring */
+    /* fan_start_role: continue at each ring's head (only this reader
+     * moves it; the check against write_pos is not modelled) */
     STEP(rp[1] = head[1]);
-    wake_writer(0);                             /* wake the writers (their room) */
-    wake_writer(1);
+    STEP(rp[0] = head[0]);
+    /* wake every writer, whatever its word holds (chan_wake_always) */
+    d_step { sleepf[0] = 0 };
+    d_step { infutex[0] = 0 };
+    d_step { sleepf[1] = 0 };
+    d_step { infutex[1] = 0 };
     cur = 0;
     do
     :: true ->
@@ -407,12 +455,17 @@ progress_recv:
                     R_COND;                     /* re-check */
                     if
                     :: res == NO ->
-                        r_peer_state();         /* the locks again: a writer that
-                                                 * closed since woke before we
-                                                 * announced */
+                        /* a writer that closed since woke before we
+                         * announced: the peer state again if some writer
+                         * closed (fi_any_closed) */
+                        ANY_CLOSED;
+                        if
+                        :: tmp != 0 -> tmp = 0; r_peer_state()
+                        :: else -> skip
+                        fi;
                         if
                         :: res == NO ->
-                            FUTEX_WAIT(RS, gcur);   /* FUTEX_WAIT(&reader_wake, g) */
+                            FUTEX_WAIT(RS, gcur, OPEN); /* FUTEX_WAIT(&reader_wake, g) */
                             gcur = 0;
                             R_COND
                         :: else -> skip
@@ -445,6 +498,10 @@ rend:
     wake_writer(1);
     rfin = 1;
     goto gone;
+end_open:
+    /* every writer process has finished and some writer slot was never
+     * held: the reader would wait for good, as 13.4 says (ghost exit) */
+    skip;
 dying:
     skip;
 gone:
@@ -528,6 +585,13 @@ gone:
 init
 {
     atomic {
+#if !WRITER2 && !defined(BROKEN_SHARED_RING)
+        /* writer slot 1 was held before and closed: the end of stream
+         * (every slot closed) rests on slot 0's holders */
+        closed[1] = 1;
+        took[1] = 1;
+        owned[1] = 1;
+#endif
         run writer(1);
 #if WRITER2
         run writer(2);

@@ -11,22 +11,44 @@
  * start at any moment, so a broadcast reader joins before, between or
  * after any of the writer's commits. The writer is not killed (the 1:1
  * model covers writer death and takeover); at most CRASHES readers are.
+ * With -DWRITERS (and QUEUE: 13.4, a work queue fed by many writers) a
+ * second writer (id 4) holds writer slot 1 (lock slot 3) with a ring of
+ * its own; writer slot w is lock slot WSL(w) = 2 + w.
  *
  * Records: one ring cell per record, holding the message number (header
  * and payload in one cell). The reader checks the number: a record read
  * before its commit, or overwritten, shows another lap's number. Padding,
- * headers and the section 7 checks are channel.pml's.
+ * headers and the section 7 checks are channel.pml's. With WRITERS, ring
+ * w is ring[w*CAP .. w*CAP+CAP-1], its positions start at RSTART(w), and
+ * its messages are MSGV(w, 1..): ring 1's positions start above every
+ * position of ring 0, so a position of one ring taken for one of the
+ * other shows (a writer that counts it thinks a reader is beyond its
+ * write_pos, or far behind), and a cell of one ring read as the other's
+ * holds the wrong message.
  *
  * Options (spin -D...):
  *   QUEUE        work queue (13.3); without it broadcast (13.2)
+ *   WRITERS      with QUEUE: two writer slots, a ring each (13.3, 13.4)
  *   PEEK=0       queue: every call is recv (take); 1: peek, then release
  *   CAP=2        ring cells;  NMSG=3 messages (positions START..)
+ *   NMSG1=NMSG   WRITERS: the messages of writer slot 1 (NMSG: slot 0's)
  *   TIMEOUTS=1   0: only FUTEX_WAKE wakes a sleeper. A sleeper is not a
  *                valid end state here, so a lost wake-up is a deadlock
  *                ("invalid end state") when TIMEOUTS=0.
  *   CRASHES=1    readers that may be killed (0, 1 or 2)
  *   LEAVE=0      1: a reader may close at any time between calls (broadcast:
  *                leave; queue: close while holding a peek, an orphan)
+ *   NRP=2        reader processes (1: reader 2 only, slot 0)
+ *   W1FIRST      WRITERS: writer 4 commits its messages to ring 1 and
+ *                closes before the other processes start
+ *   DEAD1=1      WRITERS: reader slot 1's last holder (id 3, not a
+ *                process here) died taking message 1 of ring 1 (2: holding
+ *                a peek of it, an orphan), which an earlier holder of writer
+ *                slot 1 committed; its CAS happened or not (both are
+ *                searched). Writer 4 then sends messages 2..NMSG1.
+ *   NO_STATE_RELOAD  WRITERS: the writer loads a slot's state once, not
+ *                again after pos (passes: with F8's rule the second load
+ *                is not needed for safety, see README.md)
  *   BROKEN_...   deliberately wrong variants (README.md lists them).
  *
  *   BROKEN_WAIT_ON_READER_SLEEP  the readers' sleep rule before the fix
@@ -39,6 +61,17 @@
  *   BROKEN_EMPTY_NO_WAKE  queue: a reader that announced a take (state
  *                1) and then finds the queue empty stores state = 0 without
  *                waking the writer (flaw F6, README.md)
+ *   BROKEN_START_WP_FIRST  queue: a reader taking its slot loads
+ *                write_pos, then head, and calls head <= write_pos <= head +
+ *                capacity corrupt otherwise (flaw F9: other readers move
+ *                head meanwhile)
+ *   BROKEN_STATE_ABA  WRITERS: a pos beyond the writer's write_pos in a
+ *                slot whose two state loads agree on its ring is EPROTO
+ *                (flaw F8: the state value came back, the pos between the
+ *                loads was of the reader's take in the other ring)
+ *   BROKEN_ANY_RING  WRITERS: the writer counts the takes of every ring
+ *                (no ring bits): the reader that ends a take in ring 0
+ *                wakes ring 0's writer, not the one it held back
  *
  * Readers' sleep (13.1, the fix of F5): reader_wake is a wake generation
  * and the futex word all readers sleep on; reader_sleep only says "some
@@ -77,11 +110,33 @@
 #define PEEK 0
 #endif
 
+#ifdef WRITERS
+#ifndef QUEUE
+#error "WRITERS is modelled with QUEUE only (fanin.pml has one reader)"
+#endif
+#define NW 2                    /* writer slots, a ring each */
+#ifndef NMSG1
+#define NMSG1 NMSG
+#endif
+#else
+#define NW 1
+#define NMSG1 0
+#endif
+#if NMSG1 > NMSG
+#define NMAX NMSG1
+#else
+#define NMAX NMSG
+#endif
+
 #define NR 2                    /* reader slots = lock slots 0, 1 */
-#define WS 2                    /* the writer's lock slot (R + 0) */
+#ifndef NRP
+#define NRP 2                   /* reader processes (1: reader 2 only) */
+#endif
+#define WSL(w) (NR + (w))       /* writer slot w: lock slot R + w, its sleepf */
+#define WS WSL(0)
 #define RSLP 0                  /* sleepf[RSLP]: the shared reader_sleep */
-#define NROLES 3
-#define NPROC 4                 /* 1 writer; 2, 3 readers */
+#define NROLES (NR + NW)
+#define NPROC (3 + NW)          /* writer 1; readers 2, 3; writer 4 (WRITERS) */
 
 #include "kernel.pml"
 
@@ -91,19 +146,31 @@
 #define AGAIN 3
 #define ENODATA 4
 #define ORPHAN 5
-#define MSGAT(p) ((p) - START + 1)      /* the message whose record is at p */
+/* Ring w: positions from RSTART(w), cells ring[w*CAP ..], messages
+ * MSGV(w, 1..n). With one ring: START, ring[0 ..], 1..NMSG. */
+#define RSTART(w) (START + (w) * (NMAX + CAP))
+#define RC(w, p) ((w) * CAP + (p) % CAP)
+#define MSGV(w, i) ((w) * (NMAX + 1) + (i))
+#define MSGAT(w, p) MSGV(w, (p) - RSTART(w) + 1) /* the message at p of ring w */
+#define WNMSG(w) ((w) == 0 -> NMSG : NMSG1)
+/* The state word of a queue reader slot: bits 0-7 the state (0 idle, 1
+ * taking, 2 peeking), bits 8-15 the ring (13.1); here QMAKE(st, w) = st +
+ * 4*w, one byte, stored in one step. With one ring: 0, 1, 2. */
+#define QST(v) ((v) % 4)
+#define QRING(v) ((v) / 4)
+#define QMAKE(st, w) ((st) + 4 * (w))
 
 /* ---- shared memory (13.1) ----------------------------------------------- */
-byte wpos = START;              /* writer slot: write_pos */
-byte head = START;              /* writer slot: head (queue) */
-byte closed;                    /* writer slot: closed */
-byte wowner;                    /* writer slot: owner */
+byte wpos[NW] = START;          /* writer slot w: write_pos of ring w */
+byte head[NW] = START;          /* writer slot w: head (queue) (ring 1: init) */
+byte closed[NW];                /* writer slot w: closed */
+byte wowner[NW];                /* writer slot w: owner */
 byte owner[NR];                 /* reader slot: owner */
 byte pos[NR];                   /* reader slot: pos */
 byte qend[NR];                  /* reader slot: end (queue) */
 byte state[NR];                 /* reader slot: state */
 byte rgone[NR];                  /* reader slot: gone */
-byte ring[CAP];
+byte ring[NW * CAP];
 /* reader_wake (header offset 416), the readers' futex word, is a u32
  * generation that wakers increment and readers only compare with the value
  * g they loaded. The model keeps, instead of the counter and each reader's
@@ -118,34 +185,56 @@ byte ring[CAP];
 bit gcur[NR];
 
 /* ---- ghost --------------------------------------------------------------- */
-byte ncommit;
+byte ncommit[NW];               /* messages committed per ring */
 bit running[NPROC];
 bit crashed[NPROC];
 byte crash_left = CRASHES;
 byte rdone;                     /* readers finished or dead */
-byte delivered[NMSG + 1];       /* queue: deliveries per message */
-byte acked[NMSG + 1];           /* queue: releases (peek) per message */
+bit lost1;                      /* DEAD1=1: the dead reader's CAS took message 1 */
+byte delivered[NW * (NMAX + 1)]; /* queue: deliveries per message (MSGV) */
+byte acked[NW * (NMAX + 1)];    /* queue: releases (peek) per message */
 #ifdef QUEUE
+/* Message i of ring w (at position RSTART(w) + i - 1) is still held in
+ * state 2 by reader slot k (an orphan for a later reader). */
+#define HELD(k, w, i) (state[k] == QMAKE(2, w) && pos[k] == RSTART(w) + (i) - 1)
 active proctype final()         /* the end: nothing lost, nothing doubled */
 {
     byte i = 1;
+#if NW > 1
+    byte w;
 end_final:
-    rdone == NR && !running[1];
+    rdone == NRP && !running[1] && !running[4];
     do
-    :: i <= ncommit ->
+    :: w == NW -> break
+    :: else ->
+        i = 1;
+#else
+#define w 0
+end_final:
+    rdone == NRP && !running[1];
+#endif
+    do
+    :: i <= ncommit[w] ->
 #if PEEK
         /* none lost: released, or still held in state 2 (an orphan for a
          * later reader), or not yet taken */
-        assert(acked[i] > 0 || START + i - 1 >= head ||
-               (state[0] == 2 && pos[0] == START + i - 1) ||
-               (state[1] == 2 && pos[1] == START + i - 1));
+        assert(acked[MSGV(w, i)] > 0 || RSTART(w) + i - 1 >= head[w] ||
+               HELD(0, w, i) || HELD(1, w, i));
 #else
-        assert(delivered[i] <= 1);             /* at most once */
-        assert(CRASHES > 0 || delivered[i] == 1); /* exactly once */
+        assert(delivered[MSGV(w, i)] <= 1);             /* at most once */
+        assert(CRASHES > 0 || delivered[MSGV(w, i)] == 1 || /* exactly once */
+               (lost1 && w == 1 && i == 1));    /* (DEAD1: taken by the dead) */
 #endif
         i++
     :: else -> break
     od
+#if NW > 1
+    ;
+    w++
+    od
+#else
+#undef w
+#endif
 }
 #endif
 
@@ -237,18 +326,31 @@ progress_rsleep:
     fi
 #endif
 }
-inline wake_writer()
+/* chan_wake(writer_sleep of writer slot w, 1). */
+inline wake_writer(w)
 {
     if
-    :: d_step { victim != me && sleepf[WS] == 1 } ->
-        STEP(tmp = sleepf[WS]; sleepf[WS] = 0);
+    :: d_step { victim != me && sleepf[WSL(w)] == 1 } ->
+        STEP(tmp = sleepf[WSL(w)]; sleepf[WSL(w)] = 0);
         if
-        :: tmp == 1 -> STEP(infutex[WS] = 0; tmp = 0)      /* FUTEX_WAKE(1) */
+        :: tmp == 1 -> STEP(infutex[WSL(w)] = 0; tmp = 0)  /* FUTEX_WAKE(1) */
         :: else -> skip
         fi
-    :: d_step { victim != me && sleepf[WS] != 1 }
+    :: d_step { victim != me && sleepf[WSL(w)] != 1 }
     :: DIE
     fi
+}
+
+/* A reader that takes a slot wakes every writer, whatever its word holds
+ * (fan_start_role: chan_wake_always on each writer_sleep). */
+inline wake_writers_always()
+{
+    STEP(sleepf[WS] = 0);
+    STEP(infutex[WS] = 0);
+#if NW > 1
+    STEP(sleepf[WSL(1)] = 0);
+    STEP(infutex[WSL(1)] = 0)
+#endif
 }
 
 /* shmlink__futex_wait(word, 1, <= 100 ms) by the process of slot sl. No
@@ -276,12 +378,12 @@ progress_sleep:
 
 /* ---- writer ---------------------------------------------------------------- */
 
-/* fan_writer_cond: m = the lowest position the writer must keep; res = YES
- * if one more record fits after wp. */
+/* fan_writer_cond: m = the lowest position the writer of ring w must
+ * keep; res = YES if one more record fits after wp. */
 inline w_cond()
 {
 #ifdef QUEUE
-    STEP(m = head);                     /* head first, then the slots */
+    STEP(m = head[w]);                  /* head first, then the slots */
 #else
     m = wp;
 #endif
@@ -293,6 +395,7 @@ inline w_cond()
         STEP(st = state[k]);            /* shm_load_seq_cst32(state) */
         if
         :: st != 0 ->
+#if NW == 1
             STEP(p = pos[k]; assert(p <= wp)); /* shm_load_seq_cst64(pos) */
             if
 #ifdef QUEUE
@@ -307,6 +410,40 @@ inline w_cond()
             :: else -> skip
             fi;
             if :: p < m -> m = p :: else -> skip fi
+#else
+            STEP(p = pos[k]);           /* shm_load_seq_cst64(pos) */
+#ifndef NO_STATE_RELOAD
+            /* the state again: a changed one ended that take, or it began
+             * at or after the head loaded above */
+            STEP(if :: state[k] != st -> st = 0 :: else -> skip fi);
+#endif
+#ifndef BROKEN_ANY_RING
+            if :: QRING(st) != w -> st = 0 :: else -> skip fi; /* another ring's */
+#endif
+            if
+            :: st != 0 && QST(st) == 1 && dead[k] ->
+                STEP(if                 /* fan_is_dead: load owner */
+                     :: owner[k] == deadown[k] -> st = 0
+                     :: else -> skip
+                     fi)
+            :: else -> skip
+            fi;
+            if
+            :: st != 0 && p > wp ->
+#ifdef BROKEN_STATE_ABA
+                /* the C code before F8: EPROTO (a corrupt pos) */
+                assert(p <= wp)
+#else
+                /* F8: not a position of ring w (no take of ring w starts
+                 * beyond its write_pos): the reader's take in another ring,
+                 * loaded between two takes of ring w whose state values
+                 * are the same */
+                st = 0
+#endif
+            :: else -> skip
+            fi;
+            if :: st != 0 && p < m -> m = p :: else -> skip fi
+#endif
         :: else -> skip
         fi;
 #endif
@@ -318,7 +455,9 @@ inline w_cond()
 
 /* fan_writer_verdict: test the locks of the slots that hold the writer
  * back; a free one is marked dead with its owner word. (Queue: the writer's
- * EPIPE when no reader is left is not modelled.) */
+ * EPIPE when no reader is left is not modelled.) With WRITERS, as the C
+ * code of the queue does it: every slot's lock, and a free one in state 1
+ * (of any ring) is marked dead. */
 inline w_verdict()
 {
     k = 0;
@@ -327,6 +466,7 @@ inline w_verdict()
     :: else ->
         STEP(st = state[k]);
         STEP(o = owner[k]);
+#if NW == 1
         if
 #ifdef QUEUE
         :: st == 1 ->
@@ -352,33 +492,44 @@ inline w_verdict()
             fi
         :: else -> skip
         fi;
+#else
+        STEP(if                                         /* fan_slot_alive: test the lock */
+             :: lk[k] == 0 && QST(st) == 1 -> dead[k] = 1; deadown[k] = o
+             :: else -> skip
+             fi);
+#endif
         st = 0; o = 0; p = 0; k++
     od;
     k = 0
 }
 
-proctype writer(byte me)
+/* The writer of writer slot w (lock slot WSL(w), ring w). */
+proctype writer(byte me; byte w)
 {
     byte wp, m, k, st, p, o, id, tmp, res, s;
     bit dead[NR];
     byte deadown[NR];
 
-    STEP(lk[WS] = me; running[me] = 1);         /* chan_claim (lock slot R) */
-    STEP(wp = wpos);                            /* fan_start_role: load write_pos */
+    STEP(lk[WSL(w)] = me; running[me] = 1);     /* chan_claim (lock slot R + w) */
+    STEP(wp = wpos[w]);                         /* fan_start_role: load write_pos */
 #ifdef QUEUE
-    STEP(assert(head <= wp && wp <= head + CAP)); /* load head, check */
+    STEP(assert(head[w] <= wp && wp <= head[w] + CAP)); /* load head, check */
 #endif
     m = wp - CAP;                               /* cached minimum: "full" */
-    STEP(wowner = me);                          /* store owner */
-    STEP(closed = 0);                           /* store closed = 0 */
+    STEP(wowner[w] = me);                       /* store owner */
+    STEP(closed[w] = 0);                        /* store closed = 0 */
     STEP(sleepf[RSLP] = 0);                     /* wake the readers, always: exchange */
 #ifndef BROKEN_WAIT_ON_READER_SLEEP
     STEP(gcur[0] = 0; gcur[1] = 0);             /* fetch_add(reader_wake, 1) */
 #endif
     STEP(infutex[0] = 0; infutex[1] = 0);       /* FUTEX_WAKE(all) */
+#ifdef DEAD1
+    id = ncommit[w] + 1;                        /* (after an earlier holder's) */
+#else
     id = 1;
+#endif
     do
-    :: id > NMSG -> break
+    :: id > WNMSG(w) -> break
     :: else ->
         if
         :: wp + 1 - m > CAP ->                  /* cached minimum says full */
@@ -387,27 +538,27 @@ proctype writer(byte me)
             :: res == YES -> break
             :: else ->
                 w_verdict();                    /* chan_peer_state */
-                STEP(sleepf[WS] = 1);           /* store writer_sleep = 1 */
+                STEP(sleepf[WSL(w)] = 1);       /* store writer_sleep = 1 */
                 w_cond();                       /* re-check */
                 if
-                :: res == YES -> STEP(sleepf[WS] = 0)
+                :: res == YES -> STEP(sleepf[WSL(w)] = 0)
                 :: else ->
-                    fwait(WS, WS);
-                    STEP(sleepf[WS] = 0);
+                    fwait(WSL(w), WSL(w));
+                    STEP(sleepf[WSL(w)] = 0);
                     w_cond()
                 fi
             od
         :: else -> skip
         fi;
-        STEP(ring[wp % CAP] = id);              /* shmlink_channel_send: memcpy */
-        STEP(wp++; wpos = wp; ncommit++; res = 0); /* commit: store write_pos */
+        STEP(ring[RC(w, wp)] = MSGV(w, id));    /* shmlink_channel_send: memcpy */
+        STEP(wp++; wpos[w] = wp; ncommit[w]++; res = 0); /* commit: store write_pos */
 progress_commit:
-        wake_readers();                         /* chan_wake(reader_sleep, all) */
+        wake_readers();                         /* chan_wake_readers */
         id++
     od;
-    STEP(closed = 1);                           /* fan_close: store closed = 1 */
-    STEP(wowner = 0);                           /* chan_unclaim: owner 0 */
-    STEP(lk[WS] = 0);                           /*   release the lock */
+    STEP(closed[w] = 1);                        /* fan_close: store closed = 1 */
+    STEP(wowner[w] = 0);                        /* chan_unclaim: owner 0 */
+    STEP(lk[WSL(w)] = 0);                       /*   release the lock */
     wake_readers();
     running[me] = 0;
     goto gone;
@@ -436,13 +587,17 @@ inline r_claim()
 inline r_close()
 {
     if
-    :: state[s] != 2 -> STEP(state[s] = 0)       /* (private: our own peek?) */
+    :: QST(state[s]) != 2 -> STEP(state[s] = 0) /* (private: our own peek?) */
     :: else -> skip
     fi;
     STEP(rgone[s] = 1);
     STEP(owner[s] = 0);                         /* CAS(owner, own, 0) */
     STEP(lk[s] = 0);                            /* release the lock */
-    wake_writer()
+    wake_writer(0)                              /* every writer */
+#if NW > 1
+    ;
+    wake_writer(1)
+#endif
 }
 
 #ifndef QUEUE
@@ -450,7 +605,7 @@ inline r_close()
 
 /* chan_cond (reader) with a forced reload of write_pos: res = YES if the
  * record at myrp is committed. */
-#define B_COND STEP(wpc = wpos; if :: myrp < wpc -> res = YES :: else -> res = NO fi)
+#define B_COND STEP(wpc = wpos[0]; if :: myrp < wpc -> res = YES :: else -> res = NO fi)
 
 proctype reader(byte me)
 {
@@ -458,7 +613,7 @@ proctype reader(byte me)
 
 end_start:
     r_claim();
-    STEP(x = wpos);                             /* fan_start_role: X = write_pos */
+    STEP(x = wpos[0]);                             /* fan_start_role: X = write_pos */
     STEP(owner[s] = me);                        /* store owner */
     STEP(rgone[s] = 0);                          /* store gone = 0 */
     STEP(pos[s] = x);                           /* store pos = X */
@@ -468,14 +623,13 @@ end_start:
      * writer past X */
     myrp = x;
 #else
-    STEP(x = wpos);                             /* Y = write_pos (seq_cst) */
+    STEP(x = wpos[0]);                             /* Y = write_pos (seq_cst) */
     STEP(pos[s] = x);                           /* store pos = Y */
     myrp = x;
 #endif
     wpc = myrp; x = 0;
-    last = MSGAT(myrp) - 1;                     /* ghost: joined at message last+1 */
-    STEP(sleepf[WS] = 0);                       /* chan_wake_always(writer_sleep) */
-    STEP(infutex[WS] = 0);
+    last = MSGAT(0, myrp) - 1;                     /* ghost: joined at message last+1 */
+    wake_writers_always();                      /* chan_wake_always(writer_sleep) */
     do
 #if LEAVE
     :: goto rclose                              /* the application closes */
@@ -483,7 +637,7 @@ end_start:
     :: true ->
         /* chan_reader_get: chan_next_record at myrp */
         if
-        :: myrp == wpc -> STEP(wpc = wpos)      /* chan_reload_wp */
+        :: myrp == wpc -> STEP(wpc = wpos[0])      /* chan_reload_wp */
         :: else -> skip
         fi;
         if
@@ -493,7 +647,7 @@ end_start:
             do
             :: res != NO -> break
             :: else ->
-                STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi); /* peer state */
+                STEP(if :: closed[0] != 0 -> res = ENODATA :: else -> skip fi); /* peer state */
                 if
                 :: res == ENODATA ->
                     B_COND;                     /* last look */
@@ -503,7 +657,7 @@ end_start:
                     B_COND;                     /* re-check */
                     if
                     :: res == NO ->
-                        STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi);
+                        STEP(if :: closed[0] != 0 -> res = ENODATA :: else -> skip fi);
                         if
                         :: res == ENODATA ->
                             B_COND;
@@ -529,19 +683,19 @@ end_start:
         if
         :: res == ENODATA ->
             /* end of stream: every message from the join point on */
-            assert(last == NMSG && ncommit == NMSG);
+            assert(last == NMSG && ncommit[0] == NMSG);
             goto rclose
         :: else -> skip
         fi;
         /* memcpy of the record: the message committed at myrp, whole, and
          * still there when the copy ends */
-        STEP(v = ring[myrp % CAP]; assert(v == MSGAT(myrp)));
-        STEP(assert(ring[myrp % CAP] == v));
+        STEP(v = ring[RC(0, myrp)]; assert(v == MSGAT(0, myrp)));
+        STEP(assert(ring[RC(0, myrp)] == v));
         assert(v == last + 1);                  /* in order, none skipped */
         last = v; v = 0;
         myrp++;
         STEP(pos[s] = myrp);                    /* chan_publish_rp: store pos */
-        wake_writer()
+        wake_writer(0)
     od;
 rclose:
     r_close();
@@ -556,10 +710,33 @@ gone:
 #else
 /* ---- queue reader ---- */
 
-/* q_ready: res = YES if head is short of write_pos. */
-#define Q_COND STEP(h = head); STEP(if :: h != wpos -> res = YES :: else -> res = NO fi); h = 0
+/* q_ready: res = YES if the head of some ring is short of its write_pos
+ * (from the current ring on; the ring found becomes the current one). */
+inline q_ready()
+{
+#if NW == 1
+    STEP(h = head[0]);
+    STEP(if :: h != wpos[0] -> res = YES :: else -> res = NO fi);
+    h = 0
+#else
+    res = NO;
+    qk = 0;
+    do
+    :: qk == NW -> break
+    :: else ->
+        STEP(h = head[(cur + qk) % NW]);
+        STEP(if :: h != wpos[(cur + qk) % NW] -> res = YES :: else -> skip fi);
+        if
+        :: res == YES -> cur = (cur + qk) % NW; break   /* chan_use_ring */
+        :: else -> qk++
+        fi
+    od;
+    qk = 0; h = 0
+#endif
+}
 
-/* q_take: res = YES (delivered), EMPTY. */
+/* q_take in the current ring cur: res = YES (delivered), EMPTY. WRITERS:
+ * reload = 0 takes "what we last saw of the ring is taken" as empty. */
 inline q_take()
 {
     res = AGAIN;
@@ -567,18 +744,26 @@ inline q_take()
     do
     :: res != AGAIN -> break
     :: else ->
-        STEP(h = head);                         /* shm_load_seq_cst64(head) */
+        STEP(h = head[cur]);                    /* shm_load_seq_cst64(head) */
         if
-        :: h == wpc || !(h <= wpc && wpc - h <= CAP) ->
-            STEP(tmp = wpos);                   /* load write_pos */
+        :: h == wpc[cur] || !(h <= wpc[cur] && wpc[cur] - h <= CAP) ->
+#if NW > 1
+            if
+            :: h == wpc[cur] && !reload -> res = EMPTY  /* next ring */
+            :: else ->
+#endif
+            STEP(tmp = wpos[cur]);              /* load write_pos */
             if
             :: !(h <= tmp && tmp - h <= CAP) -> /* head passed meanwhile */
-                STEP(assert(head != h));
+                STEP(assert(head[cur] != h));
                 tmp = 0
             :: else ->
-                wpc = tmp; tmp = 0;
-                if :: h == wpc -> res = EMPTY :: else -> skip fi
+                wpc[cur] = tmp; tmp = 0;
+                if :: h == wpc[cur] -> res = EMPTY :: else -> skip fi
             fi
+#if NW > 1
+            fi
+#endif
         :: else -> skip
         fi;
         if
@@ -589,35 +774,35 @@ inline q_take()
 #ifndef BROKEN_EMPTY_NO_WAKE
                 /* F6: the writer may have counted our pos (an h that
                  * other readers have passed since) and gone to sleep */
-                wake_writer()
+                wake_writer(cur)
 #endif
             :: else -> skip
             fi
-        :: res == AGAIN && h <= wpc && wpc - h <= CAP && h != wpc ->
+        :: res == AGAIN && h <= wpc[cur] && wpc[cur] - h <= CAP && h != wpc[cur] ->
             STEP(pos[s] = h);                   /* store pos = h */
-            STEP(state[s] = 1);                 /* store state = 1 (seq_cst) */
+            STEP(state[s] = QMAKE(1, cur));     /* store state = 1 | ring (seq_cst) */
             announced = 1;
-            STEP(if :: head != h -> res = NO :: else -> skip fi); /* head moved? */
+            STEP(if :: head[cur] != h -> res = NO :: else -> skip fi); /* head moved? */
             if
             :: res == NO -> res = AGAIN
             :: else ->
                 /* chan_next_record: the record at h is committed (h < wpc) */
-                STEP(v = ring[h % CAP]; assert(v == MSGAT(h)));
+                STEP(v = ring[RC(cur, h)]; assert(v == MSGAT(cur, h)));
 #if PEEK && !defined(BROKEN_PEEK_STATE_AFTER_CAS)
-                STEP(qend[s] = h + 1; state[s] = 2); /* end = e; state = 2 (seq_cst) */
+                STEP(qend[s] = h + 1; state[s] = QMAKE(2, cur)); /* end = e; state = 2 */
 #endif
                 STEP(if                         /* CAS(head, h, e) */
-                     :: head == h -> head = h + 1; res = YES
+                     :: head[cur] == h -> head[cur] = h + 1; res = YES
                      :: else -> res = NO
                      fi);
 #if PEEK && defined(BROKEN_PEEK_STATE_AFTER_CAS)
                 /* wrong: state 2 after the CAS: a kill in between loses it */
-                if :: res == YES -> STEP(qend[s] = h + 1; state[s] = 2) :: else -> skip fi;
+                if :: res == YES -> STEP(qend[s] = h + 1; state[s] = QMAKE(2, cur)) :: else -> skip fi;
 #endif
                 if
                 :: res == NO ->
 #if PEEK && !defined(BROKEN_PEEK_STATE_AFTER_CAS)
-                    STEP(state[s] = 1);         /* another reader took it */
+                    STEP(state[s] = QMAKE(1, cur)); /* another reader took it */
 #endif
                     res = AGAIN
                 :: else ->
@@ -630,15 +815,15 @@ inline q_take()
                     fi;
 #endif
                     /* q_release: the acknowledgement; the record is intact */
-                    STEP(assert(ring[h % CAP] == v); state[s] = 0; acked[v]++);
+                    STEP(assert(ring[RC(cur, h)] == v); state[s] = 0; acked[v]++);
 #else
                     /* memcpy, then state = 0 */
-                    STEP(assert(ring[h % CAP] == v); delivered[v]++;
+                    STEP(assert(ring[RC(cur, h)] == v); delivered[v]++;
                          assert(delivered[v] <= 1));
                     STEP(state[s] = 0);
 #endif
                     v = 0;
-                    wake_writer()
+                    wake_writer(cur)
                 fi
             fi
         :: else -> skip
@@ -647,12 +832,38 @@ inline q_take()
     h = 0
 }
 
+/* q_take_any: the current ring without reloading its write_pos, then the
+ * other rings in turn and the current one last, reloading (13.3); the
+ * ring taken from becomes the current one. res = YES or EMPTY. */
+inline q_take_any()
+{
+#if NW == 1
+    q_take()
+#else
+    qs = cur;
+    qk = 0;
+    do
+    :: qk > NW -> break
+    :: else ->
+        cur = (qs + qk) % NW;                   /* chan_use_ring */
+        reload = (qk > 0);
+        q_take();
+        if
+        :: res == EMPTY -> qk++
+        :: else -> break
+        fi
+    od;
+    qs = 0; qk = 0; reload = 0
+#endif
+}
+
+#if PEEK
 /* q_adopt: the other slot's unreleased peek, if its lock is free.
  * res = YES (delivered) or NO. */
 inline q_adopt()
 {
     res = NO;
-    STEP(if :: state[1 - s] == 2 -> res = YES :: else -> skip fi); /* state == 2? */
+    STEP(if :: QST(state[1 - s]) == 2 -> res = YES :: else -> skip fi); /* state == 2? */
     if
     :: res == YES ->
         STEP(o = owner[1 - s]);                 /* fan_slot_alive: owner, */
@@ -669,24 +880,27 @@ inline q_adopt()
     fi;
     if
     :: res == YES ->
-        STEP(if :: state[1 - s] != 2 -> res = NO :: else -> skip fi); /* again */
+        STEP(if :: QST(state[1 - s]) != 2 -> res = NO :: else -> skip fi); /* again */
         if
         :: res == YES ->                        /* q_check_held */
             STEP(p = pos[1 - s]);
             STEP(e = qend[1 - s]);
-            STEP(h = head);
-            STEP(tmp = wpos; assert(p < e && e <= tmp && tmp - p <= CAP));
+#if NW > 1
+            STEP(cur = QRING(state[1 - s]));    /* its ring (chan_use_ring) */
+#endif
+            STEP(h = head[cur]);
+            STEP(tmp = wpos[cur]; assert(p < e && e <= tmp && tmp - p <= CAP));
             tmp = 0;
             if
             :: p >= h ->                        /* its CAS never happened */
                 STEP(state[1 - s] = 0); res = NO
             :: else ->
-                STEP(v = ring[p % CAP]; assert(v == MSGAT(p) && e == p + 1));
+                STEP(v = ring[RC(cur, p)]; assert(v == MSGAT(cur, p) && e == p + 1));
                 delivered[v]++;
 #if PEEK
-                STEP(assert(ring[p % CAP] == v); state[1 - s] = 0; acked[v]++); /* release */
+                STEP(assert(ring[RC(cur, p)] == v); state[1 - s] = 0; acked[v]++); /* release */
 #else
-                STEP(assert(ring[p % CAP] == v));  /* memcpy */
+                STEP(assert(ring[RC(cur, p)] == v));  /* memcpy */
                 STEP(state[1 - s] = 0)
 #endif
             fi;
@@ -694,31 +908,155 @@ inline q_adopt()
         :: else -> skip
         fi;
         STEP(lk[1 - s] = 0);                    /* shmlink__lock_give */
-        if :: res == YES -> v = 0; wake_writer() :: else -> skip fi
+        if :: res == YES -> v = 0; wake_writer(cur) :: else -> skip fi
     :: else -> skip
     fi;
     o = 0
 }
 
+/* q_orphan_ready (the other slot: state 2 and its lock free): res = ORPHAN,
+ * else unchanged. */
+inline q_orphan_ready()
+{
+    STEP(if :: QST(state[1 - s]) == 2 -> res = ORPHAN :: else -> skip fi);
+    if
+    :: res == ORPHAN ->
+        STEP(o = owner[1 - s]);
+        STEP(if :: lk[1 - s] != 0 -> res = NO :: else -> skip fi);
+        o = 0
+    :: else -> skip
+    fi
+}
+#else
+/* recv only (PEEK=0): no slot is ever in state 2, so every look for an
+ * orphan (q_adopt, q_orphan_ready) is one load of the other slot's state
+ * that finds none and changes nothing: left out (a step that changes
+ * nothing removes no behaviour). */
+inline q_adopt()
+{
+    res = NO
+}
+inline q_orphan_ready()
+{
+    skip
+}
+#endif
+
+/* The writers' part of chan_peer_state, called with res = NO: res =
+ * ENODATA when the writers are done, else NO. One writer: its closed (it
+ * is not killed: no EPIPE). WRITERS: fi_verdict: each writer slot's owner
+ * word, then its lock (held: keep waiting); a free one: closed, and with
+ * closed = 0 and an owner word, the owner word again (the same: its
+ * holder died, which the writers here do not); ENODATA only when every
+ * slot's last holder closed it. */
+inline r_writers_done()
+{
+#if NW == 1
+    STEP(if :: closed[0] != 0 -> res = ENODATA :: else -> skip fi)
+#else
+    res = ENODATA;
+    qk = 0;
+    do
+    :: qk == NW -> break
+    :: else ->
+        STEP(o = wowner[qk]);                   /* load owner */
+        STEP(if :: lk[WSL(qk)] != 0 -> res = NO :: else -> skip fi); /* fan_slot_alive */
+        if
+        :: res == ENODATA ->
+            STEP(if :: closed[qk] == 0 -> res = NO :: else -> skip fi);
+            if
+            :: res == NO && o != 0 -> STEP(assert(wowner[qk] != o)) /* not died */
+            :: else -> skip
+            fi
+        :: else -> skip
+        fi;
+        if :: res == NO -> break :: else -> qk++ fi
+    od;
+    qk = 0; o = 0
+#endif
+}
+
+/* The re-check of chan_wait after the announcement, past q_ready and
+ * q_orphan_ready (res = NO): the writers' state, if some writer closed
+ * (one writer: its closed; WRITERS: fi_any_closed), with chan_peer_state
+ * (q_orphan_ready, the writers, the last look). res = NO: sleep; else
+ * ENODATA, ORPHAN or YES. */
+inline r_recheck_end()
+{
+    STEP(if :: closed[0] != 0 -> res = ENODATA :: else -> skip fi);
+#if NW > 1
+    if
+    :: res == NO -> STEP(if :: closed[1] != 0 -> res = ENODATA :: else -> skip fi)
+    :: else -> skip
+    fi;
+#endif
+    if
+    :: res == ENODATA ->
+#if PEEK
+        STEP(if :: QST(state[1 - s]) == 2 -> res = NO :: else -> skip fi);
+        if
+        :: res == NO ->                         /* q_orphan_ready: peer state */
+            STEP(if :: lk[1 - s] == 0 -> res = ORPHAN :: else -> res = ENODATA fi)
+        :: else -> skip
+        fi;
+#endif
+#if NW > 1
+        if
+        :: res == ENODATA -> res = NO; r_writers_done()
+        :: else -> skip
+        fi;
+#endif
+        if
+        :: res == ENODATA ->
+            q_ready();                          /* the last look */
+            if :: res == NO -> res = ENODATA :: else -> skip fi
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi
+}
+
+/* fan_start_role of a queue reader, ring w: head, then write_pos (the
+ * cached one), checked: head <= write_pos (F9: other readers move head
+ * meanwhile, so write_pos may be more than a ring ahead of the head
+ * loaded; q_take sorts that out). */
+#ifdef BROKEN_START_WP_FIRST
+/* the C code before F9: write_pos, then head, then head <= write_pos <=
+ * head + capacity, else EPROTO */
+#define START_RING(w) STEP(wpc[w] = wpos[w]);                               \
+    STEP(h = head[w]; assert(h <= wpc[w] && wpc[w] - h <= CAP)); h = 0
+#else
+#define START_RING(w) STEP(h = head[w]);                                    \
+    STEP(wpc[w] = wpos[w]; assert(h <= wpc[w])); h = 0
+#endif
+
 proctype reader(byte me)
 {
-    byte s, wpc, h, p, e, o, v, tmp, res;
+    byte s, h, p, e, o, v, tmp, res, cur;
+    byte wpc[NW];                               /* write_pos cached per ring */
+#if NW > 1
+    byte qk, qs;
+    bit reload;
+#endif
     bit announced, scan, own;
 
 end_start:
     r_claim();
-    STEP(wpc = wpos);                           /* fan_start_role: load write_pos */
-    STEP(owner[s] = me);
-    STEP(rgone[s] = 0);
+    STEP(owner[s] = me);                        /* fan_start_role: owner */
+    STEP(rgone[s] = 0);                         /* gone = 0 */
+    /* each ring's write_pos and head (C order: ring W-1 down to 0) */
+#if NW > 1
+    START_RING(1);
+#endif
+    START_RING(0);
     STEP(tmp = state[s]);                       /* a dead reader's slot? */
     if
-    :: tmp == 2 -> own = 1                      /* its peek: ours to check first */
-    :: tmp == 1 -> STEP(state[s] = 0)           /* its take: done or never */
+    :: QST(tmp) == 2 -> own = 1                 /* its peek: ours to check first */
+    :: QST(tmp) == 1 -> STEP(state[s] = 0)      /* its take: done or never */
     :: else -> skip
     fi;
     tmp = 0;
-    STEP(sleepf[WS] = 0);                       /* chan_wake_always(writer_sleep) */
-    STEP(infutex[WS] = 0);
+    wake_writers_always();                      /* chan_wake_always(writer_sleep) */
     do
     :: true ->                                  /* q_get */
         scan = 0;
@@ -732,24 +1070,27 @@ end_start:
             :: own ->                           /* q_adopt: our slot's orphan */
                 own = 0;
                 STEP(p = pos[s]; e = qend[s]);
-                STEP(h = head);
+#if NW > 1
+                STEP(cur = QRING(state[s]));    /* its ring (chan_use_ring) */
+#endif
+                STEP(h = head[cur]);
                 if
                 :: p >= h -> STEP(state[s] = 0); res = NO
                 :: else ->
-                    STEP(v = ring[p % CAP]; assert(v == MSGAT(p) && e == p + 1));
+                    STEP(v = ring[RC(cur, p)]; assert(v == MSGAT(cur, p) && e == p + 1));
                     delivered[v]++;
-                    STEP(assert(ring[p % CAP] == v); state[s] = 0; acked[v]++);
+                    STEP(assert(ring[RC(cur, p)] == v); state[s] = 0; acked[v]++);
                     res = YES
                 fi;
                 h = 0; p = 0; e = 0;
-                if :: res == YES -> v = 0; wake_writer(); break :: else -> skip fi
+                if :: res == YES -> v = 0; wake_writer(cur); break :: else -> skip fi
             :: else -> skip
             fi;
             if
             :: scan -> q_adopt(); if :: res == YES -> break :: else -> skip fi
             :: else -> skip
             fi;
-            q_take();
+            q_take_any();
             if
             :: res == YES -> break
             :: else -> skip
@@ -759,25 +1100,18 @@ end_start:
             :: else -> skip
             fi;
             /* chan_wait */
-            Q_COND;
+            q_ready();                          /* first look */
             do
             :: res != NO -> break
             :: else ->
-                /* chan_peer_state: q_orphan_ready, then closed */
-                STEP(if :: state[1 - s] == 2 -> res = ORPHAN :: else -> skip fi);
-                if
-                :: res == ORPHAN ->
-                    STEP(o = owner[1 - s]);
-                    STEP(if :: lk[1 - s] != 0 -> res = NO :: else -> skip fi);
-                    o = 0
-                :: else -> skip
-                fi;
+                /* chan_peer_state: q_orphan_ready, the writers, last look */
+                q_orphan_ready();
                 if
                 :: res == NO ->
-                    STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi);
+                    r_writers_done();
                     if
                     :: res == ENODATA ->
-                        Q_COND;                 /* last look */
+                        q_ready();              /* last look */
                         if :: res == NO -> res = ENODATA :: else -> skip fi
                     :: else -> skip
                     fi
@@ -786,44 +1120,24 @@ end_start:
                 if
                 :: res == NO ->
                     r_announce();               /* g = reader_wake; reader_sleep = 1 */
-                    Q_COND;                     /* re-check */
+                    q_ready();                  /* re-check */
 #ifndef BROKEN_NO_ORPHAN_RECHECK
                     /* F7: the re-check includes q_orphan_ready: a reader
                      * that closes during a peek frees its lock, then wakes
                      * the readers (an orphan to adopt at once) */
                     if
-                    :: res == NO ->
-                        STEP(if :: state[1 - s] == 2 -> res = ORPHAN :: else -> skip fi);
-                        if
-                        :: res == ORPHAN ->
-                            STEP(o = owner[1 - s]);
-                            STEP(if :: lk[1 - s] != 0 -> res = NO :: else -> skip fi);
-                            o = 0
-                        :: else -> skip
-                        fi
+                    :: res == NO -> q_orphan_ready()
                     :: else -> skip
                     fi;
 #endif
                     if
                     :: res == NO ->
-                        STEP(if :: closed != 0 -> res = ENODATA :: else -> skip fi);
+                        r_recheck_end();
                         if
-                        :: res == ENODATA ->
-                            STEP(if :: state[1 - s] == 2 -> res = NO :: else -> skip fi);
-                            if
-                            :: res == NO ->     /* q_orphan_ready: peer state */
-                                STEP(if :: lk[1 - s] == 0 -> res = ORPHAN :: else -> res = ENODATA fi)
-                            :: else -> skip
-                            fi;
-                            if
-                            :: res == ENODATA ->
-                                Q_COND;
-                                if :: res == NO -> res = ENODATA :: else -> skip fi
-                            :: else -> skip
-                            fi
-                        :: else ->
-                            rwait(s);   /* FUTEX_WAIT(&reader_wake, g) */
-                            Q_COND
+                        :: res == NO ->
+                            rwait(s);           /* FUTEX_WAIT(&reader_wake, g) */
+                            q_ready()
+                        :: else -> skip
                         fi
                     :: else -> skip
                     fi
@@ -833,7 +1147,7 @@ end_start:
             gcur[s] = 0;                /* (g no longer used) */
             if
             :: res == ENODATA ->
-                assert(ncommit == NMSG);
+                assert(ncommit[0] == NMSG && ncommit[NW - 1] == WNMSG(NW - 1));
                 goto rclose
             :: else -> skip
             fi;
@@ -858,8 +1172,37 @@ gone:
 init
 {
     atomic {
-        run writer(1);
-        run reader(2);
+#if NW > 1
+        wpos[1] = RSTART(1);
+        head[1] = RSTART(1);
+#ifdef DEAD1
+        /* Reader slot 1's last holder (id 3) died taking (DEAD1=1) or
+         * holding a peek (2) of message 1 of ring 1, committed by an
+         * earlier holder of writer slot 1; its CAS happened or not. */
+        ring[RC(1, RSTART(1))] = MSGV(1, 1);
+        wpos[1] = RSTART(1) + 1;
+        ncommit[1] = 1;
+        owner[1] = 3;
+        pos[1] = RSTART(1);
+        qend[1] = RSTART(1) + (DEAD1 == 2);
+        state[1] = QMAKE(DEAD1, 1);
+        if
+        :: head[1] = RSTART(1) + 1; lost1 = (DEAD1 == 1) /* its CAS happened */
+        :: skip                                 /* it did not */
+        fi;
+#endif
+        run writer(4, 1);
+#ifdef W1FIRST
+    };
+    !running[4] && closed[1];                  /* writer 4 has committed and closed */
+    atomic {
+#endif
+#endif
+        run writer(1, 0);
+        run reader(2)
+#if NRP > 1
+        ;
         run reader(3)
+#endif
     }
 }
