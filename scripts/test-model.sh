@@ -93,14 +93,14 @@ checks+=(
     "fanout-queue-close-no-timeout|pass|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=1 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "fanout-broken-empty-no-wake-F6|reject:invalid end state|$F|-DQUEUE -DPEEK=0 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_EMPTY_NO_WAKE|-O2 -DSAFETY|-m200000 -w24"
     "fanout-broken-no-orphan-recheck-F7|reject:invalid end state|$F|-DQUEUE -DPEEK=1 -DLEAVE=1 -DNMSG=2 -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0 -DBROKEN_NO_ORPHAN_RECHECK|-O0 -DSAFETY|-m200000 -w24"
-    "fanout-broken-start-wp-first-F9|reject:h<=wpc|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1 -DCRASHES=0 -DBROKEN_START_WP_FIRST|-O0 -DSAFETY -DBFS|-m200000 -w24"
+    "fanout-broken-start-wp-first-F12|reject:h<=wpc|$F|-DQUEUE -DPEEK=0 -DNMSG=1 -DCAP=1 -DCRASHES=0 -DBROKEN_START_WP_FIRST|-O0 -DSAFETY -DBFS|-m200000 -w24"
 )
 # fanout.pml -DQUEUE -DWRITERS (docs/model/README.md, "A work queue fed by
 # many writers"): two writer slots with a ring each. Q1: one reader
 # process (NRP=1), with a dead reader's take (DEAD1=1) or unreleased peek
 # (DEAD1=2) of ring 1 left in reader slot 1; Q2: two readers, ring 1
 # filled and closed by its writer first (W1FIRST). The writer that counts
-# a pos beyond its write_pos as corrupt (flaw F8) and the one that ignores
+# a pos beyond its write_pos as corrupt (flaw F11) and the one that ignores
 # the ring bits must be rejected.
 Q1="-DQUEUE -DWRITERS -DNRP=1 -DTIMEOUTS=0 -DCRASHES=0"
 Q2="-DQUEUE -DWRITERS -DW1FIRST -DCAP=1 -DTIMEOUTS=0 -DCRASHES=0"
@@ -110,7 +110,7 @@ checks+=(
     "qw-orphan-no-timeout|pass|$F|$Q1 -DDEAD1=2 -DPEEK=1 -DNMSG=1 -DNMSG1=2 -DCAP=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "qw-aba-no-timeout|pass|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
     "qw-two-readers-no-timeout|pass|$F|$Q2 -DPEEK=1 -DLEAVE=1 -DNMSG=0 -DNMSG1=1|-O2 -DSAFETY -DCOLLAPSE|-m200000 -w24"
-    "qw-broken-state-aba-F8|reject:p<=wp|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2 -DBROKEN_STATE_ABA|-O0 -DSAFETY|-m200000 -w24"
+    "qw-broken-state-aba-F11|reject:p<=wp|$F|$Q1 -DPEEK=0 -DNMSG=3 -DNMSG1=1 -DCAP=2 -DBROKEN_STATE_ABA|-O0 -DSAFETY|-m200000 -w24"
     "qw-broken-any-ring|reject:invalid end state|$F|$Q1 -DPEEK=0 -DNMSG=1 -DNMSG1=1 -DBROKEN_ANY_RING -DCAP=1|-O0 -DSAFETY|-m200000 -w24"
 )
 # fanin.pml (docs/model/README.md, "fanin.pml"): two writer slots, one

@@ -630,10 +630,20 @@ static int fan_writer_cond(shmlink_channel *ch, uint64_t need)
         } else if (fan_is_dead(ch, s, rs)) {
             continue;
         }
-        /* Beyond the write position: corrupt. More than capacity behind:
-         * a reader still joining (or a corrupt value): wait. */
-        if ((p & (CHAN_ALIGN - 1)) != 0 || p > wp)
+        /* Beyond the write position: corrupt with one ring. With several,
+         * the state word may have come back to the value loaded first (the
+         * reader ended that take, took in another ring and began a new
+         * take here) while p is that other ring's: no take of our ring
+         * starts beyond wp, so skip it (flaw F11 of the SPIN model). More
+         * than capacity behind: a reader still joining (or a corrupt
+         * value): wait. */
+        if ((p & (CHAN_ALIGN - 1)) != 0)
             return -EPROTO;
+        if (p > wp) {
+            if (ch->nwriters > 1)
+                continue;
+            return -EPROTO;
+        }
         if (p < min)
             min = p;
     }
@@ -1161,11 +1171,25 @@ static int fan_start_role(shmlink_channel *ch)
     for (unsigned w = ch->nwriters; w-- > 0;) {
         chan_use_ring(ch, w); /* ends at ring 0 */
         uint8_t *ws = ch->wslot;
-        uint64_t wp = shm_load_seq_cst64(ch->peer_pos);
-        uint64_t h = shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_HEAD));
-        if ((wp & (CHAN_ALIGN - 1)) != 0 ||
-            (ch->fan != CHAN_FLAG_BROADCAST &&
-             !chan_positions_ok(h, wp, ch->cap)))
+        int ok;
+        uint64_t wp, h;
+        if (ch->fan == CHAN_FLAG_QUEUE) {
+            /* Other readers move head: head first, then write_pos, and
+             * only head <= write_pos (write_pos may be more than a ring
+             * past the head loaded; q_take loads head again). Loaded the
+             * other way round, a take between the loads puts head past the
+             * write_pos loaded (flaw F12 of the SPIN model). */
+            h = shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_HEAD));
+            wp = shm_load_seq_cst64(ch->peer_pos);
+            ok = ((h | wp) & (CHAN_ALIGN - 1)) == 0 && h <= wp;
+        } else {
+            wp = shm_load_seq_cst64(ch->peer_pos);
+            h = shm_load_seq_cst64(CHAN_F64(ws, CHAN_WS_HEAD));
+            ok = (wp & (CHAN_ALIGN - 1)) == 0 &&
+                 (ch->fan == CHAN_FLAG_BROADCAST ||
+                  chan_positions_ok(h, wp, ch->cap));
+        }
+        if (!ok)
             return -EPROTO;
         ch->rp = ch->fan ? wp : h;
         ch->wp_cache = wp;

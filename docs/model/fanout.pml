@@ -47,7 +47,7 @@
  *                slot 1 committed; its CAS happened or not (both are
  *                searched). Writer 4 then sends messages 2..NMSG1.
  *   NO_STATE_RELOAD  WRITERS: the writer loads a slot's state once, not
- *                again after pos (passes: with F8's rule the second load
+ *                again after pos (passes: with F11's rule the second load
  *                is not needed for safety, see README.md)
  *   BROKEN_...   deliberately wrong variants (README.md lists them).
  *
@@ -63,11 +63,11 @@
  *                waking the writer (flaw F6, README.md)
  *   BROKEN_START_WP_FIRST  queue: a reader taking its slot loads
  *                write_pos, then head, and calls head <= write_pos <= head +
- *                capacity corrupt otherwise (flaw F9: other readers move
+ *                capacity corrupt otherwise (flaw F12: other readers move
  *                head meanwhile)
  *   BROKEN_STATE_ABA  WRITERS: a pos beyond the writer's write_pos in a
  *                slot whose two state loads agree on its ring is EPROTO
- *                (flaw F8: the state value came back, the pos between the
+ *                (flaw F11: the state value came back, the pos between the
  *                loads was of the reader's take in the other ring)
  *   BROKEN_ANY_RING  WRITERS: the writer counts the takes of every ring
  *                (no ring bits): the reader that ends a take in ring 0
@@ -431,10 +431,10 @@ inline w_cond()
             if
             :: st != 0 && p > wp ->
 #ifdef BROKEN_STATE_ABA
-                /* the C code before F8: EPROTO (a corrupt pos) */
+                /* the C code before F11: EPROTO (a corrupt pos) */
                 assert(p <= wp)
 #else
-                /* F8: not a position of ring w (no take of ring w starts
+                /* F11: not a position of ring w (no take of ring w starts
                  * beyond its write_pos): the reader's take in another ring,
                  * loaded between two takes of ring w whose state values
                  * are the same */
@@ -1017,11 +1017,11 @@ inline r_recheck_end()
 }
 
 /* fan_start_role of a queue reader, ring w: head, then write_pos (the
- * cached one), checked: head <= write_pos (F9: other readers move head
+ * cached one), checked: head <= write_pos (F12: other readers move head
  * meanwhile, so write_pos may be more than a ring ahead of the head
  * loaded; q_take sorts that out). */
 #ifdef BROKEN_START_WP_FIRST
-/* the C code before F9: write_pos, then head, then head <= write_pos <=
+/* the C code before F12: write_pos, then head, then head <= write_pos <=
  * head + capacity, else EPROTO */
 #define START_RING(w) STEP(wpc[w] = wpos[w]);                               \
     STEP(h = head[w]; assert(h <= wpc[w] && wpc[w] - h <= CAP)); h = 0
