@@ -469,6 +469,40 @@ static void test_stale_sysv_reply(void)
 /* A worker killed holding a request: another worker serves it. Then every
  * worker gone: pending and new calls fail with -EPIPE within 1 s; a
  * restarted server serves again. */
+/* A worker child that opens the server at addr, tells the parent, and
+ * holds its worker slot (serving nothing) until killed. */
+static pid_t holder_start(const char *addr)
+{
+    int fds[2];
+    ASSERT_SYS(pipe(fds));
+    pid_t pid = fork();
+    ASSERT_SYS(pid);
+    if (pid == 0) {
+        /* Dies with the test, should an assertion end it first. */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(fds[0]);
+        shmlink_server *s;
+        char c = shmlink_server_open(addr, &s) == 0 ? 'k' : 'e';
+        if (write(fds[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    ASSERT_EQ(c, 'k');
+    return pid;
+}
+
+static void holder_kill(pid_t pid)
+{
+    int st;
+    kill(pid, SIGKILL);
+    ASSERT_SYS(waitpid(pid, &st, 0));
+}
+
 static void test_server_killed(shmlink_backend be)
 {
     char addr[SHMLINK_ADDRESS_MAX];
@@ -509,21 +543,10 @@ static void test_server_killed(shmlink_backend be)
     ASSERT_EQ(out[0], 'l');
 
     /* Every worker gone. */
-    pid = fork();
-    ASSERT_SYS(pid);
-    if (pid == 0) {
-        shmlink_server *s2;
-        if (shmlink_server_open(addr, &s2) < 0)
-            _exit(1);
-        shmlink_server_close(srv); /* the parent's copy: unmap only */
-        pause();
-        _exit(0);
-    }
+    pid = holder_start(addr);
     shmlink_server_close(srv);
-    usleep(100000); /* the child took its worker slot */
     ASSERT_OK(shmlink_client_send(cl, "m", 1, &id, 0));
-    kill(pid, SIGKILL);
-    ASSERT_SYS(waitpid(pid, &st, 0));
+    holder_kill(pid);
     uint64_t t0 = cu_now_ns();
     ASSERT_ERR(
         shmlink_client_recv(cl, &got, &st, out, sizeof(out), &n, 10 * SEC),
@@ -545,40 +568,6 @@ static void test_server_killed(shmlink_backend be)
     shmlink_server_close(again);
     shmlink_client_close(cl);
     ASSERT_OK(t_remove(addr));
-}
-
-/* A worker child that opens the server at addr, tells the parent, and
- * holds its worker slot (serving nothing) until killed. */
-static pid_t holder_start(const char *addr)
-{
-    int fds[2];
-    ASSERT_SYS(pipe(fds));
-    pid_t pid = fork();
-    ASSERT_SYS(pid);
-    if (pid == 0) {
-        /* Dies with the test, should an assertion end it first. */
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(fds[0]);
-        shmlink_server *s;
-        char c = shmlink_server_open(addr, &s) == 0 ? 'k' : 'e';
-        if (write(fds[1], &c, 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
-    close(fds[1]);
-    char c = 0;
-    ASSERT_EQ(read(fds[0], &c, 1), 1);
-    close(fds[0]);
-    ASSERT_EQ(c, 'k');
-    return pid;
-}
-
-static void holder_kill(pid_t pid)
-{
-    int st;
-    kill(pid, SIGKILL);
-    ASSERT_SYS(waitpid(pid, &st, 0));
 }
 
 /* The client's test of the workers covers every worker slot, the last one
