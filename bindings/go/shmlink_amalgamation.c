@@ -365,11 +365,9 @@ int shmlink__channel_drop_locks(shmlink_channel *ch);
  * -ECHILD; its close only unmaps), 0 if it is this process's own. */
 int shmlink__channel_inherited(const shmlink_channel *ch);
 
-/* The uid that owns the channel's segment in *uid. 0 or -errno. */
-int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid);
-
-/* The permission bits of the channel's segment, or -errno. */
-int shmlink__channel_mode(const shmlink_channel *ch);
+/* shmlink_segment_stat of the channel's segment (owner uid, mode, ...).
+ * 0 or -errno. */
+int shmlink__channel_segment_stat(const shmlink_channel *ch, shmlink_stat *st);
 
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
 #line 25 "../../core/src/call.c"
@@ -885,22 +883,19 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     }
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
-    int mode = shmlink__channel_mode(cl->req);
-    uint32_t uid = 0;
-    int urc = shmlink__channel_uid(cl->req, &uid);
+    shmlink_stat st;
+    int src = shmlink__channel_segment_stat(cl->req, &st);
     if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
-    else if (mode < 0)
-        rc = mode;
-    else if (urc < 0)
-        rc = urc;
-    else if (uid != (uint32_t)geteuid())
+    else if (src < 0)
+        rc = src;
+    else if (st.uid != (uint32_t)geteuid())
         /* A server of another user (root's: open trusts it) would not
          * open our reply channel (section 10): no call could be answered.
          * Say so now rather than let every call time out. */
         rc = -EPERM;
     else
-        rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
+        rc = cl_make_reply(cl, (unsigned)workers, st.mode & 0777);
     if (rc < 0) {
         if (cl->reply) {
             (void)shmlink_remove(cl->reply_addr);
@@ -3068,20 +3063,9 @@ int shmlink__channel_inherited(const shmlink_channel *ch)
     return ch && chan_usable(ch) == -ECHILD;
 }
 
-int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid)
+int shmlink__channel_segment_stat(const shmlink_channel *ch, shmlink_stat *st)
 {
-    shmlink_stat st;
-    int rc = shmlink_segment_stat(ch->seg, &st);
-    if (rc == 0)
-        *uid = st.uid;
-    return rc;
-}
-
-int shmlink__channel_mode(const shmlink_channel *ch)
-{
-    shmlink_stat st;
-    int rc = shmlink_segment_stat(ch->seg, &st);
-    return rc < 0 ? rc : (int)(st.mode & 0777);
+    return shmlink_segment_stat(ch->seg, st);
 }
 
 /* Close of a channel with slots (sections 13.2-13.4, 6.4): a writer marks

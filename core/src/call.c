@@ -501,22 +501,19 @@ SHMLINK_EXTERN int shmlink_client_open(const char *address,
     }
     shmlink_fanout fo;
     int workers = shmlink_channel_fanout_of(cl->req, &fo, &cl->slot);
-    int mode = shmlink__channel_mode(cl->req);
-    uint32_t uid = 0;
-    int urc = shmlink__channel_uid(cl->req, &uid);
+    shmlink_stat st;
+    int src = shmlink__channel_segment_stat(cl->req, &st);
     if (fo != SHMLINK_QUEUE || workers < 1)
         rc = -EPROTO;
-    else if (mode < 0)
-        rc = mode;
-    else if (urc < 0)
-        rc = urc;
-    else if (uid != (uint32_t)geteuid())
+    else if (src < 0)
+        rc = src;
+    else if (st.uid != (uint32_t)geteuid())
         /* A server of another user (root's: open trusts it) would not
          * open our reply channel (section 10): no call could be answered.
          * Say so now rather than let every call time out. */
         rc = -EPERM;
     else
-        rc = cl_make_reply(cl, (unsigned)workers, (unsigned)mode);
+        rc = cl_make_reply(cl, (unsigned)workers, st.mode & 0777);
     if (rc < 0) {
         if (cl->reply) {
             (void)shmlink_remove(cl->reply_addr);

@@ -1704,20 +1704,9 @@ int shmlink__channel_inherited(const shmlink_channel *ch)
     return ch && chan_usable(ch) == -ECHILD;
 }
 
-int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid)
+int shmlink__channel_segment_stat(const shmlink_channel *ch, shmlink_stat *st)
 {
-    shmlink_stat st;
-    int rc = shmlink_segment_stat(ch->seg, &st);
-    if (rc == 0)
-        *uid = st.uid;
-    return rc;
-}
-
-int shmlink__channel_mode(const shmlink_channel *ch)
-{
-    shmlink_stat st;
-    int rc = shmlink_segment_stat(ch->seg, &st);
-    return rc < 0 ? rc : (int)(st.mode & 0777);
+    return shmlink_segment_stat(ch->seg, st);
 }
 
 /* Close of a channel with slots (sections 13.2-13.4, 6.4): a writer marks

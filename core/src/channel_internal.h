@@ -62,10 +62,8 @@ int shmlink__channel_drop_locks(shmlink_channel *ch);
  * -ECHILD; its close only unmaps), 0 if it is this process's own. */
 int shmlink__channel_inherited(const shmlink_channel *ch);
 
-/* The uid that owns the channel's segment in *uid. 0 or -errno. */
-int shmlink__channel_uid(const shmlink_channel *ch, uint32_t *uid);
-
-/* The permission bits of the channel's segment, or -errno. */
-int shmlink__channel_mode(const shmlink_channel *ch);
+/* shmlink_segment_stat of the channel's segment (owner uid, mode, ...).
+ * 0 or -errno. */
+int shmlink__channel_segment_stat(const shmlink_channel *ch, shmlink_stat *st);
 
 #endif /* SHMLINK_CHANNEL_INTERNAL_H */
